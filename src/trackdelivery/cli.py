@@ -1,0 +1,387 @@
+"""The ``trackdelivery`` command line: a thin shell that parses options and calls one library function each."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .ingest import ingest_files
+from .record import BLOCKED_TYPES, EVENT_FIELDS, EVENT_TYPES, DeliveryEvent
+from .search import MATCH_MODES, SearchError, SearchFilter, iter_events
+from .source import SourceError
+from .store.sqlite import Store, StoreError
+from .story import message_story, stats
+
+FORMATS = ("table", "json", "ndjson", "csv")
+TABLE_COLUMNS = (("actionunixtime", "Time", 19), ("type", "Result", 10), ("email", "From", 28),
+                 ("recipient", "Recipient", 28), ("msgid", "Message ID", 23), ("message", "Details", 0))
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def parse_time(value: str | None, option: str) -> int | None:
+    """ISO date, ISO date-time or epoch seconds → epoch seconds (local time when no zone is given)."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option} {value!r} is not a date: use 2026-11-01, '2026-11-01 13:00' or epoch seconds.")
+    return int(parsed.timestamp())
+
+
+def _format_time(epoch: int | None) -> str:
+    if epoch is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+class Context:
+    def __init__(self, db_path: str | None, config_path: str | None) -> None:
+        self._db_path = db_path
+        self._config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self._config_path)
+            except ConfigError as exc:
+                _fail(str(exc))
+        return self._config  # type: ignore[return-value]
+
+    @property
+    def db_path(self) -> str:
+        return self._db_path or self.config.db
+
+    def open_store(self, readonly: bool = False) -> Store:
+        try:
+            return Store(self.db_path, readonly=readonly)
+        except StoreError as exc:
+            _fail(str(exc))
+        raise AssertionError("unreachable")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="trackdelivery")
+@click.option("--db", "db_path", envvar="TRACKDELIVERY_DB", metavar="PATH",
+              help="SQLite database file (default: TRACKDELIVERY_DB, else the config file's db, "
+                   "else /var/lib/trackdelivery/trackdelivery.sqlite3 for root).")
+@click.option("--config", "config_path", metavar="FILE",
+              help="TOML config file (default: TRACKDELIVERY_CONFIG, else /etc/trackdelivery/config.toml).")
+@click.pass_context
+def main(ctx: click.Context, db_path: str | None, config_path: str | None) -> None:
+    """Did my email arrive, and if not, why?
+
+    trackdelivery reads Exim mail logs into a database of delivery events (delivered, deferred,
+    bounced, rejected, filtered, in progress) that you can search, explain and export.
+
+    \b
+    Examples:
+      trackdelivery ingest /var/log/exim_mainlog /var/log/exim_mainlog-*.gz
+      trackdelivery search --recipient bob@example.com
+      trackdelivery search --blocked --since 2026-11-01 --format csv > failed.csv
+      trackdelivery show 1smkL5-00000000e65-24eQ
+      trackdelivery stats --format json
+    """
+    ctx.obj = Context(db_path, config_path)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--server", metavar="NAME", help="Name of this log source in the records (default: host name).")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: on a terminal).")
+@click.pass_obj
+def ingest(obj: Context, files: tuple[str, ...], server: str | None, progress: bool | None) -> None:
+    """Read Exim log FILES (plain, .gz, .bz2, .xz) into the database.
+
+    Rotated sets are read oldest first. Reading the same file again adds nothing: each file's
+    position is saved with its events, so a rotated or compressed copy continues where it stopped.
+    """
+    import os
+
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:
+        _fail(f"No such log file: {missing[0]}. Check the path (e.g. /var/log/exim_mainlog).")
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    total = sum(os.path.getsize(f) for f in files)
+    with obj.open_store() as store:
+        started = time.perf_counter()
+        if show_progress:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(TextColumn("[bold]ingest[/] {task.description}"), BarColumn(), DownloadColumn(),
+                          TimeRemainingColumn(), transient=True) as bar:
+                task = bar.add_task("", total=total)
+                summary = ingest_files(
+                    store, list(files), server=server or obj.config.server or None,
+                    progress=lambda n: bar.advance(task, n),
+                    on_file=lambda path, size: bar.update(task, description=os.path.basename(path)),
+                )
+        else:
+            summary = ingest_files(store, list(files), server=server or obj.config.server or None)
+        elapsed = time.perf_counter() - started
+    by_type = ", ".join(f"{t} {summary.events[t]}" for t in EVENT_TYPES if summary.events.get(t))
+    rate = summary.lines / elapsed if elapsed > 0 else 0
+    click.echo(
+        f"Read {summary.lines} lines from {summary.files} file(s) in {elapsed:.1f}s ({rate:,.0f} lines/s); "
+        f"{summary.unparsed} not understood."
+    )
+    click.echo(f"New events: {by_type or 'none'}.")
+    if summary.oversize:
+        click.echo(f"{summary.oversize} line(s) longer than 256 KiB were cut for reading.")
+    if summary.held_partial:
+        click.echo("The last line of a file has no newline yet; it will be read when it is complete.")
+    for error in summary.errors:
+        click.echo(f"Error: {error}", err=True)
+    if summary.errors:
+        sys.exit(1)
+
+
+def _search_options(func: Any) -> Any:
+    options = [
+        click.option("--recipient", metavar="ADDR", help="Recipient address (as sent, or the final mailbox)."),
+        click.option("--sender", metavar="ADDR", help="Sender: envelope From address or authenticated user."),
+        click.option("--email", metavar="ADDR", help="Envelope sender (From Address) only."),
+        click.option("--domain", metavar="DOMAIN", help="Mail from or to this domain."),
+        click.option("--msgid", metavar="ID", help="Message (queue) id; also finds its bounces."),
+        click.option("--host", metavar="HOST", help="Remote host or sending host name."),
+        click.option("--ip", metavar="IP", help="Remote or sending IP address."),
+        click.option("--text", metavar="TEXT", help="Text in the result, subject or addresses (contains)."),
+        click.option("--match", type=click.Choice(MATCH_MODES), default="exact", show_default=True,
+                     help="How address filters match."),
+        click.option("--type", "types", metavar="TYPES",
+                     help="Comma-separated event types: " + ",".join(EVENT_TYPES) + "."),
+        click.option("--all", "all_types", is_flag=True, help="Every event type (the default)."),
+        click.option("--blocked", is_flag=True, help="Only failures and rejections."),
+        click.option("--since", metavar="WHEN", help="From this time: 2026-11-01, '2026-11-01 13:00' or epoch."),
+        click.option("--until", metavar="WHEN", help="Up to this time (same forms as --since)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _types(types: str | None, all_types: bool, blocked: bool) -> tuple[str, ...]:
+    if blocked and (types or all_types):
+        _fail("Use only one of --type, --all and --blocked.")
+    if blocked:
+        return BLOCKED_TYPES
+    if types and not all_types:
+        chosen = tuple(t.strip() for t in types.split(",") if t.strip())
+        unknown = [t for t in chosen if t not in EVENT_TYPES]
+        if unknown:
+            _fail(f"Unknown event type {unknown[0]!r}: use {', '.join(EVENT_TYPES)}.")
+        return chosen
+    return EVENT_TYPES
+
+
+def _event_dict(e: DeliveryEvent) -> dict[str, Any]:
+    return asdict(e)
+
+
+def write_events(events: Iterable[DeliveryEvent], fmt: str, out: Any) -> int:
+    """Write events in ``fmt`` to ``out`` as they stream; returns how many were written."""
+    n = 0
+    if fmt == "json":
+        out.write("[")
+        for e in events:
+            out.write(("," if n else "") + "\n" + json.dumps(_event_dict(e), ensure_ascii=False))
+            n += 1
+        out.write("\n]\n" if n else "]\n")
+    elif fmt == "ndjson":
+        for e in events:
+            out.write(json.dumps(_event_dict(e), ensure_ascii=False) + "\n")
+            n += 1
+    elif fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(EVENT_FIELDS)
+        for e in events:
+            row = _event_dict(e)
+            writer.writerow([_csv_safe(row[k]) for k in EVENT_FIELDS])
+            n += 1
+    else:
+        n = _write_table(events, out)
+    return n
+
+
+def _csv_safe(value: Any) -> Any:
+    # Log text is attacker-controlled: keep spreadsheets from running "=cmd|..." as a formula.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(value):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _write_table(events: Iterable[DeliveryEvent], out: Any) -> int:
+    header = "  ".join(name.ljust(width) if width else name for _, name, width in TABLE_COLUMNS)
+    out.write(header + "\n")
+    n = 0
+    for e in events:
+        cells = []
+        for field_name, _, width in TABLE_COLUMNS:
+            value = getattr(e, field_name)
+            text = _format_time(value) if field_name == "actionunixtime" else ("" if value is None else str(value))
+            text = text.replace("\n", " ").replace("\t", " ")
+            if field_name == "message" and e.reason_text:
+                text = f"{e.reason_text}: {text}"
+            if width:
+                text = (text[: width - 1] + "…") if len(text) > width else text.ljust(width)
+            cells.append(text)
+        out.write("  ".join(cells).rstrip() + "\n")
+        n += 1
+    if n == 0:
+        out.write("No matching events.\n")
+    return n
+
+
+@main.command()
+@_search_options
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="Rows (0 = all).")
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many rows (paging).")
+@click.option("--sort", default="actionunixtime", show_default=True, metavar="FIELD", help="Record field to sort by.")
+@click.option("--asc", is_flag=True, help="Oldest (smallest) first instead of newest first.")
+@click.pass_obj
+def search(obj: Context, fmt: str, limit: int, offset: int, sort: str, asc: bool, **kw: Any) -> None:
+    """Find delivery events, newest first.
+
+    \b
+    Examples:
+      trackdelivery search --recipient bob@example.com
+      trackdelivery search --sender @example.com --match contains --type defer,failure
+      trackdelivery search --blocked --since 2026-11-01 --format csv > failed.csv
+      trackdelivery search --all --format ndjson --limit 0
+    """
+    f = SearchFilter(
+        recipient=kw["recipient"], sender=kw["sender"], email=kw["email"], domain=kw["domain"],
+        msgid=kw["msgid"], host=kw["host"], ip=kw["ip"], text=kw["text"], match=kw["match"],
+        types=_types(kw["types"], kw["all_types"], kw["blocked"]),
+        since=parse_time(kw["since"], "--since"), until=parse_time(kw["until"], "--until"),
+        sort=sort, ascending=asc, limit=limit, offset=offset,
+    )
+    with obj.open_store(readonly=True) as store:
+        try:
+            events: Iterator[DeliveryEvent] = iter_events(store.db, f)
+            first = next(events, None)
+        except SearchError as exc:
+            _fail(str(exc))
+        stream = _chain(first, events)
+        write_events(stream, fmt, sys.stdout)
+
+
+def _chain(first: DeliveryEvent | None, rest: Iterator[DeliveryEvent]) -> Iterator[DeliveryEvent]:
+    if first is None:
+        return
+    yield first
+    yield from rest
+
+
+@main.command()
+@click.argument("msgid")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.pass_obj
+def show(obj: Context, msgid: str, fmt: str) -> None:
+    """Show the whole story of one message: every event, why, linked bounces, and the raw log lines."""
+    with obj.open_store(readonly=True) as store:
+        story = message_story(store.db, msgid)
+    if story is None:
+        _fail(f"No message {msgid} in the database. Search for it with 'trackdelivery search --text {msgid}'.")
+    assert story is not None
+    if fmt == "json":
+        click.echo(json.dumps(story.to_dict(), ensure_ascii=False, indent=2))
+        return
+    first = story.events[0]
+    click.echo(f"Message {story.msgid}")
+    click.echo(f"  From:     {first.email or '<> (bounce)'}" + (f"  (authenticated as {first.sender})" if first.sender else ""))
+    if first.senderhost or first.senderip:
+        click.echo(f"  Sent by:  {first.senderhost} [{first.senderip}]")
+    if first.subject:
+        click.echo(f"  Subject:  {first.subject}")
+    if first.sendunixtime:
+        click.echo(f"  Received: {_format_time(first.sendunixtime)}")
+    if first.size is not None:
+        click.echo(f"  Size:     {first.size} bytes" + (f", spam score {first.spamscore}" if first.spamscore is not None else ""))
+    click.echo("")
+    click.echo("Events:")
+    for i, e in enumerate(story.events):
+        where = f" via {e.host} [{e.ip}]" if e.host or e.ip else ""
+        click.echo(f"  {_format_time(e.actionunixtime)}  {e.type:<10} {e.recipient}{where}")
+        if e.message:
+            click.echo(f"      {e.message}")
+        if i in story.explanations and story.explanations[i].reason:
+            x = story.explanations[i]
+            click.echo(f"      Why: {x.reason_text}. {x.advice}")
+    if story.linked:
+        click.echo("")
+        click.echo("Linked messages (bounce or original): " + ", ".join(story.linked))
+    click.echo("")
+    click.echo("Log lines:")
+    for line in story.raw_lines:
+        click.echo(f"  {line}")
+
+
+@main.command("stats")
+@click.option("--since", metavar="WHEN", help="From this time.")
+@click.option("--until", metavar="WHEN", help="Up to this time.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.pass_obj
+def stats_command(obj: Context, since: str | None, until: str | None, fmt: str) -> None:
+    """Count messages, events by type, lines read and lines not understood."""
+    with obj.open_store(readonly=True) as store:
+        result = stats(store.db, parse_time(since, "--since"), parse_time(until, "--until"))
+    if fmt == "json":
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"Messages received: {result['messages']}")
+    for t in EVENT_TYPES:
+        click.echo(f"  {t:<11} {result['events'][t]}")
+    click.echo(f"Log lines read:    {result['lines']} ({result['unparsed']} not understood)")
+
+
+@main.command()
+@click.option("--older-than", type=click.IntRange(min=0), default=None, metavar="DAYS",
+              help="Delete events older than DAYS days (default: the config's retention_days, 30).")
+@click.pass_obj
+def purge(obj: Context, older_than: int | None) -> None:
+    """Delete old events and messages (retention), and give the space back."""
+    days = obj.config.retention_days if older_than is None else older_than
+    cutoff = int(time.time()) - days * 86400
+    with obj.open_store() as store:
+        events, messages = store.purge(cutoff)
+    click.echo(f"Deleted {events} events and {messages} messages older than {days} days.")
+
+
+def run() -> None:  # pragma: no cover - console script wrapper
+    try:
+        main()
+    except (SourceError, StoreError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,65 @@
+"""Configuration: one TOML file (--config, TRACKDELIVERY_CONFIG, /etc/trackdelivery/config.toml), all optional."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SYSTEM_CONFIG = Path("/etc/trackdelivery/config.toml")
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used, explained for the user."""
+
+
+def default_db_path() -> str:
+    if os.geteuid() == 0:
+        return "/var/lib/trackdelivery/trackdelivery.sqlite3"
+    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(base, "trackdelivery", "trackdelivery.sqlite3")
+
+
+@dataclass(slots=True)
+class Config:
+    db: str = field(default_factory=default_db_path)
+    logs: list[str] = field(default_factory=list)
+    retention_days: int = 30
+    host: str = "127.0.0.1"
+    port: int = 8080
+    server: str = ""  # name of this log source in the records; default: the host name
+    path: str = ""  # where it was read from ("" = defaults)
+
+
+def load_config(path: str | None = None) -> Config:
+    """Read the config file named, or the one the environment or /etc names; defaults when none exists."""
+    chosen = path or os.environ.get("TRACKDELIVERY_CONFIG")
+    if not chosen and SYSTEM_CONFIG.exists():
+        chosen = str(SYSTEM_CONFIG)
+    config = Config()
+    if not chosen:
+        return config
+    try:
+        with open(chosen, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"The config file {chosen} does not exist.") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read the config file {chosen}: {exc}.") from exc
+    config.path = chosen
+    try:
+        if "db" in data:
+            config.db = str(data["db"])
+        if "logs" in data:
+            config.logs = [str(p) for p in data["logs"]]
+        if "retention_days" in data:
+            config.retention_days = int(data["retention_days"])
+        listen = data.get("listen", {})
+        config.host = str(listen.get("host", config.host))
+        config.port = int(listen.get("port", config.port))
+        if "server" in data:
+            config.server = str(data["server"])
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"The config file {chosen} has a value of the wrong kind: {exc}.") from exc
+    return config

@@ -1,0 +1,435 @@
+"""Correlator: turns parsed Exim lines into delivery events, per message id, across files and days.
+
+Open messages live in a bounded LRU cache; everything is written through to the store, so an evicted
+message is simply loaded again when one of its lines turns up later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import explain as explain_mod
+from .parse import exim as px
+from .record import (
+    ARCHIVE,
+    DEFER,
+    FAILURE,
+    FILTERED,
+    INPROGRESS,
+    REJECTED,
+    SUCCESS,
+    DeliveryEvent,
+)
+
+BYPASSED_TRANSPORT = "**bypassed**"
+BLACKHOLE = ":blackhole:"
+ARCHIVER_PREFIX = "archiver_"
+INPROGRESS_MESSAGE = "In the queue: not delivered yet"
+ACCEPTED_MESSAGE = "Accepted"
+_DURATION_RE = re.compile(r"(\d+)([wdhms])")
+_DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+@dataclass(slots=True)
+class MessageState:
+    """What we know of one message (one row of ``messages``) while it is open."""
+
+    id: int
+    msgid: str
+    server: str = ""
+    email: str = ""
+    sender: str = ""
+    senderhost: str = ""
+    senderip: str = ""
+    senderauth: str = ""
+    size: int | None = None
+    spamscore: float | None = None
+    sendunixtime: int | None = None
+    lastunixtime: int | None = None
+    subject: str = ""
+    message_id: str = ""
+    protocol: str = ""
+    tls: str = ""
+    parent_msgid: str = ""
+    recipients: str = ""
+    state: str = "open"
+    # recipient (lower case) → id of its "inprogress" event
+    pending: dict[str, int] = field(default_factory=dict)
+    # recipient (lower case) → number of defers so far
+    attempts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def arrived(self) -> bool:
+        return self.sendunixtime is not None
+
+
+@dataclass(slots=True)
+class Batch:
+    """Changes to write in one transaction, together with the checkpoint that covers them."""
+
+    messages: dict[int, MessageState] = field(default_factory=dict)
+    events: dict[int, DeliveryEvent] = field(default_factory=dict)
+    event_message: dict[int, int | None] = field(default_factory=dict)  # event id → message id
+    deleted_events: list[int] = field(default_factory=list)
+    updated_messages_text: dict[int, str] = field(default_factory=dict)  # event id → new message text
+    raw_lines: list[tuple[int | None, int | None, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.raw_lines) + len(self.deleted_events)
+
+
+MessageLoader = Callable[[str], "MessageState | None"]
+
+
+def parse_duration(value: str) -> int | None:
+    """Exim's QT=/DT= durations: '1m38s' → 98."""
+    total = 0
+    found = False
+    for n, unit in _DURATION_RE.findall(value):
+        total += int(n) * _DURATION_UNITS[unit]
+        found = True
+    return total if found else None
+
+
+def _int(value: str | None) -> int | None:
+    if value and value.isdigit():
+        return int(value)
+    return None
+
+
+def _host_fields(value: str | None) -> tuple[str, str]:
+    """H= value → (host name or HELO, IP)."""
+    if not value:
+        return "", ""
+    name, helo, ip, _port = px.split_host(value)
+    return name or helo, ip
+
+
+def _strip_angle(value: str) -> str:
+    if value.startswith("<") and value.endswith(">"):
+        return value[1:-1]
+    return value
+
+
+class Correlator:
+    """Feeds parsed lines, collects a :class:`Batch` of changes for the store."""
+
+    def __init__(
+        self,
+        load_message: MessageLoader,
+        next_message_id: int,
+        next_event_id: int,
+        server: str = "",
+        cache_size: int = 20_000,
+    ) -> None:
+        self._load = load_message
+        self._next_message_id = next_message_id
+        self._next_event_id = next_event_id
+        self.server = server
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, MessageState] = OrderedDict()
+        self.batch = Batch()
+        self.events_by_type: dict[str, int] = {}
+
+    # -- state -------------------------------------------------------------------------------
+
+    def take_batch(self) -> Batch:
+        batch, self.batch = self.batch, Batch()
+        return batch
+
+    def _new_message(self, msgid: str) -> MessageState:
+        state = MessageState(id=self._next_message_id, msgid=msgid, server=self.server)
+        self._next_message_id += 1
+        self._remember(state)
+        return state
+
+    def _remember(self, state: MessageState) -> None:
+        cache = self._cache
+        cache[state.msgid] = state
+        cache.move_to_end(state.msgid)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+
+    def _message(self, msgid: str) -> MessageState:
+        state = self._cache.get(msgid)
+        if state is None:
+            state = self._load(msgid)
+            if state is None:
+                return self._new_message(msgid)
+            dirty = self.batch.messages.get(state.id)
+            if dirty is not None:  # the store copy is older than what this batch holds
+                state = dirty
+            self._remember(state)
+        return state
+
+    def _touch(self, state: MessageState, when: int | None) -> None:
+        if when is not None and (state.lastunixtime is None or when > state.lastunixtime):
+            state.lastunixtime = when
+        self.batch.messages[state.id] = state
+
+    def _add_event(self, event: DeliveryEvent, message_ref: int | None) -> int:
+        event_id = self._next_event_id
+        self._next_event_id += 1
+        self.batch.events[event_id] = event
+        self.batch.event_message[event_id] = message_ref
+        self.events_by_type[event.type] = self.events_by_type.get(event.type, 0) + 1
+        return event_id
+
+    def _drop_event(self, event_id: int) -> None:
+        event = self.batch.events.pop(event_id, None)
+        if event is None:
+            self.batch.deleted_events.append(event_id)
+            self.batch.updated_messages_text.pop(event_id, None)
+        else:
+            self.batch.event_message.pop(event_id, None)
+        self.events_by_type[INPROGRESS] = self.events_by_type.get(INPROGRESS, 0) - 1
+
+    def _event_for(self, state: MessageState, type_: str, when: int | None, recipient: str) -> DeliveryEvent:
+        return DeliveryEvent(
+            type=type_,
+            msgid=state.msgid,
+            email=state.email,
+            sender=state.sender,
+            senderhost=state.senderhost,
+            senderip=state.senderip,
+            senderauth=state.senderauth,
+            size=state.size,
+            spamscore=state.spamscore,
+            sendunixtime=state.sendunixtime,
+            recipient=recipient,
+            actionunixtime=when,
+            subject=state.subject,
+            message_id=state.message_id,
+            protocol=state.protocol,
+            tls=state.tls,
+            parent_msgid=state.parent_msgid,
+            server=state.server,
+            queue_time=(when - state.sendunixtime) if (when is not None and state.sendunixtime is not None) else None,
+        )
+
+    # -- feeding -----------------------------------------------------------------------------
+
+    def feed(self, line: px.EximLine, raw: str) -> None:
+        kind = line.kind
+        if kind == px.UNKNOWN:
+            return
+        if kind == px.REJECTED:
+            self._rejected(line, raw)
+            return
+        if not line.msgid:
+            return
+        if kind == px.ARRIVAL:
+            state = self._arrival(line)
+        else:
+            state = self._message(line.msgid)
+            handler = _HANDLERS.get(kind)
+            if handler is not None:
+                handler(self, state, line)
+        self._touch(state, line.time)
+        self.batch.raw_lines.append((state.id, None, raw))
+        if kind == px.COMPLETED:
+            # Finished messages rarely get more lines; free the cache slot (the store has it).
+            self._cache.pop(state.msgid, None)
+
+    def _arrival(self, line: px.EximLine) -> MessageState:
+        # "1smkL5-00000000e65-24eQ <= alice@example.com H=... P=esmtpsa A=dovecot_login:alice S=1234 ... for bob@x"
+        state = self._message(line.msgid)
+        if state.arrived or state.state == "completed":
+            state = self._new_message(line.msgid)  # queue id reused (test harnesses, or a very old id)
+        f = line.fields
+        state.email = line.address
+        state.sendunixtime = line.time
+        state.senderhost, state.senderip = _host_fields(f.get("H"))
+        auth = f.get("A")
+        if auth:
+            authenticator, _, auth_id = auth.partition(":")
+            state.senderauth = authenticator
+            if auth_id:
+                state.sender = auth_id
+        elif "U" in f and not state.sender:
+            state.sender = f["U"]
+            if f.get("P", "").startswith("local"):
+                state.senderauth = "localuser"
+        state.size = _int(f.get("S"))
+        state.protocol = f.get("P", "")
+        state.tls = f.get("X", "")
+        state.subject = px.unquote(f["T"]) if "T" in f else ""
+        state.message_id = f.get("id", "")
+        if "R" in f and not line.address:
+            state.parent_msgid = f["R"]
+        seen: set[str] = set()
+        recipients: list[str] = []
+        for rcpt in line.recipients:
+            key = rcpt.lower()
+            if key in seen:
+                continue
+            seen.add(key)
+            recipients.append(rcpt)
+            event = self._event_for(state, INPROGRESS, line.time, rcpt)
+            event.message = INPROGRESS_MESSAGE
+            state.pending[key] = self._add_event(event, state.id)
+        state.recipients = " ".join(recipients)
+        return state
+
+    def _outcome_event(self, state: MessageState, line: px.EximLine, type_: str) -> DeliveryEvent:
+        recipient = line.orig or line.parent or line.address
+        event = self._event_for(state, type_, line.time, recipient)
+        f = line.fields
+        event.deliveredto = line.address
+        event.router = f.get("R", "")
+        event.transport = f.get("T", "")
+        host = f.get("H")
+        if host:
+            event.host, event.ip = _host_fields(host)
+            event.transport_is_remote = 1
+        if "X" in f:
+            event.tls = f["X"]
+        if "QT" in f:
+            qt = parse_duration(f["QT"])
+            if qt is not None:
+                event.queue_time = qt
+        return event
+
+    def _close_recipient(self, state: MessageState, recipient: str) -> None:
+        event_id = state.pending.pop(recipient.lower(), None)
+        if event_id is not None:
+            self._drop_event(event_id)
+
+    def _delivery(self, state: MessageState, line: px.EximLine) -> None:
+        # "=> bob <bob@example.com> R=localuser T=local_delivery", "-> carol@x R=... H=mx [ip] C=\"250 OK\""
+        transport = line.fields.get("T", "")
+        if transport == BYPASSED_TRANSPORT or line.address == BLACKHOLE or line.flag == "*>":
+            type_ = FILTERED
+        elif transport.startswith(ARCHIVER_PREFIX):
+            type_ = ARCHIVE
+        else:
+            type_ = SUCCESS
+        event = self._outcome_event(state, line, type_)
+        reply = line.fields.get("C")
+        if reply:
+            event.message = px.unquote(reply)
+            event.dsn = explain_mod.extract_dsn(event.message)
+        elif type_ == FILTERED:
+            event.message = "Discarded" if line.address == BLACKHOLE else "Delivery bypassed"
+        else:
+            event.message = ACCEPTED_MESSAGE
+        self._add_event(event, state.id)
+        self._close_recipient(state, event.recipient)
+
+    def _problem(self, state: MessageState, line: px.EximLine, type_: str) -> None:
+        event = self._outcome_event(state, line, type_)
+        event.message = line.message
+        self._explain(event)
+        key = event.recipient.lower()
+        if type_ == DEFER:
+            event.attempt = state.attempts.get(key, 0) + 1
+            state.attempts[key] = event.attempt
+            if key in state.pending:
+                self.batch.updated_messages_text[state.pending[key]] = "Deferred: " + line.message
+                pending_event = self.batch.events.get(state.pending[key])
+                if pending_event is not None:
+                    pending_event.message = "Deferred: " + line.message
+                    self.batch.updated_messages_text.pop(state.pending[key], None)
+        self._add_event(event, state.id)
+        if type_ != DEFER:
+            self._close_recipient(state, event.recipient)
+
+    def _defer(self, state: MessageState, line: px.EximLine) -> None:
+        self._problem(state, line, DEFER)
+
+    def _failure(self, state: MessageState, line: px.EximLine) -> None:
+        self._problem(state, line, FAILURE)
+
+    def _completed(self, state: MessageState, line: px.EximLine) -> None:
+        state.state = "completed"
+        for key in list(state.pending):
+            self._drop_event(state.pending.pop(key))
+
+    def _frozen(self, state: MessageState, line: px.EximLine) -> None:
+        self._set_pending_text(state, line.message)
+
+    def _unfrozen(self, state: MessageState, line: px.EximLine) -> None:
+        self._set_pending_text(state, INPROGRESS_MESSAGE)
+
+    def _set_pending_text(self, state: MessageState, text: str) -> None:
+        for event_id in state.pending.values():
+            event = self.batch.events.get(event_id)
+            if event is not None:
+                event.message = text
+            else:
+                self.batch.updated_messages_text[event_id] = text
+
+    def _given_up(self, state: MessageState, line: px.EximLine) -> None:
+        # "cancelled by system filter: ..." / "removed by root": every recipient still waiting has failed.
+        for key, event_id in list(state.pending.items()):
+            pending_event = self.batch.events.get(event_id)
+            recipient = pending_event.recipient if pending_event is not None else key
+            event = self._event_for(state, FAILURE, line.time, recipient)
+            event.message = line.message
+            self._explain(event)
+            self._add_event(event, state.id)
+            self._drop_event(state.pending.pop(key))
+
+    def _spam_score(self, state: MessageState, line: px.EximLine) -> None:
+        try:
+            state.spamscore = float(line.message)
+        except ValueError:
+            return
+        for event_id in state.pending.values():
+            event = self.batch.events.get(event_id)
+            if event is not None:
+                event.spamscore = state.spamscore
+
+    def _sender_id(self, state: MessageState, line: px.EximLine) -> None:
+        # cPanel: "Sender identification U=alice D=example.com S=alice@example.com"
+        sender = line.fields.get("S")
+        if sender:
+            state.sender = sender
+
+    def _explain(self, event: DeliveryEvent) -> None:
+        result = explain_mod.explain(event.message)
+        event.dsn = explain_mod.extract_dsn(event.message)
+        event.reason = result.reason
+        event.reason_text = result.reason_text
+
+    def _rejected(self, line: px.EximLine, raw: str) -> None:
+        # "H=(helo) [192.0.2.1]:3755 I=[1.2.3.4]:25 F=<x@y> rejected RCPT <bob@example.com>: relay not permitted"
+        f = line.fields
+        event = DeliveryEvent(type=REJECTED, msgid=line.msgid, server=self.server, actionunixtime=line.time)
+        event.email = _strip_angle(f.get("F", ""))
+        event.recipient = line.address
+        event.senderhost, event.senderip = _host_fields(f.get("H"))
+        auth = f.get("A")
+        if auth:
+            event.senderauth, _, event.sender = auth.partition(":")
+        elif "U" in f:
+            event.sender = f["U"]
+        event.message = line.message
+        self._explain(event)
+        message_ref = None
+        if line.msgid:
+            state = self._message(line.msgid)
+            self._touch(state, line.time)
+            message_ref = state.id
+            event.sendunixtime = state.sendunixtime
+            if not event.email:
+                event.email = state.email
+        event_id = self._add_event(event, message_ref)
+        self.batch.raw_lines.append((message_ref, event_id, raw))
+
+
+_HANDLERS: dict[str, Callable[[Correlator, MessageState, px.EximLine], None]] = {
+    px.DELIVERY: Correlator._delivery,
+    px.DEFER: Correlator._defer,
+    px.FAILURE: Correlator._failure,
+    px.COMPLETED: Correlator._completed,
+    px.FROZEN: Correlator._frozen,
+    px.UNFROZEN: Correlator._unfrozen,
+    px.CANCELLED: Correlator._given_up,
+    px.REMOVED: Correlator._given_up,
+    px.SPAM_SCORE: Correlator._spam_score,
+    px.SENDER_ID: Correlator._sender_id,
+}

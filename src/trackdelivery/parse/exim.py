@@ -1,0 +1,387 @@
+"""Exim main-log parser: one log line (str) in, one ``EximLine`` out; pure, no I/O.
+
+Unknown or malformed lines come back as kind ``UNKNOWN`` (or ``NOTE`` for known lines that carry no event).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+# Line kinds.
+ARRIVAL = "arrival"  # <=
+DELIVERY = "delivery"  # => -> >> *>
+DEFER = "defer"  # ==
+FAILURE = "failure"  # **
+COMPLETED = "completed"
+REJECTED = "rejected"  # rejected RCPT / MAIL / after DATA / by local_scan / non-SMTP ACL
+SPAM_SCORE = "spamscore"  # cPanel SpamAssassin warning, SA-Exim
+SENDER_ID = "sender_id"  # cPanel "Sender identification"
+FROZEN = "frozen"
+UNFROZEN = "unfrozen"
+CANCELLED = "cancelled"  # cancelled by system filter / timeout_frozen_after / admin
+REMOVED = "removed"  # removed by root (exim -Mrm)
+NOTE = "note"  # a known line that is not a delivery event (connections, queue runs, auth failures, ...)
+UNKNOWN = "unknown"
+
+DELIVERY_FLAGS = frozenset(("=>", "->", ">>", "*>"))
+
+# 23-char ids (Exim >= 4.97: 1smkL5-00000000e65-24eQ) and 16-char ids (1ZeQYq-0000Wm-1V).
+MSGID = r"[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{11}-[0-9A-Za-z]{4}|[0-9A-Za-z]{6}-[0-9A-Za-z]{2})"
+MSGID_RE = re.compile(MSGID + r"\Z")
+
+# "2026-11-01 10:00:00.123 +0100 [1234] 1smkL5-00000000e65-24eQ <= ..." (ms, zone, pid, id all optional)
+_PREFIX_RE = re.compile(
+    r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)?(?: (?P<tz>[-+]\d{4}))?"
+    r"(?: \[\d+\])?(?: \[(?P<part>\d+)/(?P<parts>\d+)\])?(?: (?P<msgid>" + MSGID + r")(?= |\Z))? ?"
+)
+# Syslog wrappers: "Apr 28 15:53:37 server exim[12105]: 2016-04-28 ...",
+# "2019-10-22 03:39:17 mx1.fqdn.local exim[29786]: dovecot_login ...", "mail.example.com exim[37]: 2021-..."
+_SYSLOG_RE = re.compile(
+    r"(?:(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)\S* |(?P<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) )?"
+    r"(?:\S+ )?(?:\S+ )?exim\d*(?:\[(?P<pid>\d+)\])?: (?:\[\d+\] )?(?:\[(?P<part>\d+)/(?P<parts>\d+)\] )?"
+)
+# One token of the field list: key=value (value quoted with backslash escapes, or bare) or a bare word.
+_TOKEN_RE = re.compile(r'(?:([A-Za-z][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)|("(?:[^"\\]|\\.)*"|\S+))')
+# The address part of a delivery/defer/failure line: "addr (parent) <orig>" before the first field.
+_ADDR = r"(?P<addr>:[a-z]+:|.+?)(?: \((?P<parent>[^()]*)\))?(?: <(?P<orig>[^<>]*)>)?"
+_ADDR_RE = re.compile(_ADDR + r"(?=:? [A-Za-z][A-Za-z0-9_]*=|: | :| defer \(| routing defer|\s*\Z|:\Z)")
+_DELIVERED_ADDR_RE = re.compile(_ADDR + r"(?= [A-Za-z][A-Za-z0-9_]*=| PRDR| K |\s*\Z)")
+# H=host (helo) [ip]:port in its four shapes; a trailing "*" marks DNSSEC.
+_HOST_RE = re.compile(
+    r"(?:(?P<name>[^\s(\[][^\s]*?) ?)?(?:\((?P<helo>[^)]*)\) ?)?(?:\[(?P<ip>[^\]]*)\](?::(?P<port>\w+))?)?\*?\Z"
+)
+_SPAM_SCORE_RE = re.compile(r"\((?P<score>-?\d+(?:\.\d+)?)\)\"?\s*\Z")
+_SA_SCORE_RE = re.compile(r"score=(?P<score>-?\d+(?:\.\d+)?)")
+_REJECT_RE = re.compile(
+    r"rejected (?P<what>RCPT|MAIL|after DATA|by local_scan\(\)|by non-SMTP ACL|"
+    r"\(?by [^:]*ACL\)?|EHLO|HELO|connection)(?: (?P<addr><[^>]*>|\S+?))?(?::\s?(?P<reason>.*)|\s*\Z)",
+)
+
+_NOTE_PREFIXES = (
+    "SMTP connection",
+    "SMTP call",
+    "SMTP protocol",
+    "SMTP syntax",
+    "SMTP command timeout",
+    "SMTP data timeout",
+    "no MAIL",
+    "no host name",
+    "no IP address",
+    "Start queue run",
+    "End queue run",
+    "cwd=",
+    "exim ",
+    "TLS error",
+    "Connection from",
+    "ETRN",
+    "DKIM:",
+    "SPF:",
+    "DMARC",
+    "unexpected disconnection",
+    "Spool file",
+    "Message is frozen",
+    "Unfrozen",
+    "retry time not reached",
+    "ACL",
+    "H=",
+    "U=",
+    "F=",
+    "SA:",
+    "Warning:",
+    "LOG:",
+    "Authentication-Results",
+    "tls_",
+    "event",
+    "too many",
+    "daemon",
+    "pid",
+    "Completed",
+    "Error",
+    "error",
+    "remote host",
+)
+
+
+@dataclass(slots=True)
+class EximLine:
+    kind: str
+    time: int | None = None
+    msgid: str = ""
+    flag: str = ""
+    address: str = ""  # sender for arrivals; delivered/failed address; rejected recipient
+    orig: str = ""  # top-level recipient "<orig>"
+    parent: str = ""  # intermediate alias "(parent)"
+    fields: dict[str, str] = field(default_factory=dict)
+    recipients: list[str] = field(default_factory=list)
+    message: str = ""
+    part: int = 0  # [n/m] split syslog lines: n (0 when not split)
+    parts: int = 0
+
+
+_epoch_cache: dict[str, int] = {}
+
+
+def local_epoch(ts: str, tz: str | None = None) -> int | None:
+    """'2026-11-01 10:00:00' (local time, or with zone '+0100') → epoch seconds; cached per minute."""
+    key = ts[:16]
+    base = _epoch_cache.get(key) if tz is None else None
+    if base is None:
+        try:
+            tm = time.strptime(key, "%Y-%m-%d %H:%M")
+        except ValueError:
+            return None
+        if tz is None:
+            base = int(time.mktime(tm))
+            if len(_epoch_cache) > 100_000:
+                _epoch_cache.clear()
+            _epoch_cache[key] = base
+        else:
+            import calendar
+
+            sign = -1 if tz[0] == "-" else 1
+            offset = sign * (int(tz[1:3]) * 3600 + int(tz[3:5]) * 60)
+            base = calendar.timegm(tm) - offset
+    try:
+        return base + int(ts[17:19])
+    except ValueError:
+        return None
+
+
+def unquote(value: str) -> str:
+    """Exim quotes T=, C=, DN= values and escapes \\" and \\\\ inside them."""
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        value = value[1:-1]
+        if "\\" in value:
+            value = re.sub(r"\\(.)", r"\1", value)
+    return value
+
+
+def split_host(value: str) -> tuple[str, str, str, str]:
+    """'mx.example.com (helo) [192.0.2.1]:25' → (name, helo, ip, port)."""
+    m = _HOST_RE.match(value)
+    if not m:
+        return value, "", "", ""
+    return m["name"] or "", m["helo"] or "", m["ip"] or "", m["port"] or ""
+
+
+def _read_fields(rest: str, pos: int, stop_at_colon: bool) -> tuple[dict[str, str], list[str], int]:
+    """Read ``key=value`` tokens from ``rest[pos:]``.
+
+    Bare words that follow H= ("(helo)", "[ip]:port") are folded into it. Returns the fields, the other
+    bare words, and the index where a ": message" begins (len(rest) if none) when ``stop_at_colon``.
+    """
+    fields: dict[str, str] = {}
+    words: list[str] = []
+    last_key = ""
+    n = len(rest)
+    for m in _TOKEN_RE.finditer(rest, pos):
+        key = m.group(1)
+        if key is not None:
+            value = m.group(2)
+            last_key = key
+            if stop_at_colon and value.endswith(":") and (m.end() == n or rest[m.end()] == " "):
+                fields[key] = value[:-1]
+                return fields, words, m.end() + 1
+            fields.setdefault(key, value)
+            continue
+        word = m.group(3)
+        if last_key == "H" and word[0] in "([" and "H" in fields:
+            if stop_at_colon and word.endswith(":") and (m.end() == n or rest[m.end()] == " "):
+                fields["H"] += " " + word[:-1]
+                return fields, words, m.end() + 1
+            fields["H"] += " " + word
+            continue
+        if stop_at_colon and word == ":":
+            return fields, words, m.end() + 1
+        if stop_at_colon and word.endswith(":") and (m.end() == n or rest[m.end()] == " "):
+            words.append(word[:-1])
+            return fields, words, m.end() + 1
+        last_key = ""
+        words.append(word)
+    return fields, words, n
+
+
+def _parse_arrival(out: EximLine, rest: str) -> EximLine:
+    # "<= alice@example.com H=mail.example.net (helo) [192.0.2.1]:4711 I=[192.0.2.2]:25 P=esmtps
+    #  X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_login:alice S=1234 id=abc@x T="Hello"
+    #  from <alice@example.com> for bob@example.com carol@example.org"
+    sp = rest.find(" ", 3)
+    out.address = rest[3:sp] if sp > 0 else rest[3:]
+    if out.address == "<>":
+        out.address = ""
+    if sp < 0:
+        return out
+    fields, words, _ = _read_fields(rest, sp + 1, False)
+    out.fields = fields
+    if words:
+        try:
+            i = words.index("for")
+        except ValueError:
+            i = -1
+        if i >= 0:
+            out.recipients = words[i + 1 :]
+            words = words[:i]
+        if "from" in words:
+            j = words.index("from")
+            if j + 1 < len(words):
+                out.fields.setdefault("from", words[j + 1].strip("<>"))
+    return out
+
+
+def _parse_outcome(out: EximLine, rest: str) -> EximLine:
+    # "=> bob <bob@example.com> R=localuser T=local_delivery"
+    # "== bob@example.net R=dnslookup T=remote_smtp defer (-44) H=mx.example.net [192.0.2.3]: SMTP error ..."
+    # "** bob@example.net <bob@example.net> R=dnslookup T=remote_smtp H=mx [192.0.2.3] : SMTP error ..."
+    body = rest[3:]
+    m = (_DELIVERED_ADDR_RE if out.kind == DELIVERY else _ADDR_RE).match(body)
+    if m is None:
+        out.kind = UNKNOWN
+        return out
+    out.address = m["addr"]
+    out.parent = m["parent"] or ""
+    out.orig = m["orig"] or ""
+    pos = m.end()
+    if out.kind == DELIVERY:
+        out.fields, _, _ = _read_fields(body, pos, False)
+        return out
+    fields, words, msg_at = _read_fields(body, pos, True)
+    out.fields = fields
+    if out.address.endswith(":") and not out.orig and msg_at == len(body):
+        out.address = out.address[:-1]
+    out.message = body[msg_at:].strip()
+    if not out.message and out.address.endswith(":"):
+        out.address = out.address[:-1]
+    if out.kind == DEFER and words:
+        # "defer (-44)" / "routing defer (-56)": keep the errno for the record
+        for w in words:
+            if w.startswith("(") and w.endswith(")"):
+                out.fields.setdefault("errno", w[1:-1])
+                break
+    if "H" not in out.fields and " H=" in out.message:
+        # "defer (dd): Connection timed out H=127.0.0.1 [127.0.0.1]: SMTP timeout after EHLO"
+        hm = re.search(r" H=(\S+(?: \[[^\]]*\](?::\w+)?)?)", out.message)
+        if hm:
+            out.fields["H"] = hm.group(1).rstrip(":")
+    return out
+
+
+def _parse_rejection(out: EximLine, rest: str, m: re.Match[str]) -> EximLine:
+    # "H=(yakult.com.tw) [202.132.70.178]:3755 I=[1.2.3.4]:25 F=<x@y> rejected RCPT <dir@ml3.ru>: relay not permitted"
+    out.kind = REJECTED
+    out.fields, _, _ = _read_fields(rest[: m.start()], 0, False)
+    what = m["what"]
+    out.flag = what
+    addr = (m["addr"] or "").strip("<>")
+    if what == "RCPT":
+        out.address = addr
+    elif what == "MAIL":
+        out.fields.setdefault("F", addr)
+    out.message = (m["reason"] or "").strip() or "rejected " + what
+    return out
+
+
+def parse_exim_line(line: str) -> EximLine:
+    """Parse one Exim main-log line (no trailing newline needed)."""
+    line = line.rstrip("\r\n")
+    if not line.strip():
+        return EximLine(NOTE)
+    m = _PREFIX_RE.match(line)
+    part = parts = 0
+    if m is None or _looks_syslog(line, m):
+        s = _SYSLOG_RE.match(line)
+        if s is None:
+            return EximLine(UNKNOWN)
+        inner = line[s.end() :]
+        if s["part"]:
+            part, parts = int(s["part"]), int(s["parts"])
+        m2 = _PREFIX_RE.match(inner)
+        if m2 is not None:
+            line, m = inner, m2
+        else:
+            ts = s["iso"]
+            if ts is None:
+                return EximLine(UNKNOWN, message=inner, part=part, parts=parts)
+            out = EximLine(NOTE, time=local_epoch(ts.replace("T", " ")), part=part, parts=parts)
+            return _parse_body(out, inner)
+    if m["part"]:
+        part, parts = int(m["part"]), int(m["parts"])
+    out = EximLine(NOTE, time=local_epoch(m["ts"], m["tz"]), msgid=m["msgid"] or "", part=part, parts=parts)
+    return _parse_body(out, line[m.end() :])
+
+
+def _looks_syslog(line: str, m: re.Match[str]) -> bool:
+    # "2019-10-22 03:39:17 mx1.fqdn.local exim[29786]: ..." — an ISO syslog stamp, then host and program
+    rest = line[m.end() : m.end() + 80]
+    sp = rest.find(" ")
+    return sp > 0 and not m["msgid"] and rest[sp + 1 : sp + 5] == "exim" and ": " in rest
+
+
+def _parse_body(out: EximLine, rest: str) -> EximLine:
+    flag = rest[:3]
+    if out.msgid:
+        if flag == "<= ":
+            out.kind = ARRIVAL
+            out.flag = "<="
+            return _parse_arrival(out, rest)
+        if flag[:2] in DELIVERY_FLAGS and flag[2:] == " ":
+            out.kind = DELIVERY
+            out.flag = flag[:2]
+            return _parse_outcome(out, rest)
+        if flag == "== ":
+            out.kind = DEFER
+            out.flag = "=="
+            return _parse_outcome(out, rest)
+        if flag == "** ":
+            out.kind = FAILURE
+            out.flag = "**"
+            return _parse_outcome(out, rest)
+        if rest.startswith("Completed"):
+            out.kind = COMPLETED
+            return out
+        if rest.startswith(("Frozen", "frozen")):
+            out.kind = FROZEN
+            out.message = rest
+            return out
+        if rest.startswith("unfrozen"):
+            out.kind = UNFROZEN
+            return out
+        if rest.startswith("cancelled by"):
+            out.kind = CANCELLED
+            out.message = rest
+            return out
+        if rest.startswith("removed by") or rest.startswith("has been removed"):
+            out.kind = REMOVED
+            out.message = rest
+            return out
+        if rest.startswith("Sender identification"):
+            # cPanel: "Sender identification U=alice D=example.com S=alice@example.com"
+            out.kind = SENDER_ID
+            out.fields, _, _ = _read_fields(rest, 21, False)
+            return out
+        if "SpamAssassin" in rest or rest.startswith("SA: "):
+            # cPanel: 'Warning: "SpamAssassin as cpaneleximscanner detected message as NOT spam (-0.1)"'
+            sm = _SPAM_SCORE_RE.search(rest) if "SpamAssassin" in rest else _SA_SCORE_RE.search(rest)
+            if sm:
+                out.kind = SPAM_SCORE
+                out.message = sm["score"]
+                return out
+    if " rejected " in rest or rest.startswith("rejected "):
+        rm = _REJECT_RE.search(rest)
+        if rm is not None:
+            what = rm["what"]
+            if what in ("EHLO", "HELO", "connection"):
+                out.kind = NOTE
+                return out
+            return _parse_rejection(out, rest, rm)
+    if rest.startswith(_NOTE_PREFIXES) or "authenticator failed" in rest or "sender verify" in rest:
+        out.kind = NOTE
+        return out
+    if out.msgid:
+        # Any other line about a known message (DKIM, TLS, "SMTP error from remote..." notes, ...)
+        out.kind = NOTE
+        return out
+    out.kind = UNKNOWN
+    out.message = rest
+    return out

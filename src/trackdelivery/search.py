@@ -1,0 +1,163 @@
+"""Search: the one function that turns a filter into SQL (bound parameters only), pages and sorts.
+
+The CLI, the API, the web page and exports all call it; none builds SQL of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .record import EVENT_FIELDS, EVENT_TYPES, DeliveryEvent
+
+MATCH_MODES = ("exact", "begins", "contains")
+SORTABLE = frozenset(EVENT_FIELDS)
+DEFAULT_SORT = "actionunixtime"
+_SELECT = "SELECT " + ", ".join(EVENT_FIELDS) + " FROM events"
+
+
+class SearchError(ValueError):
+    """A filter that cannot be run, explained for the user."""
+
+
+@dataclass(slots=True)
+class Scope:
+    """What the caller may see: ``None`` fields mean no restriction (admin)."""
+
+    domains: tuple[str, ...] | None = None
+    addresses: tuple[str, ...] | None = None
+
+
+@dataclass(slots=True)
+class SearchFilter:
+    recipient: str | None = None
+    sender: str | None = None  # envelope sender or authenticated sender
+    email: str | None = None  # envelope sender only
+    domain: str | None = None  # mail from or to this domain
+    msgid: str | None = None
+    host: str | None = None
+    ip: str | None = None
+    text: str | None = None  # contained in the result text, subject or an address
+    match: str = "exact"
+    types: tuple[str, ...] = EVENT_TYPES
+    since: int | None = None
+    until: int | None = None
+    sort: str = DEFAULT_SORT
+    ascending: bool = False
+    limit: int = 50  # 0 = all
+    offset: int = 0
+    scope: Scope | None = field(default=None)
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _match(columns: tuple[str, ...], value: str, mode: str, params: list[object]) -> str:
+    """One condition: any of ``columns`` matches ``value`` in ``mode`` (case-insensitive)."""
+    if mode == "exact":
+        clause, param = "{} = ?", value
+    elif mode == "begins":
+        clause, param = "{} LIKE ? ESCAPE '\\'", _like_escape(value) + "%"
+    else:
+        clause, param = "{} LIKE ? ESCAPE '\\'", "%" + _like_escape(value) + "%"
+    parts = []
+    for column in columns:
+        parts.append(clause.format(column))
+        params.append(param)
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _scope_clause(scope: Scope, params: list[object]) -> str:
+    parts: list[str] = []
+    if scope.domains is not None:
+        for d in scope.domains:
+            pattern = "%@" + _like_escape(d)
+            parts.append("(domain = ? OR deliverydomain = ? OR email LIKE ? ESCAPE '\\' OR recipient LIKE ? ESCAPE '\\')")
+            params.extend((d, d, pattern, pattern))
+    if scope.addresses is not None:
+        for a in scope.addresses:
+            parts.append("(email = ? OR sender = ? OR recipient = ?)")
+            params.extend((a, a, a))
+    if not parts:
+        return "0"  # a scope with nothing in it sees nothing
+    return "(" + " OR ".join(parts) + ")"
+
+
+def build_where(f: SearchFilter) -> tuple[str, list[object]]:
+    """The WHERE clause and its parameters for ``f`` (without paging)."""
+    if f.match not in MATCH_MODES:
+        raise SearchError(f"Unknown match mode {f.match!r}: use exact, begins or contains.")
+    unknown = [t for t in f.types if t not in EVENT_TYPES]
+    if unknown:
+        raise SearchError(f"Unknown event type {unknown[0]!r}: use {', '.join(EVENT_TYPES)}.")
+    if not f.types:
+        raise SearchError("Choose at least one event type.")
+    conditions: list[str] = []
+    params: list[object] = []
+    if set(f.types) != set(EVENT_TYPES):
+        conditions.append("type IN (" + ", ".join("?" * len(f.types)) + ")")
+        params.extend(f.types)
+    if f.recipient:
+        conditions.append(_match(("recipient", "deliveredto"), f.recipient, f.match, params))
+    if f.sender:
+        conditions.append(_match(("email", "sender"), f.sender, f.match, params))
+    if f.email:
+        conditions.append(_match(("email",), f.email, f.match, params))
+    if f.domain:
+        d = f.domain.lstrip("@")
+        pattern = "%@" + _like_escape(d)
+        conditions.append(
+            "(domain = ? OR deliverydomain = ? OR email LIKE ? ESCAPE '\\' OR recipient LIKE ? ESCAPE '\\')"
+        )
+        params.extend((d, d, pattern, pattern))
+    if f.msgid:
+        conditions.append(_match(("msgid", "parent_msgid"), f.msgid, "exact" if f.match == "exact" else f.match, params))
+    if f.host:
+        conditions.append(_match(("host", "senderhost"), f.host, f.match, params))
+    if f.ip:
+        conditions.append(_match(("ip", "senderip"), f.ip, f.match, params))
+    if f.text:
+        conditions.append(
+            _match(("message", "subject", "recipient", "email", "sender", "reason_text"), f.text, "contains", params)
+        )
+    if f.since is not None:
+        conditions.append("actionunixtime >= ?")
+        params.append(f.since)
+    if f.until is not None:
+        conditions.append("actionunixtime <= ?")
+        params.append(f.until)
+    if f.scope is not None:
+        conditions.append(_scope_clause(f.scope, params))
+    return (" WHERE " + " AND ".join(conditions)) if conditions else "", params
+
+
+def _order(f: SearchFilter) -> str:
+    if f.sort not in SORTABLE:
+        raise SearchError(f"Cannot sort by {f.sort!r}: use one of the record fields, e.g. actionunixtime.")
+    direction = "ASC" if f.ascending else "DESC"
+    return f" ORDER BY {f.sort} {direction}, id {direction}"
+
+
+def iter_events(db: sqlite3.Connection, f: SearchFilter) -> Iterator[DeliveryEvent]:
+    """Matching events, sorted and paged, streamed row by row (no cap when limit is 0)."""
+    where, params = build_where(f)
+    sql = _SELECT + where + _order(f)
+    if f.limit:
+        sql += " LIMIT ? OFFSET ?"
+        params.extend((f.limit, f.offset))
+    elif f.offset:
+        sql += " LIMIT -1 OFFSET ?"
+        params.append(f.offset)
+    for row in db.execute(sql, params):
+        yield DeliveryEvent(*row)
+
+
+def search(db: sqlite3.Connection, f: SearchFilter) -> list[DeliveryEvent]:
+    return list(iter_events(db, f))
+
+
+def count(db: sqlite3.Connection, f: SearchFilter) -> int:
+    where, params = build_where(f)
+    return int(db.execute("SELECT count(*) FROM events" + where, params).fetchone()[0])

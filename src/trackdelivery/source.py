@@ -1,0 +1,133 @@
+"""Log sources: open plain or compressed files, order rotated sets by time, read whole lines with offsets."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from .parse import exim
+
+MAX_LINE = 256 * 1024  # longer lines are cut here for parsing, counted, and never crash
+_GZIP_MAGIC = b"\x1f\x8b"
+_BZ2_MAGIC = b"BZh"
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_ROTATION_RE = re.compile(r"\.(\d+)(?:\.(?:gz|bz2|xz))?\Z")
+_DATED_RE = re.compile(r"-(\d{8})(?:\.(?:gz|bz2|xz))?\Z")
+
+
+class SourceError(Exception):
+    """A log file that cannot be read, explained for the user."""
+
+
+def compression_of(path: str) -> str:
+    """'gz', 'bz2', 'xz' or '' — from the file's magic bytes, not its name."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise SourceError(f"Cannot read {path}: {exc.strerror}.") from exc
+    if magic.startswith(_GZIP_MAGIC):
+        return "gz"
+    if magic.startswith(_BZ2_MAGIC):
+        return "bz2"
+    if magic.startswith(_XZ_MAGIC):
+        return "xz"
+    return ""
+
+
+def open_log(path: str) -> BinaryIO:
+    """Open a log file for binary reading, decompressing .gz/.bz2/.xz transparently."""
+    kind = compression_of(path)
+    try:
+        if kind == "gz":
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        if kind == "bz2":
+            return bz2.open(path, "rb")  # type: ignore[return-value]
+        if kind == "xz":
+            return lzma.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb", buffering=1024 * 1024)
+    except OSError as exc:
+        raise SourceError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+
+
+def read_head(path: str, size: int) -> bytes:
+    with open_log(path) as f:
+        try:
+            return f.read(size)
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise SourceError(f"Cannot read {path}: it is damaged or not a log ({exc}).") from exc
+
+
+def read_lines(f: BinaryIO, final: bool) -> Iterator[tuple[bytes, int, bool]]:
+    """Yield (line without newline, bytes consumed including the newline, oversize flag).
+
+    A last line without a newline is held back (it may still be being written) unless ``final``.
+    """
+    readline = f.readline
+    while True:
+        chunk = readline(MAX_LINE)
+        if not chunk:
+            return
+        if chunk[-1:] == b"\n":
+            yield chunk[:-1], len(chunk), False
+            continue
+        if len(chunk) < MAX_LINE:
+            if final:
+                yield chunk, len(chunk), False
+            return
+        # An oversize line: keep its start, skip the rest up to the newline.
+        consumed = len(chunk)
+        ended = False
+        while True:
+            more = readline(MAX_LINE)
+            if not more:
+                break
+            consumed += len(more)
+            if more[-1:] == b"\n":
+                ended = True
+                break
+        if not ended and not final:
+            return
+        yield chunk, consumed, True
+
+
+def _first_time(path: str) -> int | None:
+    try:
+        with open_log(path) as f:
+            for _ in range(200):
+                raw = f.readline(MAX_LINE)
+                if not raw:
+                    break
+                parsed = exim.parse_exim_line(raw.decode("utf-8", "replace"))
+                if parsed.time is not None:
+                    return parsed.time
+    except (OSError, EOFError, lzma.LZMAError, SourceError):
+        return None
+    return None
+
+
+def _name_age(path: str) -> tuple[int, str]:
+    """Older rotations sort first: exim_mainlog.3.gz < exim_mainlog.1 < exim_mainlog; -20261101 by date."""
+    name = os.path.basename(path)
+    m = _ROTATION_RE.search(name)
+    if m:
+        return -int(m.group(1)), ""
+    m = _DATED_RE.search(name)
+    if m:
+        return -10**6, m.group(1)
+    return 0, ""
+
+
+def order_by_time(paths: list[str]) -> list[str]:
+    """Order a rotated set oldest first: by the first timestamp in each file, then by rotation name."""
+    keyed = []
+    for index, path in enumerate(paths):
+        first = _first_time(path)
+        keyed.append((first if first is not None else float("inf"), _name_age(path), index, path))
+    keyed.sort()
+    return [k[-1] for k in keyed]

@@ -1,0 +1,116 @@
+"""The SQLite schema and its migrations, numbered; ``PRAGMA user_version`` says which ones ran."""
+
+from __future__ import annotations
+
+# Columns of the events table, in DeliveryEvent order (record.EVENT_FIELDS), plus internal links.
+EVENTS_TABLE = """
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    message_ref INTEGER,                 -- messages.id; NULL for SMTP-time rejections
+    type TEXT NOT NULL,
+    msgid TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT '' COLLATE NOCASE,
+    sender TEXT NOT NULL DEFAULT '' COLLATE NOCASE,
+    user TEXT NOT NULL DEFAULT '-remote-',
+    domain TEXT NOT NULL DEFAULT '-remote-' COLLATE NOCASE,
+    senderhost TEXT NOT NULL DEFAULT '' COLLATE NOCASE,
+    senderip TEXT NOT NULL DEFAULT '',
+    senderauth TEXT NOT NULL DEFAULT '',
+    size INTEGER,
+    spamscore REAL,
+    sendunixtime INTEGER,
+    recipient TEXT NOT NULL DEFAULT '' COLLATE NOCASE,
+    deliveredto TEXT NOT NULL DEFAULT '' COLLATE NOCASE,
+    deliveryuser TEXT NOT NULL DEFAULT '-remote-',
+    deliverydomain TEXT NOT NULL DEFAULT '-remote-' COLLATE NOCASE,
+    router TEXT NOT NULL DEFAULT '',
+    transport TEXT NOT NULL DEFAULT '',
+    host TEXT NOT NULL DEFAULT '' COLLATE NOCASE,
+    ip TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL DEFAULT '',
+    actionunixtime INTEGER,
+    transport_is_remote INTEGER NOT NULL DEFAULT 0,
+    subject TEXT NOT NULL DEFAULT '',
+    message_id TEXT NOT NULL DEFAULT '',
+    dsn TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    reason_text TEXT NOT NULL DEFAULT '',
+    tls TEXT NOT NULL DEFAULT '',
+    protocol TEXT NOT NULL DEFAULT '',
+    parent_msgid TEXT NOT NULL DEFAULT '',
+    server TEXT NOT NULL DEFAULT '',
+    queue_time INTEGER,
+    attempt INTEGER
+)
+"""
+
+MIGRATIONS: list[list[str]] = [
+    # 1: the first schema
+    [
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            msgid TEXT NOT NULL,
+            server TEXT NOT NULL DEFAULT '',
+            email TEXT NOT NULL DEFAULT '',
+            sender TEXT NOT NULL DEFAULT '',
+            senderhost TEXT NOT NULL DEFAULT '',
+            senderip TEXT NOT NULL DEFAULT '',
+            senderauth TEXT NOT NULL DEFAULT '',
+            size INTEGER,
+            spamscore REAL,
+            sendunixtime INTEGER,
+            lastunixtime INTEGER,
+            subject TEXT NOT NULL DEFAULT '',
+            message_id TEXT NOT NULL DEFAULT '',
+            protocol TEXT NOT NULL DEFAULT '',
+            tls TEXT NOT NULL DEFAULT '',
+            parent_msgid TEXT NOT NULL DEFAULT '',
+            recipients TEXT NOT NULL DEFAULT '',  -- envelope recipients from "for ...", space separated
+            state TEXT NOT NULL DEFAULT 'open'     -- open | completed
+        )""",
+        "CREATE INDEX messages_msgid ON messages(msgid)",
+        "CREATE INDEX messages_parent ON messages(parent_msgid) WHERE parent_msgid != ''",
+        "CREATE INDEX messages_last ON messages(lastunixtime)",
+        EVENTS_TABLE,
+        # Indexes that fit the searches: newest first overall, by type, and by the searched addresses.
+        "CREATE INDEX events_time ON events(actionunixtime)",
+        "CREATE INDEX events_type_time ON events(type, actionunixtime)",
+        "CREATE INDEX events_recipient ON events(recipient, actionunixtime)",
+        "CREATE INDEX events_email ON events(email, actionunixtime)",
+        "CREATE INDEX events_msgid ON events(msgid)",
+        "CREATE INDEX events_message ON events(message_ref)",
+        "CREATE INDEX events_domain ON events(domain, actionunixtime)",
+        "CREATE INDEX events_deliverydomain ON events(deliverydomain, actionunixtime)",
+        """CREATE TABLE raw_lines (
+            message_ref INTEGER,   -- messages.id
+            event_ref INTEGER,     -- events.id, for lines without a message (SMTP-time rejections)
+            line TEXT NOT NULL
+        )""",
+        "CREATE INDEX raw_lines_message ON raw_lines(message_ref) WHERE message_ref IS NOT NULL",
+        "CREATE INDEX raw_lines_event ON raw_lines(event_ref) WHERE event_ref IS NOT NULL",
+        """CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            head_len INTEGER NOT NULL,   -- identity: hash of the first head_len bytes (decompressed)
+            head_hash TEXT NOT NULL,
+            device INTEGER,
+            inode INTEGER,
+            offset INTEGER NOT NULL DEFAULT 0,   -- bytes of (decompressed) content consumed, whole lines only
+            lines INTEGER NOT NULL DEFAULT 0,
+            unparsed INTEGER NOT NULL DEFAULT 0,
+            format TEXT NOT NULL DEFAULT '',
+            updated INTEGER
+        )""",
+        "CREATE INDEX files_head ON files(head_hash)",
+        """CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        )""",
+        """CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

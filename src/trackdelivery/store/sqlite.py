@@ -1,0 +1,243 @@
+"""SQLite store: schema migrations, batched writes with their checkpoint in one transaction, reads.
+
+WAL mode lets the web page read while an ingest writes; every write is a short transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..correlate import Batch, MessageState
+from ..record import EVENT_FIELDS
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+HEAD_BYTES = 1024  # a file's identity is the hash of its first bytes (decompressed)
+
+_MESSAGE_COLUMNS = (
+    "id, msgid, server, email, sender, senderhost, senderip, senderauth, size, spamscore, sendunixtime, "
+    "lastunixtime, subject, message_id, protocol, tls, parent_msgid, recipients, state"
+)
+_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 19)})"
+_INSERT_EVENT = (
+    f"INSERT INTO events (id, message_ref, {', '.join(EVENT_FIELDS)}) "
+    f"VALUES (?, ?, {', '.join('?' * len(EVENT_FIELDS))})"
+)
+
+
+class StoreError(Exception):
+    """A database problem explained in one sentence for the user."""
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """How far one log file has been read: its identity, and the offset of the last whole line used."""
+
+    id: int | None
+    path: str
+    head_len: int
+    head_hash: str
+    device: int | None = None
+    inode: int | None = None
+    offset: int = 0
+    lines: int = 0
+    unparsed: int = 0
+    format: str = ""
+
+
+def head_hash(head: bytes) -> str:
+    return hashlib.sha256(head).hexdigest()
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike[str], readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly and not self.path.exists():
+            raise StoreError(f"No database at {self.path}: run 'trackdelivery ingest LOGFILE' first.")
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            if not readonly:
+                self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA cache_size = -65536")
+            self._migrate(readonly)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"Cannot open the database {self.path}: {exc}.") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def _migrate(self, readonly: bool) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The database {self.path} was written by a newer trackdelivery (schema {version}); upgrade first."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if readonly:
+            raise StoreError(f"The database {self.path} needs an upgrade: run 'trackdelivery ingest' once.")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number]:
+                    self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    # -- ids and correlator state ------------------------------------------------------------
+
+    def next_ids(self) -> tuple[int, int]:
+        m = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0]
+        e = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+        return m, e
+
+    def load_message(self, msgid: str) -> MessageState | None:
+        row = self.db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE msgid = ? ORDER BY id DESC LIMIT 1", (msgid,)
+        ).fetchone()
+        if row is None:
+            return None
+        state = MessageState(*row)
+        for event_id, recipient, type_ in self.db.execute(
+            "SELECT id, recipient, type FROM events WHERE message_ref = ? AND type IN ('inprogress', 'defer')",
+            (state.id,),
+        ):
+            key = recipient.lower()
+            if type_ == "inprogress":
+                state.pending[key] = event_id
+            else:
+                state.attempts[key] = state.attempts.get(key, 0) + 1
+        return state
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def find_checkpoint(self, head: bytes) -> Checkpoint | None:
+        """The checkpoint of the file that starts with ``head`` (the same file, maybe renamed or compressed)."""
+        best: Checkpoint | None = None
+        for row in self.db.execute(
+            "SELECT id, path, head_len, head_hash, device, inode, offset, lines, unparsed, format FROM files"
+            " WHERE head_len <= ? ORDER BY head_len DESC",
+            (len(head),),
+        ):
+            cp = Checkpoint(*row)
+            if cp.head_len and head_hash(head[: cp.head_len]) == cp.head_hash:
+                best = cp
+                break
+        return best
+
+    def checkpoints(self) -> list[Checkpoint]:
+        rows = self.db.execute(
+            "SELECT id, path, head_len, head_hash, device, inode, offset, lines, unparsed, format FROM files"
+            " ORDER BY updated DESC, id DESC"
+        ).fetchall()
+        return [Checkpoint(*row) for row in rows]
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def commit_batch(self, batch: Batch, checkpoint: Checkpoint | None) -> None:
+        """Write the batch and the checkpoint that covers it in one transaction: exactly once."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if batch.messages:
+                db.executemany(
+                    _INSERT_MESSAGE,
+                    [
+                        (
+                            s.id, s.msgid, s.server, s.email, s.sender, s.senderhost, s.senderip, s.senderauth,
+                            s.size, s.spamscore, s.sendunixtime, s.lastunixtime, s.subject, s.message_id,
+                            s.protocol, s.tls, s.parent_msgid, s.recipients, s.state,
+                        )
+                        for s in batch.messages.values()
+                    ],
+                )
+            if batch.events:
+                refs = batch.event_message
+                db.executemany(
+                    _INSERT_EVENT,
+                    [
+                        (
+                            eid, refs.get(eid), e.type, e.msgid, e.email, e.sender, e.user, e.domain,
+                            e.senderhost, e.senderip, e.senderauth, e.size, e.spamscore, e.sendunixtime,
+                            e.recipient, e.deliveredto, e.deliveryuser, e.deliverydomain, e.router, e.transport,
+                            e.host, e.ip, e.message, e.actionunixtime, e.transport_is_remote, e.subject,
+                            e.message_id, e.dsn, e.reason, e.reason_text, e.tls, e.protocol, e.parent_msgid,
+                            e.server, e.queue_time, e.attempt,
+                        )
+                        for eid, e in batch.events.items()
+                    ],
+                )
+            if batch.deleted_events:
+                db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in batch.deleted_events])
+            if batch.updated_messages_text:
+                db.executemany(
+                    "UPDATE events SET message = ? WHERE id = ?",
+                    [(text, i) for i, text in batch.updated_messages_text.items()],
+                )
+            if batch.raw_lines:
+                db.executemany("INSERT INTO raw_lines (message_ref, event_ref, line) VALUES (?, ?, ?)", batch.raw_lines)
+            if checkpoint is not None:
+                self._save_checkpoint(checkpoint)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _save_checkpoint(self, cp: Checkpoint) -> None:
+        now = int(time.time())
+        if cp.id is None:
+            cur = self.db.execute(
+                "INSERT INTO files (path, head_len, head_hash, device, inode, offset, lines, unparsed, format, updated)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cp.path, cp.head_len, cp.head_hash, cp.device, cp.inode, cp.offset, cp.lines, cp.unparsed,
+                 cp.format, now),
+            )
+            cp.id = cur.lastrowid
+        else:
+            self.db.execute(
+                "UPDATE files SET path = ?, head_len = ?, head_hash = ?, device = ?, inode = ?, offset = ?,"
+                " lines = ?, unparsed = ?, format = ?, updated = ? WHERE id = ?",
+                (cp.path, cp.head_len, cp.head_hash, cp.device, cp.inode, cp.offset, cp.lines, cp.unparsed,
+                 cp.format, now, cp.id),
+            )
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def purge(self, older_than: int) -> tuple[int, int]:
+        """Delete events and finished messages last seen before ``older_than`` (epoch); returns counts."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            events = db.execute("DELETE FROM events WHERE actionunixtime < ?", (older_than,)).rowcount
+            old = "SELECT id FROM messages WHERE lastunixtime < ?"
+            db.execute(f"DELETE FROM raw_lines WHERE message_ref IN ({old})", (older_than,))
+            db.execute(
+                "DELETE FROM raw_lines WHERE message_ref IS NULL AND event_ref NOT IN (SELECT id FROM events)"
+            )
+            messages = db.execute("DELETE FROM messages WHERE lastunixtime < ?", (older_than,)).rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("PRAGMA incremental_vacuum")
+        return events, messages
