@@ -56,6 +56,7 @@ class MessageState:
     parent_msgid: str = ""
     recipients: str = ""
     state: str = "open"
+    raw: list[str] = field(default_factory=list)  # this message's log lines
     # recipient (lower case) → id of its "inprogress" event
     pending: dict[str, int] = field(default_factory=dict)
     # recipient (lower case) → number of defers so far
@@ -75,10 +76,7 @@ class Batch:
     event_message: dict[int, int | None] = field(default_factory=dict)  # event id → message id
     deleted_events: list[int] = field(default_factory=list)
     updated_messages_text: dict[int, str] = field(default_factory=dict)  # event id → new message text
-    raw_lines: list[tuple[int | None, int | None, str]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.events) + len(self.raw_lines) + len(self.deleted_events)
+    event_raw: dict[int, str] = field(default_factory=dict)  # event id → its line (events without a message)
 
 
 MessageLoader = Callable[[str], "MessageState | None"]
@@ -229,7 +227,7 @@ class Correlator:
             if handler is not None:
                 handler(self, state, line)
         self._touch(state, line.time)
-        self.batch.raw_lines.append((state.id, None, raw))
+        state.raw.append(raw)
         if kind == px.COMPLETED:
             # Finished messages rarely get more lines; free the cache slot (the store has it).
             self._cache.pop(state.msgid, None)
@@ -413,12 +411,13 @@ class Correlator:
         if line.msgid:
             state = self._message(line.msgid)
             self._touch(state, line.time)
+            state.raw.append(raw)
             message_ref = state.id
             event.sendunixtime = state.sendunixtime
             if not event.email:
                 event.email = state.email
         event_id = self._add_event(event, message_ref)
-        self.batch.raw_lines.append((message_ref, event_id, raw))
+        self.batch.event_raw[event_id] = raw
 
 
 _HANDLERS: dict[str, Callable[[Correlator, MessageState, px.EximLine], None]] = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .correlate import Correlator
 from .parse import exim
-from .source import SourceError, open_log, order_by_time, read_head, read_lines
+from .source import READ_ERRORS, SourceError, open_log, order_by_time, read_head, read_lines
 from .store.sqlite import HEAD_BYTES, Checkpoint, Store, head_hash
 
 BATCH_LINES = 20_000
@@ -89,7 +89,7 @@ def _ingest_one(
             if checkpoint.offset:
                 _skip(f, checkpoint.offset, compressed)
             _consume(store, correlator, f, checkpoint, summary, progress, compressed, st.st_size)
-        except (EOFError, OSError) as exc:
+        except READ_ERRORS as exc:
             summary.errors.append(f"{path}: stopped reading at byte {checkpoint.offset}: {exc}")
 
 

@@ -7,6 +7,7 @@ import gzip
 import lzma
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -18,6 +19,10 @@ _BZ2_MAGIC = b"BZh"
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _ROTATION_RE = re.compile(r"\.(\d+)(?:\.(?:gz|bz2|xz))?\Z")
 _DATED_RE = re.compile(r"-(\d{8})(?:\.(?:gz|bz2|xz))?\Z")
+
+
+# What a damaged or truncated compressed file raises while being read.
+READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
 class SourceError(Exception):
@@ -59,7 +64,7 @@ def read_head(path: str, size: int) -> bytes:
     with open_log(path) as f:
         try:
             return f.read(size)
-        except (OSError, EOFError, lzma.LZMAError) as exc:
+        except READ_ERRORS as exc:
             raise SourceError(f"Cannot read {path}: it is damaged or not a log ({exc}).") from exc
 
 
@@ -106,7 +111,7 @@ def _first_time(path: str) -> int | None:
                 parsed = exim.parse_exim_line(raw.decode("utf-8", "replace"))
                 if parsed.time is not None:
                     return parsed.time
-    except (OSError, EOFError, lzma.LZMAError, SourceError):
+    except (*READ_ERRORS, SourceError):
         return None
     return None
 

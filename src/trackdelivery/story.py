@@ -47,22 +47,12 @@ def message_story(db: sqlite3.Connection, msgid: str, scope: Scope | None = None
         "SELECT DISTINCT msgid FROM messages WHERE parent_msgid = ? ORDER BY id", (msgid,)
     ):
         linked.append(child)
-    raw = [
-        line
-        for (line,) in db.execute(
-            "SELECT r.line FROM raw_lines r JOIN messages m ON r.message_ref = m.id"
-            " WHERE m.msgid = ? ORDER BY r.rowid",
-            (msgid,),
-        )
-    ]
+    raw: list[str] = []
+    for (text,) in db.execute("SELECT raw FROM messages WHERE msgid = ? ORDER BY id", (msgid,)):
+        raw.extend(text.split("\n") if text else [])
     if not raw:
-        raw = [
-            line
-            for (line,) in db.execute(
-                "SELECT r.line FROM raw_lines r JOIN events e ON r.event_ref = e.id WHERE e.msgid = ? ORDER BY r.rowid",
-                (msgid,),
-            )
-        ]
+        raw = [line for (line,) in db.execute(
+            "SELECT raw FROM events WHERE msgid = ? AND raw IS NOT NULL ORDER BY id", (msgid,))]
     return MessageStory(msgid, events, explanations, linked, raw)
 
 

@@ -40,7 +40,8 @@ CREATE TABLE events (
     parent_msgid TEXT NOT NULL DEFAULT '',
     server TEXT NOT NULL DEFAULT '',
     queue_time INTEGER,
-    attempt INTEGER
+    attempt INTEGER,
+    raw TEXT                             -- the log line, for events without a message (rejections)
 )
 """
 
@@ -66,11 +67,11 @@ MIGRATIONS: list[list[str]] = [
             tls TEXT NOT NULL DEFAULT '',
             parent_msgid TEXT NOT NULL DEFAULT '',
             recipients TEXT NOT NULL DEFAULT '',  -- envelope recipients from "for ...", space separated
-            state TEXT NOT NULL DEFAULT 'open'     -- open | completed
+            state TEXT NOT NULL DEFAULT 'open',    -- open | completed
+            raw TEXT NOT NULL DEFAULT ''           -- the message's log lines, newline separated
         )""",
         "CREATE INDEX messages_msgid ON messages(msgid)",
         "CREATE INDEX messages_parent ON messages(parent_msgid) WHERE parent_msgid != ''",
-        "CREATE INDEX messages_last ON messages(lastunixtime)",
         EVENTS_TABLE,
         # Indexes that fit the searches: newest first overall, by type, and by the searched addresses.
         "CREATE INDEX events_time ON events(actionunixtime)",
@@ -79,15 +80,6 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX events_email ON events(email, actionunixtime)",
         "CREATE INDEX events_msgid ON events(msgid)",
         "CREATE INDEX events_message ON events(message_ref)",
-        "CREATE INDEX events_domain ON events(domain, actionunixtime)",
-        "CREATE INDEX events_deliverydomain ON events(deliverydomain, actionunixtime)",
-        """CREATE TABLE raw_lines (
-            message_ref INTEGER,   -- messages.id
-            event_ref INTEGER,     -- events.id, for lines without a message (SMTP-time rejections)
-            line TEXT NOT NULL
-        )""",
-        "CREATE INDEX raw_lines_message ON raw_lines(message_ref) WHERE message_ref IS NOT NULL",
-        "CREATE INDEX raw_lines_event ON raw_lines(event_ref) WHERE event_ref IS NOT NULL",
         """CREATE TABLE files (
             id INTEGER PRIMARY KEY,
             path TEXT NOT NULL,

@@ -20,12 +20,12 @@ HEAD_BYTES = 1024  # a file's identity is the hash of its first bytes (decompres
 
 _MESSAGE_COLUMNS = (
     "id, msgid, server, email, sender, senderhost, senderip, senderauth, size, spamscore, sendunixtime, "
-    "lastunixtime, subject, message_id, protocol, tls, parent_msgid, recipients, state"
+    "lastunixtime, subject, message_id, protocol, tls, parent_msgid, recipients, state, raw"
 )
-_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 19)})"
+_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 20)})"
 _INSERT_EVENT = (
-    f"INSERT INTO events (id, message_ref, {', '.join(EVENT_FIELDS)}) "
-    f"VALUES (?, ?, {', '.join('?' * len(EVENT_FIELDS))})"
+    f"INSERT INTO events (id, message_ref, raw, {', '.join(EVENT_FIELDS)}) "
+    f"VALUES (?, ?, ?, {', '.join('?' * len(EVENT_FIELDS))})"
 )
 
 
@@ -117,7 +117,8 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        state = MessageState(*row)
+        state = MessageState(*row[:-1])
+        state.raw = row[-1].split("\n") if row[-1] else []
         for event_id, recipient, type_ in self.db.execute(
             "SELECT id, recipient, type FROM events WHERE message_ref = ? AND type IN ('inprogress', 'defer')",
             (state.id,),
@@ -166,18 +167,19 @@ class Store:
                         (
                             s.id, s.msgid, s.server, s.email, s.sender, s.senderhost, s.senderip, s.senderauth,
                             s.size, s.spamscore, s.sendunixtime, s.lastunixtime, s.subject, s.message_id,
-                            s.protocol, s.tls, s.parent_msgid, s.recipients, s.state,
+                            s.protocol, s.tls, s.parent_msgid, s.recipients, s.state, "\n".join(s.raw),
                         )
                         for s in batch.messages.values()
                     ],
                 )
             if batch.events:
                 refs = batch.event_message
+                raws = batch.event_raw
                 db.executemany(
                     _INSERT_EVENT,
                     [
                         (
-                            eid, refs.get(eid), e.type, e.msgid, e.email, e.sender, e.user, e.domain,
+                            eid, refs.get(eid), raws.get(eid), e.type, e.msgid, e.email, e.sender, e.user, e.domain,
                             e.senderhost, e.senderip, e.senderauth, e.size, e.spamscore, e.sendunixtime,
                             e.recipient, e.deliveredto, e.deliveryuser, e.deliverydomain, e.router, e.transport,
                             e.host, e.ip, e.message, e.actionunixtime, e.transport_is_remote, e.subject,
@@ -194,8 +196,6 @@ class Store:
                     "UPDATE events SET message = ? WHERE id = ?",
                     [(text, i) for i, text in batch.updated_messages_text.items()],
                 )
-            if batch.raw_lines:
-                db.executemany("INSERT INTO raw_lines (message_ref, event_ref, line) VALUES (?, ?, ?)", batch.raw_lines)
             if checkpoint is not None:
                 self._save_checkpoint(checkpoint)
             db.execute("COMMIT")
@@ -229,11 +229,6 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             events = db.execute("DELETE FROM events WHERE actionunixtime < ?", (older_than,)).rowcount
-            old = "SELECT id FROM messages WHERE lastunixtime < ?"
-            db.execute(f"DELETE FROM raw_lines WHERE message_ref IN ({old})", (older_than,))
-            db.execute(
-                "DELETE FROM raw_lines WHERE message_ref IS NULL AND event_ref NOT IN (SELECT id FROM events)"
-            )
             messages = db.execute("DELETE FROM messages WHERE lastunixtime < ?", (older_than,)).rowcount
             db.execute("COMMIT")
         except BaseException:

@@ -1,0 +1,204 @@
+"""Ingest: idempotent checkpoints, rotated and compressed sets, bad input, resuming after kill -9."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import lzma
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, write_log
+
+from trackdelivery.ingest import ingest_files
+from trackdelivery.store.sqlite import Store
+
+
+def message_lines(n: int, start: int = 0, day: str = "2026-11-16") -> list[str]:
+    """n complete messages (arrival, delivery, Completed) with distinct 23-char ids."""
+    lines = []
+    for i in range(start, start + n):
+        msgid = f"1tX{i % 1000:03d}-{i:011d}-AbCd"
+        hh, mm, ss = (i // 3600) % 24, (i // 60) % 60, i % 60
+        t = f"{day} {hh:02d}:{mm:02d}:{ss:02d}"
+        lines += [
+            f"{t} {msgid} <= s{i}@example.net H=mx.example.net [192.0.2.1] P=esmtp S={100 + i} for r{i}@example.com",
+            f"{t} {msgid} => r{i} <r{i}@example.com> R=localuser T=local_delivery",
+            f"{t} {msgid} Completed",
+        ]
+    return lines
+
+
+def counts(db: Path) -> dict:
+    with Store(db) as store:
+        events = store.db.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall()
+        messages = store.db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    return {"events": dict(events), "messages": messages}
+
+
+def test_reingesting_a_file_adds_nothing(tmp_path: Path, db_path: Path) -> None:
+    log = write_log(tmp_path / "exim_mainlog", message_lines(50))
+    with Store(db_path) as store:
+        first = ingest_files(store, [str(log)])
+        second = ingest_files(store, [str(log)])
+    assert first.lines == 150 and first.events == {"success": 50}
+    assert second.lines == 0 and second.events == {}
+    assert counts(db_path) == {"events": {"success": 50}, "messages": 50}
+
+
+def test_appended_lines_are_read_from_the_checkpoint(tmp_path: Path, db_path: Path) -> None:
+    log = write_log(tmp_path / "exim_mainlog", message_lines(10))
+    with Store(db_path) as store:
+        ingest_files(store, [str(log)])
+        with log.open("a") as f:
+            f.write("\n".join(message_lines(5, start=10)) + "\n")
+        again = ingest_files(store, [str(log)])
+    assert again.lines == 15
+    assert counts(db_path)["events"] == {"success": 15}
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gz", "bz2", "xz"])
+def test_rotated_compressed_copy_continues_where_it_stopped(tmp_path: Path, db_path: Path, compress) -> None:
+    lines = message_lines(40)
+    log = write_log(tmp_path / "exim_mainlog", lines[:60])
+    with Store(db_path) as store:
+        ingest_files(store, [str(log)])
+        # The server wrote more, then logrotate renamed and compressed the file; a new file started.
+        full = ("\n".join(lines) + "\n").encode()
+        (tmp_path / "exim_mainlog.1.x").write_bytes(compress(full))
+        log.unlink()
+        new = write_log(tmp_path / "exim_mainlog", message_lines(5, start=100, day="2026-11-17"))
+        summary = ingest_files(store, [str(new), str(tmp_path / "exim_mainlog.1.x")])
+    assert summary.lines == 60 + 15
+    assert counts(db_path) == {"events": {"success": 45}, "messages": 45}
+
+
+def test_rotated_set_is_read_oldest_first_whatever_the_argument_order(tmp_path: Path, db_path: Path) -> None:
+    msgid = "1tZZZZ-00000000001-AbCd"
+    older = tmp_path / "exim_mainlog-20261116.gz"
+    older.write_bytes(gzip.compress(
+        f"2026-11-16 23:59:59 {msgid} <= a@example.net H=[192.0.2.1] P=esmtp S=1 for b@example.com\n".encode()))
+    newer = write_log(tmp_path / "exim_mainlog", [
+        f"2026-11-17 00:00:05 {msgid} == b@example.com R=dnslookup T=remote_smtp defer (-44) H=mx [203.0.113.1]: "
+        "SMTP error from remote mail server after RCPT TO:<b@example.com>: 451 4.7.1 Greylisted, try later",
+    ])
+    with Store(db_path) as store:
+        ingest_files(store, [str(newer), str(older)])
+        rows = store.db.execute("SELECT type, email, attempt FROM events ORDER BY id").fetchall()
+    assert rows == [("inprogress", "a@example.net", None), ("defer", "a@example.net", 1)]
+
+
+def test_partial_last_line_waits_for_its_newline(tmp_path: Path, db_path: Path) -> None:
+    lines = message_lines(2)
+    log = tmp_path / "exim_mainlog"
+    text = "\n".join(lines)
+    log.write_text(text[:-4])  # "Completed" cut short, no newline
+    with Store(db_path) as store:
+        first = ingest_files(store, [str(log)])
+        assert first.held_partial == 1 and first.lines == 5
+        log.write_text(text + "\n")
+        second = ingest_files(store, [str(log)])
+        assert second.lines == 1
+        state = store.db.execute("SELECT state FROM messages ORDER BY id").fetchall()
+    assert state == [("completed",), ("completed",)]
+
+
+def test_garbage_bytes_invalid_utf8_and_huge_lines_are_counted_not_fatal(tmp_path: Path, db_path: Path) -> None:
+    good = message_lines(3)
+    blob = (
+        good[0].encode() + b"\n"
+        + b"\x00\x01\x02\xff\xfe garbage \x80\x81\n"
+        + b"2026-11-16 00:00:00 H=(\xff\xfe\xc3) [192.0.2.5] F=<x@example.net> rejected RCPT <y@example.com>: "
+          b"relay not permitted\n"
+        + b"A" * (2 * 1024 * 1024) + b"\n"
+        + "\n".join(good[1:]).encode() + b"\n"
+    )
+    log = tmp_path / "exim_mainlog"
+    log.write_bytes(blob)
+    with Store(db_path) as store:
+        summary = ingest_files(store, [str(log)])
+        rejected = store.db.execute("SELECT senderhost, recipient FROM events WHERE type='rejected'").fetchone()
+    assert summary.lines == 12
+    assert summary.unparsed == 2
+    assert summary.oversize == 1
+    assert summary.events == {"success": 3, "rejected": 1}
+    assert rejected == ("\ufffd\ufffd\ufffd", "y@example.com")
+
+
+def test_unreadable_file_is_reported_and_others_still_ingested(tmp_path: Path, db_path: Path) -> None:
+    good = write_log(tmp_path / "exim_mainlog", message_lines(2))
+    broken = tmp_path / "exim_mainlog.2.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00garbage-not-gzip")
+    with Store(db_path) as store:
+        summary = ingest_files(store, [str(broken), str(good)])
+    assert summary.events == {"success": 2}
+    assert len(summary.errors) == 1 and "exim_mainlog.2.gz" in summary.errors[0]
+
+
+def _snapshot(db: Path) -> list:
+    with Store(db) as store:
+        events = store.db.execute(
+            "SELECT type, msgid, email, recipient, actionunixtime, message FROM events ORDER BY msgid, type, recipient"
+        ).fetchall()
+        messages = store.db.execute("SELECT msgid, state, raw FROM messages ORDER BY msgid").fetchall()
+    return [events, messages]
+
+
+def test_kill_9_during_ingest_then_restart_gives_the_same_database(tmp_path: Path) -> None:
+    lines = message_lines(20000)
+    # A defer in the middle whose message completes much later: state must survive the kill.
+    log = write_log(tmp_path / "exim_mainlog", lines)
+    reference = tmp_path / "reference.sqlite3"
+    killed = tmp_path / "killed.sqlite3"
+    with Store(reference) as store:
+        ingest_files(store, [str(log)])
+    cmd = [sys.executable, "-m", "trackdelivery", "--db", str(killed), "ingest", "--no-progress", str(log)]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    kills = 0
+    for delay in (0.4, 0.7, 1.0):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    assert kills >= 1, "ingest finished before it could be killed; make the log bigger"
+    assert _snapshot(killed) == _snapshot(reference)
+
+
+def test_cli_ingest_prints_a_summary(tmp_path: Path, cli) -> None:
+    log = write_log(tmp_path / "exim_mainlog", message_lines(3) + ["not a log line"])
+    out = cli("ingest", str(log)).output
+    assert "Read 10 lines from 1 file(s)" in out
+    assert "1 not understood" in out
+    assert "success 3" in out
+
+
+def test_cli_ingest_missing_file_is_one_clear_sentence(tmp_path: Path, cli) -> None:
+    result = cli("ingest", str(tmp_path / "nope.log"), expect=1)
+    assert "No such log file" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_stats_counts_lines_and_unparsed(tmp_path: Path, cli) -> None:
+    log = write_log(tmp_path / "exim_mainlog", message_lines(4) + ["garbage", "more garbage"])
+    cli("ingest", str(log))
+    result = json.loads(cli("stats", "--format", "json").stdout)
+    assert result["messages"] == 4
+    assert result["events"]["success"] == 4
+    assert (result["lines"], result["unparsed"]) == (14, 2)
+
+
+def test_purge_deletes_old_events_and_messages(tmp_path: Path, cli) -> None:
+    log = write_log(tmp_path / "exim_mainlog", message_lines(4))
+    cli("ingest", str(log))
+    out = cli("purge", "--older-than", "0").output
+    assert "Deleted 4 events and 4 messages" in out
+    assert json.loads(cli("stats", "--format", "json").stdout)["events"]["success"] == 0
