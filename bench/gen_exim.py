@@ -18,6 +18,7 @@ import argparse
 import bisect
 import calendar
 import json
+import math
 import re
 import sys
 import time
@@ -183,8 +184,8 @@ BLOCKLISTED = (
 RCPT_REJECTIONS = (
     ("relay", "relay not permitted"),
     ("dnsbl", "rejected found in dnsbl zen.spamhaus.org"),
-    ("dnsbl", "JunkMail rejected - {ip} is listed at zen.spamhaus.org"),
-    ("dnsbl", "{ip} is listed at bl.spamcop.net"),
+    ("dnsbl", "JunkMail rejected - {ip} is listed at zen.spamhaus.org (127.0.0.4)"),
+    ("dnsbl", "{ip} is listed at bl.spamcop.net (127.0.0.2)"),
     ("nouser", "No Such User Here"),
     ("unrouteable", "Unrouteable address"),
     ("sender_verify", "Sender verify failed"),
@@ -285,8 +286,8 @@ class Mailbox:
 class MailServer:
     """Plays a day (or days) in the life of a shared-hosting mail server and logs it."""
 
-    QUEUE_RUN_EVERY = 1800  # Debian default -q30m
-    MAX_RETRY_GAP = 4 * 3600
+    QUEUE_RUN_EVERY = 3600  # cPanel runs "exim -bd -q1h" (Debian: -q30m)
+    MAX_RETRY_GAP = 6 * 3600  # Exim's default retry rule ends with F,4d,6h
 
     def __init__(self, writer: TimeOrderedWriter, rng: Random, start: int, end: int,
                  id_form: str, upgrade_at: int) -> None:
@@ -296,7 +297,8 @@ class MailServer:
         self.start = start
         self.end = end
         self.id_form = id_form
-        self.upgrade_at = upgrade_at  # mixed: messages arriving from here on get 23-char ids
+        # Messages arriving from here on get 23-char ids (Exim upgraded to 4.97+ during the log).
+        self.upgrade_at = {"new": start, "old": end + 1}.get(id_form, upgrade_at)
         self.pid = 1000 + int(rng.random() * 900_000)
         self.daemon_pid = 1000 + int(rng.random() * 5000)
         self.conn_count = 0
@@ -360,6 +362,10 @@ class MailServer:
             helo = rng.choice(HELO_NAMES + ("mail.example.com", "example.org", host or "localhost"))
             self.spam_hosts.append((host, ip, helo))
         self.clients = [(self._ip(v6_share=0.2), rng.choice(HELO_NAMES)) for _ in range(400)]
+        # Mail clients of hosted users: (ip, helo, "H=(helo) [ip]", I= for port 587, I= for port 465)
+        self.submit_hosts = [(ip, helo, f"H={self.host_part('', ip, helo, port=False)}", self.interface(ip, 587),
+                              self.interface(ip, 465)) for ip, helo in self.clients]
+        self.durations = [wdhms(n) for n in range(4 * 3600)]
         self.subjects = [self._subject(rng.choice(SUBJECTS)) for _ in range(4000)]
         self.sizes = [min(max(int(rng.lognormvariate(8.9, 1.25)), 380), 35_000_000) for _ in range(8192)]
         self.ham_scores = [f"{x / 10:.1f}" for x in range(-25, 45)]
@@ -397,10 +403,6 @@ class MailServer:
         return self.pid
 
     def form_at(self, t: int) -> int:
-        if self.id_form == "new":
-            return NEW
-        if self.id_form == "old":
-            return OLD
         return NEW if t >= self.upgrade_at else OLD
 
     def message_id(self, t: int, pid: int, form: int) -> str:
@@ -413,8 +415,7 @@ class MailServer:
         return old_message_id(self._time_part, pid, usec)
 
     def header_id(self, domain: str) -> str:
-        r = self.rng.getrandbits
-        return f"{r(48):012x}.{r(24):06x}@{domain}"
+        return f"{self.rng.getrandbits(64):016x}@{domain}"
 
     def size(self) -> int:
         return self.sizes[int(self.rand() * 8192)]
@@ -506,10 +507,12 @@ class MailServer:
         if kind == "blackhole":
             return [f"{tag}{mid} => :blackhole: <{rcpts[0].address}> R=virtual_aliases"]
         mx, ip, style, router, transport = route
-        tls = self.pick(TLS_OUT) if style != "exim" or self.rand() < 0.5 else ""
+        rand = self.rand
+        tls = TLS_OUT[int(rand() * len(TLS_OUT))] if style != "exim" or rand() < 0.5 else ""
         reply = self.smtp_reply(style, header_id, size)
-        qt = wdhms(t - t_arrival)
-        dt = wdhms(int(self.rand() * self.rand() * 4))
+        queued = t - t_arrival
+        qt = self.durations[queued] if queued < 14400 else wdhms(queued)
+        dt = self.durations[int(rand() * rand() * 4)]
         tail = f" R={router} T={transport} H={mx} [{ip}]{tls} C=\"{reply}\" QT={qt} DT={dt}"
         lines = []
         arrow = "=>"
@@ -534,8 +537,20 @@ class MailServer:
         """
         w, c, rand = self.w, self.counts[form], self.rand
         t1 = t0 + (0 if rand() < 0.55 else 1 + int(rand() * rand() * 4))
-        pid = self.new_pid()
+        self.pid = pid = self.pid + 1 + int(rand() * 12)
+        if pid >= PID_MAX:
+            pid = self.new_pid()
         tag = f"[{pid}] "
+        if trouble is None and len(groups) == 1 and groups[0][0] == "local":
+            # The most common case by far, written directly: one mailbox, delivered at once.
+            if t1 < self.end:
+                m = groups[0][1][0]
+                w.buckets[t1] += (f"{tag}{mid} => {m.local} <{m.address}> R=virtual_user T=dovecot_virtual_delivery "
+                                  f'C="250 2.0.0 <{m.address}> {self.rng.getrandbits(64):016x} Saved"',
+                                  f"{tag}{mid} Completed")
+                c["deliveries"] += 1
+                c["completed"] += 1
+            return
         if t1 < self.end:  # t1 >= t0, and t0 is never before what the writer has written
             bucket = w.buckets[t1]
             for kind, rcpts, route in groups:
@@ -567,6 +582,7 @@ class MailServer:
                     "defer_forever": 1 << 30}[plan]
         first_gap = {"greylist": 300, "ratelimit": 1800, "timeout": 1800, "mailbox_full": 3600,
                      "retry_wait": 900}.get(error, 1200)
+        variant = rand()  # the remote server answers the same way at every attempt
         times = [t1] + self.retry_times(t1, attempts, first_gap, 1.5 if plan != "defer_forever" else 1.3)
         for i, t in enumerate(times[:-1] if plan != "defer_forever" else times):
             if t >= self.end:
@@ -578,7 +594,7 @@ class MailServer:
                 err = "retry_wait"  # a queue run before the host's retry time came
             else:
                 err = error if error != "retry_wait" else "greylist"
-            if self.defer_lines(form, t, tag_i, mid, kind, rcpts, route, err, sender, size):
+            if self.defer_lines(form, t, tag_i, mid, kind, rcpts, route, err, sender, size, variant):
                 deferred = True
         if deferred:
             c["delayed_messages"] += 1
@@ -612,7 +628,7 @@ class MailServer:
         return a
 
     def defer_lines(self, form: int, t: int, tag: str, mid: str, kind: str, rcpts: list, route: tuple,
-                    error: str, sender: str, size: int) -> bool:
+                    error: str, sender: str, size: int, variant: float) -> bool:
         w, c = self.w, self.counts[form]
         written = False
         if kind == "local":
@@ -638,7 +654,7 @@ class MailServer:
             else:
                 table = {"greylist": GREYLIST, "mailbox_full": MAILBOX_FULL_REMOTE, "ratelimit": RATE_LIMIT}[error]
                 errno = "-45" if error == "ratelimit" else "-44"
-                reply = self.pick(table).format(a=addr, d=domain, s=sender, z=size, ip=SERVER_IP)
+                reply = table[int(variant * len(table))].format(a=addr, d=domain, s=sender, z=size, ip=SERVER_IP)
                 text = f" R={router} T={transport} defer ({errno}) H={mx} [{ip}]: {reply}"
             if w.add(t, f"{tag}{mid} == {shown}{text}"):
                 c["deferrals"] += 1
@@ -712,8 +728,15 @@ class MailServer:
     def arrive(self, t: int, pid: int, sender: str, hostinfo: str, extra: str, size: int, header_id: str,
                subject: str, rcpt_text: str, pre: list[str] | None = None) -> tuple[int, str, bool]:
         """Log a ``<=`` line (and the lines the receiving process writes before it)."""
-        form = self.form_at(t)
-        mid = self.message_id(t, pid, form)
+        form = NEW if t >= self.upgrade_at else OLD
+        if t != self._time_part_second:
+            self._time_part_second = t
+            self._time_part = b62_time(t)
+        usec = int(self.rand() * 1_000_000)
+        if form == NEW:
+            mid = new_message_id(self._time_part, pid, usec)
+        else:
+            mid = old_message_id(self._time_part, pid, usec)
         tag = f"[{pid}] "
         if t >= self.end:
             return form, mid, False
@@ -736,13 +759,13 @@ class MailServer:
             remote = [g for g in groups if g[0] in ("remote", "forward")]
             local = [g for g in groups if g[0] == "local"]
             roll = rand()
-            if mix < 0.945:  # deferred, later delivered
+            if mix < 0.935:  # deferred, later delivered
                 if remote and roll < 0.85:
                     return remote[0], "defer_ok", self.pick(("greylist", "greylist", "greylist", "ratelimit",
                                                              "timeout", "mailbox_full", "retry_wait"))
                 if local:
                     return local[0], "defer_ok", "mailbox_full"
-            elif mix < 0.975:  # permanent failure now
+            elif mix < 0.975:  # permanent failure now (user unknown, blocklisted, mailbox full)
                 if remote:
                     return remote[0], "fail", self.pick(("user_unknown", "user_unknown", "user_unknown", "blocklisted"))
                 if local:
@@ -817,28 +840,34 @@ class MailServer:
     def outbound(self, t: int, trouble: tuple[str, str] | None = None) -> None:
         """A hosted mailbox sends mail through us (mail client or webmail), mostly to the Internet."""
         rand = self.rand
-        m = self.pick(self.mailboxes)
+        mailboxes, people = self.mailboxes, self.remote_people
+        m = mailboxes[int(rand() * len(mailboxes))]
         sender = m.address
-        rcpts = []
-        for _ in range(1 if rand() < 0.7 else 2 + int(rand() * rand() * 8)):
-            a = self.pick(self.mailboxes).address if rand() < 0.1 else self.remote_address()
-            if a not in rcpts:
-                rcpts.append(a)
+        if rand() < 0.7:
+            rcpts = [people[int(rand() * len(people))]]
+        else:
+            rcpts = []
+            for _ in range(2 + int(rand() * rand() * 8)):
+                if rand() < 0.1:
+                    a = mailboxes[int(rand() * len(mailboxes))].address
+                else:
+                    a = people[int(rand() * len(people))]
+                if a not in rcpts:
+                    rcpts.append(a)
         pid = self.new_pid()
+        port = 1024 + int(rand() * 64000)
         if rand() < 0.3:  # webmail (Roundcube) on the same machine
-            port = 30000 + int(rand() * 30000)
             hostinfo = f" H=localhost (webmail.{m.domain}) [127.0.0.1]:{port} I=[127.0.0.1]:25 P=esmtpa"
         else:
-            ip, helo = self.pick(self.clients)
-            listen = 587 if rand() < 0.7 else 465
-            hostinfo = (f" H={self.host_part('', ip, helo)} {self.interface(ip, listen)} P=esmtpsa"
-                        f"{self.pick(TLS_IN)}")
+            _ip, _helo, hpart, i587, i465 = self.submit_hosts[int(rand() * len(self.submit_hosts))]
+            hostinfo = (f" {hpart}:{port} {i587 if rand() < 0.7 else i465} P=esmtpsa"
+                        f"{TLS_IN[int(rand() * len(TLS_IN))]}")
         auth = "dovecot_login" if rand() < 0.8 else "dovecot_plain"
-        size = self.size()
+        size = self.sizes[int(rand() * 8192)]
         mix = rand()
         hid = self.header_id(m.domain)
         form, mid, ok = self.arrive(t, pid, sender, hostinfo, f" A={auth}:{sender}", size, hid,
-                                    self.pick(self.subjects), " ".join(rcpts))
+                                    self.subjects[int(rand() * 4000)], " ".join(rcpts))
         if ok:
             groups = self.group_recipients(rcpts, local_origin=False)
             remote = [g for g in groups if g[0] == "remote"]
@@ -1033,7 +1062,7 @@ class MailServer:
         (0.02, "data_rejection"),
         (0.071, "noise"),
     )
-    LINES_PER_EVENT = 3.2  # measured average, to turn --lines into an arrival rate
+    LINES_PER_EVENT = 4.5  # measured average, to turn --lines into an arrival rate
 
     def run(self, target_lines: int) -> None:
         names = [getattr(self, name) for _share, name in self.SCENARIOS]
@@ -1044,9 +1073,10 @@ class MailServer:
             cum.append(total / sum(s for s, _ in self.SCENARIOS))
         cum[-1] = 1.0
         span_weight = sum(hour_weight(h) for h in range(self.start // 3600, -(-self.end // 3600)))
-        events = max(1.0, target_lines / self.LINES_PER_EVENT)
+        queue_run_lines = 2 * (self.end - self.start) // self.QUEUE_RUN_EVERY
+        events = max(1.0, (target_lines - queue_run_lines) / self.LINES_PER_EVENT)
         per_weight_hour = events / max(span_weight, 1e-9)
-        rand, expo = self.rand, self.rng.expovariate
+        rand, log = self.rand, math.log
         t = float(self.start)
         last_sec = -1
         end = self.end
@@ -1055,7 +1085,7 @@ class MailServer:
             hour_end = (hour + 1) * 3600
             mean_gap = 3600.0 / (per_weight_hour * hour_weight(hour))
             while True:  # arrivals within this hour (the rate changes at the hour)
-                t += expo(1.0) * mean_gap
+                t -= log(1.0 - rand()) * mean_gap  # exponential gaps: a Poisson process
                 if t >= hour_end or t >= end:
                     break
                 sec = int(t)
@@ -1088,9 +1118,12 @@ class MailServer:
             "received": old.get("messages", 0), "delivered_messages": old.get("deliveries", 0),
             "delivered_addresses": old.get("deliveries", 0) + old.get("extra_addresses", 0),
             "delayed": old.get("delayed_messages", 0), "failed": old.get("failed_messages", 0),
-            "rejects": none.get("rejections", 0) + old.get("rejections", 0) + old.get("blackholed", 0),
-            "exact": self.id_form == "old",
         }
+        if self.id_form == "old":
+            # With 23-char ids around, eximstats also counts any such line containing "rejected",
+            # "refused" or "dropped" (a 550 reply, a greylisting 450...) as a rejection.
+            out["eximstats_expected"]["rejects"] = (none.get("rejections", 0) + old.get("rejections", 0)
+                                                    + old.get("blackholed", 0))
         return out
 
 
@@ -1106,6 +1139,21 @@ def hour_weight(hour_index: int) -> float:
     return HOURLY[hour_index % 24] * (0.6 if weekday >= 5 else 1.0)
 
 
+OLD_ID_SHARE = 0.12  # --id-form mixed: the upgrade to Exim 4.97 comes after ~12 % of the messages
+
+
+def time_of_traffic_share(start: int, end: int, share: float) -> int:
+    """The hour by which ``share`` of the log's arrivals have happened."""
+    hours = range(start // 3600, -(-end // 3600))
+    total = sum(hour_weight(h) for h in hours)
+    seen = 0.0
+    for h in hours:
+        seen += hour_weight(h)
+        if seen >= share * total:
+            return max(start, (h + 1) * 3600)
+    return end
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1116,7 +1164,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", help="output file (default: standard output)")
     p.add_argument("--id-form", choices=ID_FORMS, default="mixed",
                    help="message ids: 23-char 'new' (Exim ≥ 4.97), 16-char 'old', or 'mixed' (default): the server "
-                        "is upgraded 10%% into the log, earlier messages keep their old ids")
+                        "is upgraded after ~12%% of the messages, earlier messages keep their old ids")
     p.add_argument("--pid", action=argparse.BooleanOptionalAction, default=True,
                    help="write the [pid] after the timestamp (log_selector +pid; default on)")
     return p.parse_args(argv)
@@ -1129,7 +1177,7 @@ def generate(args: argparse.Namespace, out: BinaryIO) -> dict:
         raise SystemExit("gen_exim: --days must be positive")
     writer = TimeOrderedWriter(out, start, end, with_pid=args.pid)
     server = MailServer(writer, Random(args.seed), start, end, args.id_form,
-                        upgrade_at=start + (end - start) // 10)
+                        upgrade_at=time_of_traffic_share(start, end, OLD_ID_SHARE))
     server.run(args.lines)
     return server.summary()
 

@@ -72,6 +72,7 @@ class Batch:
     """Changes to write in one transaction, together with the checkpoint that covers them."""
 
     messages: dict[int, MessageState] = field(default_factory=dict)
+    by_msgid: dict[str, MessageState] = field(default_factory=dict)  # the same states, by queue id
     events: dict[int, DeliveryEvent] = field(default_factory=dict)
     event_message: dict[int, int | None] = field(default_factory=dict)  # event id → message id
     deleted_events: list[int] = field(default_factory=list)
@@ -80,6 +81,19 @@ class Batch:
 
 
 MessageLoader = Callable[[str], "MessageState | None"]
+
+_BASE62 = {c: i for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")}
+# Log times are local and Exim ids are UTC: allow for the widest time zone offset.
+_ZONE_SLACK = 15 * 3600
+_MAX_EVICTED = 500_000
+
+
+def id_time(msgid: str) -> int:
+    """The arrival time Exim encodes in the first six base-62 characters of every message id."""
+    value = 0
+    for c in msgid[:6]:
+        value = value * 62 + _BASE62.get(c, 0)
+    return value
 
 
 def parse_duration(value: str) -> int | None:
@@ -122,8 +136,17 @@ class Correlator:
         next_event_id: int,
         server: str = "",
         cache_size: int = 20_000,
+        stored_until: int | None = None,
     ) -> None:
+        """``stored_until``: the latest time of any message already in the store (None: the store is empty).
+
+        A message whose id encodes a later arrival cannot be in the store yet, which spares a lookup
+        for almost every new message.
+        """
         self._load = load_message
+        self._horizon = -1 if stored_until is None else stored_until + _ZONE_SLACK
+        self._evicted: set[str] = set()  # ids that left the cache during this run
+        self._latest = 0
         self._next_message_id = next_message_id
         self._next_event_id = next_event_id
         self.server = server
@@ -149,24 +172,37 @@ class Correlator:
         cache[state.msgid] = state
         cache.move_to_end(state.msgid)
         while len(cache) > self.cache_size:
-            cache.popitem(last=False)
+            self._forget(cache.popitem(last=False)[0])
+
+    def _forget(self, msgid: str) -> None:
+        self._evicted.add(msgid)
+        if len(self._evicted) > _MAX_EVICTED:
+            # Bound the memory: from now on, look up every id older than what we have seen.
+            self._evicted.clear()
+            self._horizon = self._latest + _ZONE_SLACK
 
     def _message(self, msgid: str) -> MessageState:
-        state = self._cache.get(msgid)
-        if state is None:
+        cache = self._cache
+        state = cache.get(msgid)
+        if state is not None:
+            cache.move_to_end(msgid)
+            return state
+        state = self.batch.by_msgid.get(msgid)  # left the cache, not yet committed
+        if state is None and (msgid in self._evicted or id_time(msgid) <= self._horizon):
             state = self._load(msgid)
-            if state is None:
-                return self._new_message(msgid)
-            dirty = self.batch.messages.get(state.id)
-            if dirty is not None:  # the store copy is older than what this batch holds
-                state = dirty
-            self._remember(state)
+        if state is None:
+            return self._new_message(msgid)
+        self._remember(state)
         return state
 
     def _touch(self, state: MessageState, when: int | None) -> None:
-        if when is not None and (state.lastunixtime is None or when > state.lastunixtime):
-            state.lastunixtime = when
+        if when is not None:
+            if state.lastunixtime is None or when > state.lastunixtime:
+                state.lastunixtime = when
+            if when > self._latest:
+                self._latest = when
         self.batch.messages[state.id] = state
+        self.batch.by_msgid[state.msgid] = state
 
     def _add_event(self, event: DeliveryEvent, message_ref: int | None) -> int:
         event_id = self._next_event_id
@@ -230,7 +266,8 @@ class Correlator:
         state.raw.append(raw)
         if kind == px.COMPLETED:
             # Finished messages rarely get more lines; free the cache slot (the store has it).
-            self._cache.pop(state.msgid, None)
+            if self._cache.pop(state.msgid, None) is not None:
+                self._forget(state.msgid)
 
     def _arrival(self, line: px.EximLine) -> MessageState:
         # "1smkL5-00000000e65-24eQ <= alice@example.com H=... P=esmtpsa A=dovecot_login:alice S=1234 ... for bob@x"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeAlias
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +79,8 @@ _ADVICE = {
     "blocklist: contact your hosting provider so they can get it removed.",
     SPF: "The sender's domain does not list this server in its SPF record: ask whoever manages your domain's "
     "DNS (often your hosting provider) to fix the SPF record.",
-    DKIM: "The message's DKIM signature was missing or invalid: ask your hosting provider to enable or repair "
-    "DKIM signing for your domain.",
+    DKIM: "The message's DKIM signature was missing or invalid: ask your hosting provider to enable or "
+    "repair DKIM signing for your domain.",
     DMARC: "The message did not pass the sender domain's SPF/DKIM (DMARC) checks: ask your hosting provider "
     "to set up SPF and DKIM for your domain, then send again.",
     TLS: "A secure (encrypted) connection to the receiving server could not be set up: delivery is retried "
@@ -264,6 +265,14 @@ _STRONG_RULES: tuple[tuple[Explanation, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # Postfix "450 4.7.25 Client host rejected: cannot find your hostname, [1.2.3.4]",
+        # Gmail "550-5.7.25 ... does not have a PTR record setup"; before relaying because sendmail says
+        # "Relaying temporarily denied. Cannot resolve PTR record for 1.2.3.4".
+        _NO_REVERSE_DNS,
+        ("cannot find your hostname", "cannot find your reverse hostname", "reverse dns", "reverse hostname",
+         "ptr record", "rdns", "reverse lookup"),
+    ),
+    (
         # Postfix "554 5.7.1 <x>: Relay access denied", Exim "relay not permitted",
         # Office 365 "530 5.7.57 Client not authenticated to send mail".
         _explanation(RELAY_DENIED),
@@ -331,7 +340,7 @@ _STRONG_RULES: tuple[tuple[Explanation, tuple[str, ...]], ...] = (
         (
             "sender verify", "sender verification", "sender address rejected", "verify sender",
             "sender rejected", "invalid sender", "sender unknown", "unverifiable sender",
-            "sender domain", "sender address domain",
+            "sender domain", "sender address domain", "domain of sender",
         ),
     ),
     (
@@ -372,13 +381,6 @@ _STRONG_RULES: tuple[tuple[Explanation, tuple[str, ...]], ...] = (
         ),
         ("helo command rejected", "ehlo command rejected", "rejected ehlo", "rejected helo", "invalid helo",
          "bad helo", "no helo", "syntactically invalid argument"),
-    ),
-    (
-        # Postfix "450 4.7.25 Client host rejected: cannot find your hostname, [1.2.3.4]",
-        # Gmail "550-5.7.25 ... does not have a PTR record setup".
-        _NO_REVERSE_DNS,
-        ("cannot find your hostname", "cannot find your reverse hostname", "reverse dns", "reverse hostname",
-         "ptr record", "rdns", "reverse lookup"),
     ),
     (
         # RFC 7505 null MX: Postfix "Domain example.com does not accept mail (nullMX)".
@@ -583,29 +585,32 @@ _BLOCKLIST_NAMES: tuple[tuple[str, str], ...] = (
     ("rtr:bl", "AOL"),
     ("rly:bl", "AOL"),
 )
-_BLOCKLIST_NAME_RE = re.compile("|".join(re.escape(marker) for marker, _ in _BLOCKLIST_NAMES))
 _BLOCKLIST_NAME_RANK = {marker: (rank, name) for rank, (marker, name) in enumerate(_BLOCKLIST_NAMES)}
 
-# The DNS zone a reply names after the usual phrases: Postfix "blocked using zen.spamhaus.org;",
+# Phrases after which a reply names the list's DNS zone: Postfix "blocked using zen.spamhaus.org;",
 # Exim "rejected because 1.2.3.4 is in a black list at dnsbl.sorbs.net", "found in dnsbl zen.spamhaus.org",
 # Exim ACL "DNSLIST (rbl.example.net: ...)", "is in an RBL on csi.cloudmark.com/reset-request/?ip=...".
-_BLOCKLIST_ZONE_RE = re.compile(
-    r"(?:blocked using|blocked by|rejected using|listed (?:at|in|on|by)(?: the rbl at)?|black ?list (?:at|in|on)"
-    r"|blacklisted (?:at|by|in)|blocklisted (?:at|by|in)|found in(?: dnsbl)?|in an rbl on|dnslist \()"
-    r"\s*'?(?P<zone>[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.[a-z]{2,})(?![a-z0-9-])"
-)
+_BLOCKLIST_ZONE_PHRASES = (
+    "blocked using", "blocked by", "rejected using", "listed at", "listed in", "listed on", "listed by",
+    "listed in the rbl at", "black list at", "black list in", "black list on", "blacklist at",
+    "blacklisted at", "blacklisted by", "blacklisted in", "blocklisted at", "blocklisted by",
+    "blocklisted in", "found in", "found in dnsbl", "in an rbl on", "dnslist (",
+)  # fmt: skip
+
+
+_Trie: TypeAlias = "dict[str, _Trie]"
 
 
 def _keyword_regex(keywords: list[str]) -> str:
     """One alternation shaped as a trie, so the regex engine tests each position in a few steps."""
-    trie: dict[str, dict] = {}
+    trie: _Trie = {}
     for keyword in keywords:
         node = trie
         for char in keyword:
             node = node.setdefault(char, {})
         node[""] = {}
 
-    def pattern(node: dict[str, dict]) -> str:
+    def pattern(node: _Trie) -> str:
         ends_here = "" in node
         branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
         if not branches:
@@ -639,11 +644,19 @@ _KEYWORDS_RE = re.compile(
     + r")(?![\w.+=-]*+[@\[]))"
 )
 
+_BLOCKLIST_NAME_RE = re.compile(_WORD_START + "(" + _keyword_regex([m for m, _ in _BLOCKLIST_NAMES]) + ")")
+_BLOCKLIST_ZONE_RE = re.compile(
+    _WORD_START
+    + "(?:"
+    + _keyword_regex(list(_BLOCKLIST_ZONE_PHRASES))
+    + r")\s*'?(?P<zone>[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.[a-z]{2,})(?![a-z0-9-])"
+)
+
 # RFC 3463 "class.subject.detail": "550 5.1.1 <bob@x>", "550-5.7.26", "dsn=4.2.2"; the subject is one
 # digit 0-7, so neither an IP address ("5.6.7.8") nor a version ("Exim 4.96.2") is taken for a code.
 # It starts with the class digit so the regex engine can skip every other character quickly.
 _STATUS_CODE_RE = re.compile(r"[245](?<![\w.][245])\.[0-7]\.\d{1,3}(?!\d|\.\d)")
-_TEMPORARY_REPLY_RE = re.compile(r"(?<![\w.])4\d\d(?:[ -]|$)")
+_TEMPORARY_REPLY_RE = re.compile(r"4(?<![\w.]4)\d\d(?:[ -]|$)")
 
 # Long replies are cut here: the reason is always near the start, and ingest speed must not depend on
 # a pathological line.

@@ -15,7 +15,7 @@ from .parse import exim
 from .source import READ_ERRORS, SourceError, open_log, order_by_time, read_head, read_lines
 from .store.sqlite import HEAD_BYTES, Checkpoint, Store, head_hash
 
-BATCH_LINES = 20_000
+BATCH_LINES = 100_000
 
 ProgressCallback = Callable[[int], None]  # called with bytes consumed since the last call
 
@@ -46,7 +46,10 @@ def ingest_files(
     """Ingest ``paths`` (oldest first after ordering) into ``store``; never raises on bad input lines."""
     summary = IngestSummary()
     next_message, next_event = store.next_ids()
-    correlator = Correlator(store.load_message, next_message, next_event, server=server or default_server_name())
+    correlator = Correlator(
+        store.load_message, next_message, next_event, server=server or default_server_name(),
+        stored_until=store.stored_until(),
+    )
     for path in order_by_time(paths):
         try:
             _ingest_one(store, correlator, path, summary, progress, on_file)

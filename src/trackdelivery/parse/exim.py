@@ -44,6 +44,9 @@ _SYSLOG_RE = re.compile(
 )
 # One token of the field list: key=value (value quoted with backslash escapes, or bare) or a bare word.
 _TOKEN_RE = re.compile(r'(?:([A-Za-z][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)|("(?:[^"\\]|\\.)*"|\S+))')
+# key=value fields: quoted values keep their spaces (T="a b", C="250 OK"); H= is read by _H_RE.
+_FIELD_RE = re.compile(r' ([A-Za-z][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)')
+_H_RE = re.compile(r" H=((?:[^\s(\[]\S* ?)?(?:\([^)]*\) ?)?(?:\[[^\]]*\](?::\w+)?\*?)?)")
 # The address part of a delivery/defer/failure line: "addr (parent) <orig>" before the first field.
 _ADDR = r"(?P<addr>:[a-z]+:|.+?)(?: \((?P<parent>[^()]*)\))?(?: <(?P<orig>[^<>]*)>)?"
 _ADDR_RE = re.compile(_ADDR + r"(?=:? [A-Za-z][A-Za-z0-9_]*=|: | :| defer \(| routing defer|\s*\Z|:\Z)")
@@ -203,6 +206,16 @@ def _read_fields(rest: str, pos: int, stop_at_colon: bool) -> tuple[dict[str, st
     return fields, words, n
 
 
+def _fields(text: str) -> dict[str, str]:
+    """``key=value`` fields of a field list; H= gets its full "name (helo) [ip]:port" value."""
+    fields = dict(_FIELD_RE.findall(text))
+    if "H" in fields:
+        h = _H_RE.search(text)
+        if h is not None:
+            fields["H"] = h.group(1).rstrip(" :")
+    return fields
+
+
 def _parse_arrival(out: EximLine, rest: str) -> EximLine:
     # "<= alice@example.com H=mail.example.net (helo) [192.0.2.1]:4711 I=[192.0.2.2]:25 P=esmtps
     #  X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_login:alice S=1234 id=abc@x T="Hello"
@@ -213,20 +226,22 @@ def _parse_arrival(out: EximLine, rest: str) -> EximLine:
         out.address = ""
     if sp < 0:
         return out
-    fields, words, _ = _read_fields(rest, sp + 1, False)
-    out.fields = fields
-    if words:
-        try:
-            i = words.index("for")
-        except ValueError:
-            i = -1
-        if i >= 0:
-            out.recipients = words[i + 1 :]
-            words = words[:i]
-        if "from" in words:
-            j = words.index("from")
-            if j + 1 < len(words):
-                out.fields.setdefault("from", words[j + 1].strip("<>"))
+    # "for" and "from" come after the quoted subject; a " for " inside the subject is not the list.
+    last_quote = rest.rfind('"')
+    tail_at = len(rest)
+    i = rest.rfind(" for ")
+    if i > last_quote:
+        out.recipients = rest[i + 5 :].split()
+        tail_at = i
+    j = rest.rfind(" from <", 0, tail_at)
+    if j > last_quote:
+        k = rest.find(">", j)
+        if k > 0:
+            out.fields = _fields(rest[sp:j])
+            out.fields.setdefault("from", rest[j + 7 : k])
+            return out
+        tail_at = j
+    out.fields = _fields(rest[sp:tail_at])
     return out
 
 
@@ -244,26 +259,30 @@ def _parse_outcome(out: EximLine, rest: str) -> EximLine:
     out.orig = m["orig"] or ""
     pos = m.end()
     if out.kind == DELIVERY:
-        out.fields, _, _ = _read_fields(body, pos, False)
+        out.fields = _fields(body[pos:])
         return out
-    fields, words, msg_at = _read_fields(body, pos, True)
+    # The error text follows the first ": " after the address ("[ip]: ", "(-44): ", " : ", "addr: ").
+    colon = body.find(": ", pos - 1 if pos else 0)
+    if colon < 0:
+        fields_text, out.message = body[pos:], ""
+    else:
+        fields_text, out.message = body[pos:colon], body[colon + 2 :].strip()
+    fields = _fields(fields_text)
     out.fields = fields
-    if out.address.endswith(":") and not out.orig and msg_at == len(body):
+    if out.address.endswith(":"):
         out.address = out.address[:-1]
-    out.message = body[msg_at:].strip()
-    if not out.message and out.address.endswith(":"):
-        out.address = out.address[:-1]
-    if out.kind == DEFER and words:
+    if out.kind == DEFER:
         # "defer (-44)" / "routing defer (-56)": keep the errno for the record
-        for w in words:
-            if w.startswith("(") and w.endswith(")"):
-                out.fields.setdefault("errno", w[1:-1])
-                break
-    if "H" not in out.fields and " H=" in out.message:
+        d = fields_text.find("defer (")
+        if d >= 0:
+            e = fields_text.find(")", d)
+            if e > 0:
+                fields["errno"] = fields_text[d + 7 : e]
+    if "H" not in fields and " H=" in out.message:
         # "defer (dd): Connection timed out H=127.0.0.1 [127.0.0.1]: SMTP timeout after EHLO"
-        hm = re.search(r" H=(\S+(?: \[[^\]]*\](?::\w+)?)?)", out.message)
+        hm = _H_RE.search(out.message)
         if hm:
-            out.fields["H"] = hm.group(1).rstrip(":")
+            fields["H"] = hm.group(1).rstrip(" :")
     return out
 
 
@@ -313,7 +332,11 @@ def parse_exim_line(line: str) -> EximLine:
 
 def _looks_syslog(line: str, m: re.Match[str]) -> bool:
     # "2019-10-22 03:39:17 mx1.fqdn.local exim[29786]: ..." — an ISO syslog stamp, then host and program
+    if m["msgid"]:
+        return False
     rest = line[m.end() : m.end() + 80]
+    if "exim" not in rest:
+        return False
     sp = rest.find(" ")
     return sp > 0 and not m["msgid"] and rest[sp + 1 : sp + 5] == "exim" and ": " in rest
 

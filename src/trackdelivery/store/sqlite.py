@@ -67,6 +67,8 @@ class Store:
                 self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
+            # Fewer, larger checkpoints: each one waits for the disk (fsync).
+            self.db.execute("PRAGMA wal_autocheckpoint = 16384")
             self.db.execute("PRAGMA cache_size = -65536")
             self._migrate(readonly)
         except sqlite3.DatabaseError as exc:
@@ -110,6 +112,11 @@ class Store:
         m = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0]
         e = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
         return m, e
+
+    def stored_until(self) -> int | None:
+        """The latest time any stored message was seen (None for an empty store)."""
+        row = self.db.execute("SELECT max(lastunixtime) FROM messages").fetchone()
+        return row[0]
 
     def load_message(self, msgid: str) -> MessageState | None:
         row = self.db.execute(
