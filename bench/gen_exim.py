@@ -334,12 +334,12 @@ class MailServer:
                 self.remote_people.append(f"{local}@{name}")
         self.provider_of = {p[0]: p for p in PROVIDERS}
         self.mx_ip = {}
-        for name, mxs, _share, _style in PROVIDERS:
+        for _name, mxs, _share, _style in PROVIDERS:
             for mx in mxs:
                 self.mx_ip[mx] = self._ip(v6_share=0.25)
         # Hosts that send us mail: (name, ip, helo)
         self.senders_hosts: list[tuple[str, str, str]] = []
-        for name, mxs, _share, _style in PROVIDERS:
+        for name, _mxs, _share, _style in PROVIDERS:
             for k in range(rng.randint(2, 6)):
                 host = f"mail-out{k}.{name}" if rng.random() < 0.6 else f"smtp{k}.{name}"
                 ip = self._ip(v6_share=0.15)
@@ -360,6 +360,8 @@ class MailServer:
             host = rng.choice((f"host-{dashed}.dyn.example-isp.net", f"{dashed}.static.example-telecom.net",
                                f"ip{dashed}.example-broadband.net", ""))
             helo = rng.choice(HELO_NAMES + ("mail.example.com", "example.org", host or "localhost"))
+            if not host and rng.random() < 0.4:
+                helo = ""  # HELO [ip] matching the address: Exim logs just "H=[ip]"
             self.spam_hosts.append((host, ip, helo))
         self.clients = [(self._ip(v6_share=0.2), rng.choice(HELO_NAMES)) for _ in range(400)]
         # Mail clients of hosted users: (ip, helo, "H=(helo) [ip]", I= for port 587, I= for port 465)
@@ -529,7 +531,7 @@ class MailServer:
         return mx, ip, style, "dkim_lookuphost", "dkim_remote_smtp"
 
     def deliver(self, form: int, mid: str, t0: int, sender: str, size: int, header_id: str, groups: list,
-                trouble: tuple | None, bounce_of: str | None = None) -> None:
+                trouble: tuple | None) -> None:
         """Deliver an arrived message: every group at once, except ``trouble`` (one group's fate).
 
         ``groups`` items: (kind, recipients, route). ``trouble``: (group, plan, error_kind) with plan
@@ -550,6 +552,8 @@ class MailServer:
                                   f"{tag}{mid} Completed")
                 c["deliveries"] += 1
                 c["completed"] += 1
+            else:
+                c["pending_recipients"] += 1
             return
         if t1 < self.end:  # t1 >= t0, and t0 is never before what the writer has written
             bucket = w.buckets[t1]
@@ -567,14 +571,14 @@ class MailServer:
                 bucket.append(f"{tag}{mid} Completed")
                 c["completed"] += 1
                 return
-        elif trouble is None:
+        else:
+            c["pending_recipients"] += sum(len(g[1]) for g in groups)
             return
 
         (kind, rcpts, route), plan, error = trouble
-        deferred = failed = False
         if plan == "fail":
-            failed = self.fail_lines(form, t1, tag, mid, kind, rcpts, route, error, sender, size, final=False)
-            self.after_failure(form, t1, tag, mid, sender, size, rcpts, kind, bounce_of)
+            if self.fail_lines(form, t1, tag, mid, kind, rcpts, route, error, sender, size):
+                self.after_failure(form, t1, tag, mid, sender, size)
             return
 
         # Deferred: first attempt now, then at queue runs.
@@ -584,6 +588,7 @@ class MailServer:
                      "retry_wait": 900}.get(error, 1200)
         variant = rand()  # the remote server answers the same way at every attempt
         times = [t1] + self.retry_times(t1, attempts, first_gap, 1.5 if plan != "defer_forever" else 1.3)
+        deferred = False
         for i, t in enumerate(times[:-1] if plan != "defer_forever" else times):
             if t >= self.end:
                 break
@@ -598,20 +603,19 @@ class MailServer:
                 deferred = True
         if deferred:
             c["delayed_messages"] += 1
-        if plan == "defer_forever":
-            return
         t_last = times[-1]
+        if plan == "defer_forever" or t_last >= self.end:
+            c["pending_recipients"] += len(rcpts)
+            return
         tag_last = f"[{self.new_pid()}] "
         if plan == "defer_ok":
-            for line in self.delivery_lines(kind, t0, t_last, tag_last, mid, rcpts, route, sender, size, header_id):
-                if w.add(t_last, line):
-                    c["deliveries" if " => " in line else "extra_addresses"] += 1
-            self.count(form, "completed", w.add(t_last, f"{tag_last}{mid} Completed"))
-        else:  # defer_fail
-            failed = self.fail_lines(form, t_last, tag_last, mid, kind, rcpts, route, "retry_timeout",
-                                     sender, size, final=True)
-            if failed:
-                self.after_failure(form, t_last, tag_last, mid, sender, size, rcpts, kind, bounce_of)
+            lines = self.delivery_lines(kind, t0, t_last, tag_last, mid, rcpts, route, sender, size, header_id)
+            w.buckets[t_last] += lines + [f"{tag_last}{mid} Completed"]
+            c["deliveries"] += 1
+            c["extra_addresses"] += len(lines) - 1
+            c["completed"] += 1
+        elif self.fail_lines(form, t_last, tag_last, mid, kind, rcpts, route, "retry_timeout", sender, size):
+            self.after_failure(form, t_last, tag_last, mid, sender, size)
 
     def address_text(self, kind: str, a) -> str:  # noqa: ANN001 - Mailbox, (target, original) or str
         if kind == "local" or kind == "blackhole":
@@ -662,7 +666,7 @@ class MailServer:
         return written
 
     def fail_lines(self, form: int, t: int, tag: str, mid: str, kind: str, rcpts: list, route: tuple,
-                   error: str, sender: str, size: int, final: bool) -> bool:
+                   error: str, sender: str, size: int) -> bool:
         w, c = self.w, self.counts[form]
         written = False
         for a in rcpts:
@@ -689,8 +693,7 @@ class MailServer:
             c["failed_messages"] += 1
         return written
 
-    def after_failure(self, form: int, t: int, tag: str, mid: str, sender: str, size: int, rcpts: list,
-                      kind: str, bounce_of: str | None) -> None:
+    def after_failure(self, form: int, t: int, tag: str, mid: str, sender: str, size: int) -> None:
         """A bounce goes back to the sender; a failed bounce is frozen instead (Exim never bounces a bounce)."""
         if sender == "<>":
             self.count(form, "frozen", self.w.add(t, f"{tag}{mid} Frozen (delivery error message)"))
@@ -800,7 +803,7 @@ class MailServer:
                     boxes.append(m)
         pid = self.new_pid()
         port = 1024 + int(rand() * 64000)
-        core = f"{hpart}:{port} {iface}"
+        core = f"{hpart}:{port} {iface}" if rand() < 0.95 else f"{hpart} {iface}"  # 5 %: no +incoming_port
         hostinfo = f" {core} P=esmtps{TLS_IN[int(rand() * len(TLS_IN))]}" if rand() < 0.92 else f" {core} P=esmtp"
         score = self.ham_scores[int(rand() * rand() * len(self.ham_scores))]
         pre = [f'{core} Warning: "SpamAssassin as {boxes[0].cpuser} detected message as NOT spam ({score})"']
@@ -926,6 +929,8 @@ class MailServer:
         pid = self.new_pid()
         port = 1024 + int(rand() * 64000)
         core = f"H={self.host_part(host, ip, helo, port=False)}:{port} {self.interface(ip, 25)}"
+        if rand() < 0.05:  # logged without +incoming_port
+            core = f"H={self.host_part(host, ip, helo, port=False)} {self.interface(ip, 25)}"
         score = round(5 + rand() * 12, 1)
         pre = [f'{core} Warning: "SpamAssassin as {m.cpuser} detected message as spam ({score})"']
         size = self.size()
@@ -950,10 +955,10 @@ class MailServer:
         pid = self.new_pid()
         hostinfo = f" H={self.host_part('', ip, helo)} {self.interface(ip, 587)} P=esmtpsa{self.pick(TLS_IN)}"
         rcpt = self.remote_address()
-        form, mid, ok = self.arrive(t, pid, m.address, hostinfo, f" A=dovecot_login:{m.address}", self.size(),
-                                    self.header_id(m.domain), self.pick(self.subjects), rcpt)
+        form, _mid, ok = self.arrive(t, pid, m.address, hostinfo, f" A=dovecot_login:{m.address}", self.size(),
+                                     self.header_id(m.domain), self.pick(self.subjects), rcpt)
         if ok:
-            self.counts[form]["left_in_progress"] += 1
+            self.counts[form]["pending_recipients"] += 1
 
     def rcpt_rejection(self, t: int) -> None:
         """SMTP-time refusal of a recipient: no message id, the message never arrives."""
@@ -1076,7 +1081,7 @@ class MailServer:
         queue_run_lines = 2 * (self.end - self.start) // self.QUEUE_RUN_EVERY
         events = max(1.0, (target_lines - queue_run_lines) / self.LINES_PER_EVENT)
         per_weight_hour = events / max(span_weight, 1e-9)
-        rand, log = self.rand, math.log
+        rand, log, bisect_right, flush_before = self.rand, math.log, bisect.bisect, self.w.flush_before
         t = float(self.start)
         last_sec = -1
         end = self.end
@@ -1090,9 +1095,12 @@ class MailServer:
                     break
                 sec = int(t)
                 if sec != last_sec:
-                    self.advance_to(sec)
+                    if sec >= self.next_queue_run:
+                        self.advance_to(sec)
+                    else:
+                        flush_before(sec)
                     last_sec = sec
-                names[bisect.bisect(cum, rand())](sec)
+                names[bisect_right(cum, rand())](sec)
             t = float(hour_end)
         self.advance_to(self.end)
         self.w.close()
@@ -1104,11 +1112,11 @@ class MailServer:
                 totals[k] += v
         keys = ("messages", "bounces", "volume", "deliveries", "extra_addresses", "deferrals", "delayed_messages",
                 "failures", "failed_messages", "rejections", "rejected_rcpt", "rejected_after_data",
-                "dropped_connections", "blackholed", "frozen", "completed", "left_in_progress", "noise")
+                "dropped_connections", "blackholed", "frozen", "completed", "pending_recipients", "noise")
         out = {"lines": self.w.lines, "bytes": self.w.bytes}
         out.update({k: totals.get(k, 0) for k in keys})
         out["addresses"] = out["deliveries"] + out["extra_addresses"]
-        out["not_completed"] = out["messages"] - out["completed"]
+        out["in_progress"] = out["messages"] - out["completed"] - out["frozen"]  # no "Completed" by the end
         out["messages_old_id"] = self.counts[OLD].get("messages", 0)
         out["messages_new_id"] = self.counts[NEW].get("messages", 0)
         # What /usr/sbin/eximstats (Exim 4.96, Debian 12) can see: it reads the id as 16 characters,

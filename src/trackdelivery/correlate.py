@@ -57,8 +57,10 @@ class MessageState:
     recipients: str = ""
     state: str = "open"
     raw: list[str] = field(default_factory=list)  # this message's log lines
-    # recipient (lower case) → id of its "inprogress" event
-    pending: dict[str, int] = field(default_factory=dict)
+    # Recipients still waiting: lower-case address → [address, id of its stored "inprogress" event or
+    # None while not yet stored, text]. The events are written only for recipients still waiting when
+    # a batch is taken, so the common arrive-deliver-complete message never writes one.
+    pending: dict[str, list] = field(default_factory=dict)  # type: ignore[type-arg]
     # recipient (lower case) → number of defers so far
     attempts: dict[str, int] = field(default_factory=dict)
 
@@ -158,7 +160,22 @@ class Correlator:
     # -- state -------------------------------------------------------------------------------
 
     def take_batch(self) -> Batch:
+        """The changes since the last call, with "inprogress" events for every recipient still waiting."""
         batch, self.batch = self.batch, Batch()
+        added = 0
+        for state in batch.messages.values():
+            for entry in state.pending.values():
+                if entry[1] is None:
+                    event = self._event_for(state, INPROGRESS, state.sendunixtime or state.lastunixtime, entry[0])
+                    event.message = entry[2]
+                    event.queue_time = None
+                    event_id = self._next_event_id
+                    self._next_event_id += 1
+                    batch.events[event_id] = event
+                    batch.event_message[event_id] = state.id
+                    entry[1] = event_id
+                    added += 1
+        self.events_by_type[INPROGRESS] = self.events_by_type.get(INPROGRESS, 0) + added
         return batch
 
     def _new_message(self, msgid: str) -> MessageState:
@@ -212,14 +229,18 @@ class Correlator:
         self.events_by_type[event.type] = self.events_by_type.get(event.type, 0) + 1
         return event_id
 
-    def _drop_event(self, event_id: int) -> None:
-        event = self.batch.events.pop(event_id, None)
-        if event is None:
+    def _drop_pending(self, entry: list) -> None:  # type: ignore[type-arg]
+        """A recipient stopped waiting: delete its stored "inprogress" event, if it has one."""
+        event_id = entry[1]
+        if event_id is not None:
             self.batch.deleted_events.append(event_id)
             self.batch.updated_messages_text.pop(event_id, None)
-        else:
-            self.batch.event_message.pop(event_id, None)
-        self.events_by_type[INPROGRESS] = self.events_by_type.get(INPROGRESS, 0) - 1
+            self.events_by_type[INPROGRESS] = self.events_by_type.get(INPROGRESS, 0) - 1
+
+    def _set_text(self, entry: list, text: str) -> None:  # type: ignore[type-arg]
+        entry[2] = text
+        if entry[1] is not None:
+            self.batch.updated_messages_text[entry[1]] = text
 
     def _event_for(self, state: MessageState, type_: str, when: int | None, recipient: str) -> DeliveryEvent:
         return DeliveryEvent(
@@ -303,9 +324,7 @@ class Correlator:
                 continue
             seen.add(key)
             recipients.append(rcpt)
-            event = self._event_for(state, INPROGRESS, line.time, rcpt)
-            event.message = INPROGRESS_MESSAGE
-            state.pending[key] = self._add_event(event, state.id)
+            state.pending[key] = [rcpt, None, INPROGRESS_MESSAGE]
         state.recipients = " ".join(recipients)
         return state
 
@@ -329,9 +348,9 @@ class Correlator:
         return event
 
     def _close_recipient(self, state: MessageState, recipient: str) -> None:
-        event_id = state.pending.pop(recipient.lower(), None)
-        if event_id is not None:
-            self._drop_event(event_id)
+        entry = state.pending.pop(recipient.lower(), None)
+        if entry is not None:
+            self._drop_pending(entry)
 
     def _delivery(self, state: MessageState, line: px.EximLine) -> None:
         # "=> bob <bob@example.com> R=localuser T=local_delivery", "-> carol@x R=... H=mx [ip] C=\"250 OK\""
@@ -362,12 +381,9 @@ class Correlator:
         if type_ == DEFER:
             event.attempt = state.attempts.get(key, 0) + 1
             state.attempts[key] = event.attempt
-            if key in state.pending:
-                self.batch.updated_messages_text[state.pending[key]] = "Deferred: " + line.message
-                pending_event = self.batch.events.get(state.pending[key])
-                if pending_event is not None:
-                    pending_event.message = "Deferred: " + line.message
-                    self.batch.updated_messages_text.pop(state.pending[key], None)
+            entry = state.pending.get(key)
+            if entry is not None:
+                self._set_text(entry, "Deferred: " + line.message)
         self._add_event(event, state.id)
         if type_ != DEFER:
             self._close_recipient(state, event.recipient)
@@ -380,8 +396,9 @@ class Correlator:
 
     def _completed(self, state: MessageState, line: px.EximLine) -> None:
         state.state = "completed"
-        for key in list(state.pending):
-            self._drop_event(state.pending.pop(key))
+        for entry in state.pending.values():
+            self._drop_pending(entry)
+        state.pending.clear()
 
     def _frozen(self, state: MessageState, line: px.EximLine) -> None:
         self._set_pending_text(state, line.message)
@@ -390,33 +407,24 @@ class Correlator:
         self._set_pending_text(state, INPROGRESS_MESSAGE)
 
     def _set_pending_text(self, state: MessageState, text: str) -> None:
-        for event_id in state.pending.values():
-            event = self.batch.events.get(event_id)
-            if event is not None:
-                event.message = text
-            else:
-                self.batch.updated_messages_text[event_id] = text
+        for entry in state.pending.values():
+            self._set_text(entry, text)
 
     def _given_up(self, state: MessageState, line: px.EximLine) -> None:
         # "cancelled by system filter: ..." / "removed by root": every recipient still waiting has failed.
-        for key, event_id in list(state.pending.items()):
-            pending_event = self.batch.events.get(event_id)
-            recipient = pending_event.recipient if pending_event is not None else key
-            event = self._event_for(state, FAILURE, line.time, recipient)
+        for entry in state.pending.values():
+            event = self._event_for(state, FAILURE, line.time, entry[0])
             event.message = line.message
             self._explain(event)
             self._add_event(event, state.id)
-            self._drop_event(state.pending.pop(key))
+            self._drop_pending(entry)
+        state.pending.clear()
 
     def _spam_score(self, state: MessageState, line: px.EximLine) -> None:
         try:
             state.spamscore = float(line.message)
         except ValueError:
             return
-        for event_id in state.pending.values():
-            event = self.batch.events.get(event_id)
-            if event is not None:
-                event.spamscore = state.spamscore
 
     def _sender_id(self, state: MessageState, line: px.EximLine) -> None:
         # cPanel: "Sender identification U=alice D=example.com S=alice@example.com"

@@ -69,19 +69,25 @@ def _match(columns: tuple[str, ...], value: str, mode: str, params: list[object]
     return "(" + " OR ".join(parts) + ")"
 
 
+def _in(column: str, values: tuple[str, ...], params: list[object]) -> str:
+    params.extend(values)
+    return f"{column} IN ({', '.join('?' * len(values))})"
+
+
 def _scope_clause(scope: Scope, params: list[object]) -> str:
+    """Mail sent by or to the caller's domains or addresses; nothing at all for an empty scope."""
     parts: list[str] = []
-    if scope.domains is not None:
-        for d in scope.domains:
-            pattern = "%@" + _like_escape(d)
-            parts.append("(domain = ? OR deliverydomain = ? OR email LIKE ? ESCAPE '\\' OR recipient LIKE ? ESCAPE '\\')")
-            params.extend((d, d, pattern, pattern))
-    if scope.addresses is not None:
-        for a in scope.addresses:
-            parts.append("(email = ? OR sender = ? OR recipient = ?)")
-            params.extend((a, a, a))
+    if scope.domains:
+        domains = tuple(d.lower() for d in scope.domains)
+        parts.append(_in("sender_domain", domains, params))
+        parts.append(_in("recipient_domain", domains, params))
+    if scope.addresses:
+        addresses = tuple(a.lower() for a in scope.addresses)
+        parts.append(_in("email", addresses, params))
+        parts.append(_in("sender", addresses, params))
+        parts.append(_in("recipient", addresses, params))
     if not parts:
-        return "0"  # a scope with nothing in it sees nothing
+        return "0"
     return "(" + " OR ".join(parts) + ")"
 
 
@@ -106,12 +112,9 @@ def build_where(f: SearchFilter) -> tuple[str, list[object]]:
     if f.email:
         conditions.append(_match(("email",), f.email, f.match, params))
     if f.domain:
-        d = f.domain.lstrip("@")
-        pattern = "%@" + _like_escape(d)
-        conditions.append(
-            "(domain = ? OR deliverydomain = ? OR email LIKE ? ESCAPE '\\' OR recipient LIKE ? ESCAPE '\\')"
-        )
-        params.extend((d, d, pattern, pattern))
+        d = f.domain.lstrip("@").lower()
+        conditions.append("(sender_domain = ? OR recipient_domain = ?)")
+        params.extend((d, d))
     if f.msgid:
         conditions.append(_match(("msgid", "parent_msgid"), f.msgid, "exact" if f.match == "exact" else f.match, params))
     if f.host:
@@ -140,10 +143,10 @@ def _order(f: SearchFilter) -> str:
     return f" ORDER BY {f.sort} {direction}, id {direction}"
 
 
-def iter_events(db: sqlite3.Connection, f: SearchFilter) -> Iterator[DeliveryEvent]:
-    """Matching events, sorted and paged, streamed row by row (no cap when limit is 0)."""
+def iter_rows(db: sqlite3.Connection, f: SearchFilter) -> Iterator[tuple[int, DeliveryEvent]]:
+    """Like :func:`iter_events`, with each event's row id (for details and "new since" checks)."""
     where, params = build_where(f)
-    sql = _SELECT + where + _order(f)
+    sql = "SELECT id, " + _SELECT[len("SELECT ") :] + where + _order(f)
     if f.limit:
         sql += " LIMIT ? OFFSET ?"
         params.extend((f.limit, f.offset))
@@ -151,7 +154,13 @@ def iter_events(db: sqlite3.Connection, f: SearchFilter) -> Iterator[DeliveryEve
         sql += " LIMIT -1 OFFSET ?"
         params.append(f.offset)
     for row in db.execute(sql, params):
-        yield DeliveryEvent(*row)
+        yield row[0], DeliveryEvent(*row[1:])
+
+
+def iter_events(db: sqlite3.Connection, f: SearchFilter) -> Iterator[DeliveryEvent]:
+    """Matching events, sorted and paged, streamed row by row (no cap when limit is 0)."""
+    for _, event in iter_rows(db, f):
+        yield event
 
 
 def search(db: sqlite3.Connection, f: SearchFilter) -> list[DeliveryEvent]:

@@ -41,7 +41,10 @@ CREATE TABLE events (
     server TEXT NOT NULL DEFAULT '',
     queue_time INTEGER,
     attempt INTEGER,
-    raw TEXT                             -- the log line, for events without a message (rejections)
+    raw TEXT,                            -- the log line, for events without a message (rejections)
+    -- Lower-case domains of email and recipient: what --domain and tenant scopes search.
+    sender_domain TEXT NOT NULL DEFAULT '',
+    recipient_domain TEXT NOT NULL DEFAULT ''
 )
 """
 
@@ -80,6 +83,8 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX events_email ON events(email, actionunixtime)",
         "CREATE INDEX events_msgid ON events(msgid)",
         "CREATE INDEX events_message ON events(message_ref)",
+        "CREATE INDEX events_sender_domain ON events(sender_domain, actionunixtime)",
+        "CREATE INDEX events_recipient_domain ON events(recipient_domain, actionunixtime)",
         """CREATE TABLE files (
             id INTEGER PRIMARY KEY,
             path TEXT NOT NULL,

@@ -24,9 +24,15 @@ _MESSAGE_COLUMNS = (
 )
 _INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 20)})"
 _INSERT_EVENT = (
-    f"INSERT INTO events (id, message_ref, raw, {', '.join(EVENT_FIELDS)}) "
-    f"VALUES (?, ?, ?, {', '.join('?' * len(EVENT_FIELDS))})"
+    f"INSERT INTO events (id, message_ref, raw, sender_domain, recipient_domain, {', '.join(EVENT_FIELDS)}) "
+    f"VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(EVENT_FIELDS))})"
 )
+
+
+def domain_of(address: str) -> str:
+    """'Bob@Example.COM' → 'example.com'; '' when there is no domain."""
+    at = address.rfind("@")
+    return address[at + 1 :].lower() if at >= 0 else ""
 
 
 class StoreError(Exception):
@@ -126,13 +132,14 @@ class Store:
             return None
         state = MessageState(*row[:-1])
         state.raw = row[-1].split("\n") if row[-1] else []
-        for event_id, recipient, type_ in self.db.execute(
-            "SELECT id, recipient, type FROM events WHERE message_ref = ? AND type IN ('inprogress', 'defer')",
+        for event_id, recipient, type_, text in self.db.execute(
+            "SELECT id, recipient, type, message FROM events"
+            " WHERE message_ref = ? AND type IN ('inprogress', 'defer') ORDER BY id",
             (state.id,),
         ):
             key = recipient.lower()
             if type_ == "inprogress":
-                state.pending[key] = event_id
+                state.pending[key] = [recipient, event_id, text]
             else:
                 state.attempts[key] = state.attempts.get(key, 0) + 1
         return state
@@ -186,7 +193,7 @@ class Store:
                     _INSERT_EVENT,
                     [
                         (
-                            eid, refs.get(eid), raws.get(eid), e.type, e.msgid, e.email, e.sender, e.user, e.domain,
+                            eid, refs.get(eid), raws.get(eid), domain_of(e.email), domain_of(e.recipient), e.type, e.msgid, e.email, e.sender, e.user, e.domain,
                             e.senderhost, e.senderip, e.senderauth, e.size, e.spamscore, e.sendunixtime,
                             e.recipient, e.deliveredto, e.deliveryuser, e.deliverydomain, e.router, e.transport,
                             e.host, e.ip, e.message, e.actionunixtime, e.transport_is_remote, e.subject,
