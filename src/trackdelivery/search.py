@@ -31,6 +31,7 @@ class Scope:
 
 @dataclass(slots=True)
 class SearchFilter:
+    address: str | None = None  # recipient or sender (the web page's search box)
     recipient: str | None = None
     sender: str | None = None  # envelope sender or authenticated sender
     email: str | None = None  # envelope sender only
@@ -105,6 +106,8 @@ def build_where(f: SearchFilter) -> tuple[str, list[object]]:
     if set(f.types) != set(EVENT_TYPES):
         conditions.append("type IN (" + ", ".join("?" * len(f.types)) + ")")
         params.extend(f.types)
+    if f.address:
+        conditions.append(_match(("recipient", "deliveredto", "email", "sender"), f.address, f.match, params))
     if f.recipient:
         conditions.append(_match(("recipient", "deliveredto"), f.recipient, f.match, params))
     if f.sender:

@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""Benchmark trackdelivery against Exim's eximstats on the same large Exim main log, in one run.
+
+Measures, each tool as a child process pinned to one CPU (``taskset``): wall seconds, lines per
+second and peak resident memory (``ru_maxrss`` of the child, from ``os.wait4``); then search latency
+(first page, best of 3) on the database the ingest built. Prints markdown tables.
+
+    python bench/run_exim.py --lines 1000000               # generate, ingest, eximstats, searches
+    python bench/run_exim.py --log /var/log/exim_mainlog   # an existing log instead
+    python bench/run_exim.py --lines 200000 --keep /tmp/bench --cmd ".venv/bin/trackdelivery"
+
+Stdlib only. See bench/README.md for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import gzip
+import json
+import lzma
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+GENERATOR = HERE / "gen_exim.py"
+MISSING_ADDRESS = "nobody@no-such-domain.example"
+TEXT_QUERIES = ("Quota exceeded", "zen.spamhaus.org")
+
+
+@dataclass
+class Run:
+    """One measured child process."""
+
+    name: str
+    argv: list[str]
+    returncode: int = 0
+    seconds: float = 0.0
+    max_rss_kib: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def peak_mb(self) -> float:
+        return self.max_rss_kib / 1024  # ru_maxrss is in KiB on Linux
+
+
+def measure(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None,
+            pin: list[str] | None = None) -> Run:
+    """Run ``argv`` to completion; wall time and the child's own peak RSS via os.wait4.
+
+    Output goes to files, not pipes, so a chatty child can never block on a full pipe while we wait.
+    ``taskset`` execs the command in the same process, so wait4 sees the tool itself.
+    """
+    full = (pin or []) + argv
+    out_path, err_path = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        began = time.perf_counter()
+        try:
+            proc = subprocess.Popen(full, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        except OSError as exc:
+            return Run(name, full, returncode=127, stderr=f"cannot start {full[0]!r}: {exc}")
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - began
+    proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen the child is already reaped
+    return Run(name, full, proc.returncode, seconds, usage.ru_maxrss,
+               out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))
+
+
+def open_log(path: Path):  # noqa: ANN201 - a binary file object
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)
+    return opener(path, "rb")
+
+
+def count_lines(path: Path) -> int:
+    lines = 0
+    with open_log(path) as fh:
+        while chunk := fh.read(1 << 22):
+            lines += chunk.count(b"\n")
+    return lines
+
+
+# "2026-11-01 00:00:07 [121936] 1xNIzX-000Vig-LJ => zoe369@example-mail.net R=dkim_lookuphost ..."
+# "... 1xNJ09-000Vip-Hy => admin <admin@design-studio-example.com> R=virtual_user ..."
+DELIVERY = re.compile(rb" (?:=>|->) (?:\S+ <)?([^\s<>@]+@[^\s<>]+?)>? R=")
+
+
+def pick_recipients(path: Path, max_lines: int = 300_000) -> list[tuple[str, str]]:
+    """Recipients to search for, read from the log: a busy one, a typical one, a rare one, a missing one."""
+    seen: Counter[bytes] = Counter()
+    with open_log(path) as fh:
+        for n, line in enumerate(fh):
+            if n >= max_lines:
+                break
+            m = DELIVERY.search(line)
+            if m:
+                seen[m.group(1)] += 1
+    picks: list[tuple[str, str]] = []
+    if seen:
+        ranked = seen.most_common()
+        picks.append(("busiest recipient", ranked[0][0].decode(errors="replace")))
+        picks.append(("median recipient", ranked[len(ranked) // 2][0].decode(errors="replace")))
+        picks.append(("rare recipient", ranked[-1][0].decode(errors="replace")))
+    picks.append(("missing recipient", MISSING_ADDRESS))
+    return picks
+
+
+def parse_eximstats(report: str) -> dict[str, int]:
+    """Message counts from eximstats' "Grand total summary" (text output)."""
+    counts: dict[str, int] = {}
+    m = re.search(r"^\s+Received\s+\S+\s+(\d+)\s+\d+\s+(\d+)\s+[\d.]+%\s+(\d+)\s", report, re.M)
+    if m:
+        counts.update(received=int(m.group(1)), delayed=int(m.group(2)), failed=int(m.group(3)))
+    m = re.search(r"^\s+Delivered\s+\S+\s+(\d+)\s+(\d+)", report, re.M)
+    if m:
+        counts.update(delivered_messages=int(m.group(1)), delivered_addresses=int(m.group(2)))
+    m = re.search(r"^\s+Rejects\s+(\d+)", report, re.M)
+    if m:
+        counts["rejects"] = int(m.group(1))
+    return counts
+
+
+def trackdelivery_command(cmd: str | None) -> list[str]:
+    if cmd:
+        return shlex.split(cmd)
+    found = shutil.which("trackdelivery")
+    return [found] if found else [sys.executable, "-m", "trackdelivery"]
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def tail(text: str, lines: int = 25) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def failure_note(run: Run) -> str:
+    return (f"\n**{run.name} failed** (exit {run.returncode}): `{shlex.join(run.argv)}`\n\n```\n"
+            f"{tail(run.stderr) or tail(run.stdout) or '(no output)'}\n```\n")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--lines", type=int, default=1_000_000, help="generate a log of about this many lines (default 1000000)")
+    src.add_argument("--log", type=Path, help="use this Exim main log instead of generating one")
+    p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    p.add_argument("--days", type=float, default=1.0, help="days the generated log covers (default 1)")
+    p.add_argument("--start", default="2026-11-01", help="first day of the generated log (default 2026-11-01)")
+    p.add_argument("--id-form", choices=("old", "new", "mixed"), default="old",
+                   help="message ids of the generated log (default old: Debian 12's eximstats (Exim 4.96) "
+                        "cannot read 23-character ids and would skip those lines, which flatters its time)")
+    p.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep the log, database and outputs")
+    p.add_argument("--cmd", help="trackdelivery command (default: trackdelivery on PATH, else python -m trackdelivery)")
+    p.add_argument("--eximstats", default=shutil.which("eximstats") or "/usr/sbin/eximstats",
+                   help="eximstats program (default: on PATH, else /usr/sbin/eximstats)")
+    p.add_argument("--cpu", default="0", help="CPU to pin every measured process to with taskset (default 0)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
+    p.add_argument("--skip-trackdelivery", action="store_true", help="only generate and run eximstats")
+    p.add_argument("--skip-eximstats", action="store_true", help="do not run eximstats")
+    p.add_argument("--repeat", type=int, default=3, help="search timings: best of this many runs (default 3)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write every number to FILE as JSON")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="trackdelivery-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    pin = ["taskset", "-c", args.cpu] if not args.no_pin and shutil.which("taskset") else []
+    results: dict = {"workdir": str(workdir), "pinned_cpu": args.cpu if pin else None}
+    report: list[str] = []
+    failed = False
+    try:
+        # 1. The log -----------------------------------------------------------------------------
+        generated: dict = {}
+        if args.log:
+            log = args.log.resolve()
+            if not log.is_file():
+                print(f"run_exim: no such log file: {log}", file=sys.stderr)
+                return 2
+        else:
+            log = workdir / "exim_mainlog"
+            gen = measure("generator", [sys.executable, str(GENERATOR), "--lines", str(args.lines), "--seed", str(args.seed),
+                                        "--start", args.start, "--days", str(args.days), "--id-form", args.id_form,
+                                        "--out", str(log)], workdir, pin=pin)
+            if not gen.ok:
+                print(failure_note(gen), file=sys.stderr)
+                return 1
+            generated = json.loads(gen.stderr.strip().splitlines()[-1])
+            results["generator"] = {"seconds": gen.seconds, "peak_mb": gen.peak_mb, "counts": generated}
+            print(f"generated {generated['lines']:,} lines in {gen.seconds:.2f} s "
+                  f"({generated['lines'] / gen.seconds:,.0f} lines/s, peak {gen.peak_mb:.0f} MB) -> {log}", file=sys.stderr)
+        lines = generated.get("lines") or count_lines(log)
+        size = log.stat().st_size
+        results.update(log=str(log), lines=lines, bytes=size)
+
+        rows: list[tuple[str, Run | None]] = []
+        # 2. trackdelivery ingest --------------------------------------------------------------------
+        ingest: Run | None = None
+        tool_stats: dict = {}
+        db = workdir / "bench.sqlite3"
+        td = trackdelivery_command(args.cmd)
+        env = dict(os.environ, TRACKDELIVERY_DB=str(db))
+        if not args.skip_trackdelivery:
+            for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+                stale.unlink(missing_ok=True)  # ingest is idempotent: a second run would measure nothing
+            print(f"trackdelivery ingest ({shlex.join(td)}) ...", file=sys.stderr)
+            ingest = measure("trackdelivery-ingest", [*td, "--db", str(db), "ingest", str(log)], workdir, env, pin)
+            rows.append(("trackdelivery ingest", ingest))
+            if ingest.ok:
+                st = measure("trackdelivery-stats", [*td, "--db", str(db), "stats", "--format", "json"], workdir, env)
+                try:
+                    tool_stats = json.loads(st.stdout) if st.ok else {}
+                except json.JSONDecodeError:
+                    tool_stats = {}
+                if not st.ok:
+                    report.append(failure_note(st))
+            else:
+                failed = True
+                report.append(failure_note(ingest))
+            results["trackdelivery"] = {"ok": ingest.ok, "seconds": ingest.seconds, "peak_mb": ingest.peak_mb,
+                                        "stats": tool_stats, "db_bytes": db.stat().st_size if db.exists() else 0}
+
+        # 3. eximstats --------------------------------------------------------------------------------
+        exim: Run | None = None
+        exim_counts: dict[str, int] = {}
+        if not args.skip_eximstats:
+            if not Path(args.eximstats).exists() and not shutil.which(args.eximstats):
+                report.append(f"\neximstats not found ({args.eximstats}): install exim4-base.\n")
+            else:
+                print("eximstats ...", file=sys.stderr)
+                # Its report is a few KB: writing it to a file instead of /dev/null costs nothing measurable.
+                exim = measure("eximstats", [args.eximstats, "-nr", "-t0", "-txt", str(log)], workdir, pin=pin)
+                rows.append(("eximstats -nr -t0 -txt", exim))
+                if exim.ok:
+                    exim_counts = parse_eximstats(exim.stdout)
+                else:
+                    failed = True
+                    report.append(failure_note(exim))
+                results["eximstats"] = {"ok": exim.ok, "seconds": exim.seconds, "peak_mb": exim.peak_mb,
+                                        "counts": exim_counts}
+
+        # 4. searches ---------------------------------------------------------------------------------
+        searches: list[tuple[str, str, float, int | None, Run]] = []
+        if ingest is not None and ingest.ok:
+            print("searches ...", file=sys.stderr)
+            startup = min((measure("trackdelivery-version", [*td, "--version"], workdir, env)
+                           for _ in range(args.repeat)), key=lambda r: r.seconds)
+            queries: list[tuple[str, list[str]]] = [
+                (f"{label}: --recipient {addr}", ["--recipient", addr]) for label, addr in pick_recipients(log)]
+            queries += [(f"--text {text!r}", ["--text", text]) for text in TEXT_QUERIES]
+            domain = next((a.split("@")[1] for _l, a in pick_recipients(log)[:1]), "example.com")
+            queries.append((f"--recipient {domain} --match contains", ["--recipient", domain, "--match", "contains"]))
+            for label, filters in queries:
+                argv = [*td, "--db", str(db), "search", *filters, "--limit", "50", "--format", "json"]
+                runs = [measure("trackdelivery-search", argv, workdir, env, pin) for _ in range(args.repeat)]
+                best = min(runs, key=lambda r: r.seconds)
+                try:
+                    rows_found: int | None = len(json.loads(best.stdout)) if best.ok else None
+                except json.JSONDecodeError:
+                    rows_found = None
+                searches.append((label, shlex.join(filters), best.seconds, rows_found, best))
+                if not best.ok:
+                    report.append(failure_note(best))
+            results["searches"] = {"startup_seconds": startup.seconds,
+                                   "queries": [{"query": q, "seconds": s, "rows": n, "ok": r.ok}
+                                               for _l, q, s, n, r in searches]}
+
+        # 5. the report ---------------------------------------------------------------------------------
+        print(f"\n### Exim main log: {lines:,} lines, {human_size(size)}"
+              f"{f' (generated, seed {args.seed}, ids {args.id_form})' if generated else ''}\n")
+        print("| tool | lines | file size | seconds | lines/s | peak RSS MB |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, run in rows:
+            if run is None:
+                continue
+            if run.ok:
+                print(f"| {name} | {lines:,} | {human_size(size)} | {run.seconds:.2f} | {lines / run.seconds:,.0f} "
+                      f"| {run.peak_mb:.0f} |")
+            else:
+                print(f"| {name} | {lines:,} | {human_size(size)} | failed (exit {run.returncode}) | – | – |")
+        if ingest is not None and exim is not None and ingest.ok and exim.ok:
+            ratio = ingest.seconds / exim.seconds
+            results["time_ratio_trackdelivery_eximstats"] = ratio
+            print(f"\ntrackdelivery ingest / eximstats time: **{ratio:.2f}×**"
+                  f"{'' if pin else ' (not pinned: taskset missing or --no-pin)'}")
+        if pin:
+            print(f"\nEach process pinned to CPU {args.cpu} (taskset); peak RSS = the child's ru_maxrss.")
+
+        if generated or exim_counts or tool_stats:
+            print_counts(generated, exim_counts, tool_stats, args.id_form if generated else None)
+        if searches:
+            startup_s = results["searches"]["startup_seconds"]
+            print(f"\n### Search latency (first page, --limit 50 --format json, best of {args.repeat}; "
+                  f"a whole process each, `trackdelivery --version` alone takes {startup_s:.2f} s)\n")
+            print("| query | rows | seconds |")
+            print("|---|---:|---:|")
+            for label, _q, seconds, found, run in searches:
+                shown = "failed" if not run.ok else ("?" if found is None else str(found))
+                print(f"| {label} | {shown} | {seconds:.3f} |")
+            failed = failed or any(not r.ok for *_x, r in searches)
+        for note in report:
+            print(note)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return 1 if failed else 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"\n(kept {workdir})", file=sys.stderr)
+
+
+def print_counts(generated: dict, exim: dict[str, int], tool: dict, id_form: str | None) -> None:
+    """What each side counted: the generator's own tally, eximstats' summary, trackdelivery stats."""
+    expected = generated.get("eximstats_expected", {})
+    events = tool.get("events", {}) if isinstance(tool.get("events"), dict) else {}
+    rows = [
+        # label, generator, what eximstats should print, eximstats, trackdelivery
+        ("messages received (`<=`)", generated.get("messages"), expected.get("received"), exim.get("received"),
+         tool.get("messages")),
+        ("deliveries (`=>`)", generated.get("deliveries"), expected.get("delivered_messages"),
+         exim.get("delivered_messages"), None),
+        ("delivered addresses (`=>` + `->`)", generated.get("addresses"), expected.get("delivered_addresses"),
+         exim.get("delivered_addresses"), None),
+        ("success events (addresses − :blackhole:)",
+         generated and generated["addresses"] - generated["blackholed"], None, None, events.get("success")),
+        ("filtered (:blackhole:)", generated.get("blackholed"), None, None, events.get("filtered")),
+        ("deferrals (`==` lines)", generated.get("deferrals"), None, None, events.get("defer")),
+        ("messages delayed", generated.get("delayed_messages"), expected.get("delayed"), exim.get("delayed"), None),
+        ("failures (`**` lines)", generated.get("failures"), None, None, events.get("failure")),
+        ("messages failed", generated.get("failed_messages"), expected.get("failed"), exim.get("failed"), None),
+        ("rejections (RCPT + after DATA)",
+         generated and generated["rejected_rcpt"] + generated["rejected_after_data"], None, None, events.get("rejected")),
+        ("eximstats Rejects (+ dropped, + :blackhole:)", None, expected.get("rejects"), exim.get("rejects"), None),
+        ("recipients without outcome", generated.get("pending_recipients"), None, None, events.get("inprogress")),
+        ("lines", generated.get("lines"), None, None, tool.get("lines")),
+    ]
+    print("\n### Counts\n")
+    print("| what | generator | eximstats should say | eximstats | trackdelivery |")
+    print("|---|---:|---:|---:|---:|")
+    for label, gen, want, got, td in rows:
+        cells = ["" if v is None or v == {} else f"{v:,}" for v in (gen, want, got, td)]
+        if want is not None and got is not None and want != got:
+            cells[2] += " ≠"
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    if tool.get("unparsed"):
+        print(f"\ntrackdelivery could not parse {tool['unparsed']:,} lines.")
+    if id_form and id_form != "old":
+        print("\nThis log has 23-character message ids: eximstats 4.96 reads ids as 16 characters and skips "
+              "those messages, so it is compared on the old-id part only (and its Rejects row is not predictable).")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""`trackdelivery search`, `show` and `stats` as a user runs them: filters, match modes, formats, paging."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from conftest import write_log
+
+A = "1tSrch-00000000001-AAAA"
+B = "1tSrch-00000000002-BBBB"
+C = "1tSrch-00000000003-CCCC"
+
+LOG = [
+    f"2026-11-16 08:00:00 {A} <= alice@shop-example.com H=mail.shop-example.com [192.0.2.1] P=esmtpsa "
+    'A=dovecot_login:alice@shop-example.com S=1000 T="Order 1" for bob@example.org',
+    f"2026-11-16 08:00:01 {A} => bob@example.org R=dnslookup T=remote_smtp H=mx.example.org [203.0.113.1] "
+    'C="250 OK queued"',
+    f"2026-11-16 08:00:01 {A} Completed",
+    f"2026-11-16 09:00:00 {B} <= news@example.net H=out.example.net [192.0.2.2] P=esmtps S=2000 "
+    'T="Weekly =cmd|calc" for carol@shop-example.com',
+    f"2026-11-16 09:00:01 {B} == carol@shop-example.com R=virtual_user T=dovecot_virtual_delivery defer (-22): "
+    "mailbox is full (MTA-imposed quota exceeded while writing to /home/shop/mail/carol)",
+    f"2026-11-16 10:00:00 {C} <= alice@shop-example.com H=mail.shop-example.com [192.0.2.1] P=esmtpsa "
+    "A=dovecot_login:alice@shop-example.com S=3000 for ghost@example.com",
+    f"2026-11-16 10:00:02 {C} ** ghost@example.com R=dnslookup T=remote_smtp H=mx.example.com [203.0.113.9] : "
+    "SMTP error from remote mail server after RCPT TO:<ghost@example.com>: 550 5.1.1 User unknown",
+    f"2026-11-16 10:00:02 {C} Completed",
+    "2026-11-16 11:00:00 H=(spammer) [198.51.100.66]:4000 I=[192.0.2.100]:25 F=<x@spam.example> "
+    "rejected RCPT <bob@shop-example.com>: relay not permitted",
+]
+
+
+@pytest.fixture
+def loaded(tmp_path: Path, cli):
+    cli("ingest", str(write_log(tmp_path / "exim_mainlog", LOG)))
+    return cli
+
+
+def _ids(events: list[dict]) -> list[tuple[str, str]]:
+    return [(e["type"], e["recipient"]) for e in events]
+
+
+def test_default_is_every_event_newest_first(loaded, search_json) -> None:
+    assert _ids(search_json()) == [
+        ("rejected", "bob@shop-example.com"),
+        ("failure", "ghost@example.com"),
+        ("defer", "carol@shop-example.com"),
+        ("inprogress", "carol@shop-example.com"),
+        ("success", "bob@example.org"),
+    ]
+
+
+def test_recipient_exact_is_case_insensitive(loaded, search_json) -> None:
+    assert _ids(search_json("--recipient", "BOB@example.org")) == [("success", "bob@example.org")]
+
+
+@pytest.mark.parametrize(
+    ("match", "value", "expected"),
+    [
+        ("exact", "carol", []),
+        ("begins", "carol", ["carol@shop-example.com", "carol@shop-example.com"]),
+        ("contains", "shop-example", ["bob@shop-example.com", "carol@shop-example.com", "carol@shop-example.com"]),
+        ("contains", "%", []),  # LIKE wildcards are searched literally
+        ("contains", "_", []),
+    ],
+)
+def test_match_modes(loaded, search_json, match: str, value: str, expected: list[str]) -> None:
+    assert [e["recipient"] for e in search_json("--recipient", value, "--match", match)] == expected
+
+
+def test_sender_matches_envelope_or_authenticated_sender(loaded, search_json) -> None:
+    events = search_json("--sender", "alice@shop-example.com")
+    assert _ids(events) == [("failure", "ghost@example.com"), ("success", "bob@example.org")]
+
+
+def test_blocked_is_failures_and_rejections(loaded, search_json) -> None:
+    assert {e["type"] for e in search_json("--blocked")} == {"failure", "rejected"}
+
+
+def test_type_list_and_time_window(loaded, search_json) -> None:
+    events = search_json("--type", "defer,success", "--since", "2026-11-16 08:30", "--until", "2026-11-16T09:30:00")
+    assert _ids(events) == [("defer", "carol@shop-example.com")]
+    assert search_json("--since", "1794823200", "--type", "failure")[0]["msgid"] == C
+
+
+def test_domain_matches_mail_from_or_to_the_domain(loaded, search_json) -> None:
+    events = search_json("--domain", "SHOP-example.com", "--type", "success,failure,rejected")
+    assert _ids(events) == [("rejected", "bob@shop-example.com"), ("failure", "ghost@example.com"),
+                            ("success", "bob@example.org")]
+
+
+def test_host_ip_msgid_and_text_filters(loaded, search_json) -> None:
+    assert _ids(search_json("--host", "mx.example.com")) == [("failure", "ghost@example.com")]
+    assert _ids(search_json("--ip", "198.51.100.66")) == [("rejected", "bob@shop-example.com")]
+    assert {e["msgid"] for e in search_json("--msgid", B)} == {B}
+    assert _ids(search_json("--text", "quota exceeded")) == [("defer", "carol@shop-example.com"),
+                                                          ("inprogress", "carol@shop-example.com")]
+
+
+def test_sort_paging_and_ascending(loaded, cli) -> None:
+    page = json.loads(cli("search", "--format", "json", "--limit", "2", "--offset", "1", "--asc").stdout)
+    assert _ids(page) == [("inprogress", "carol@shop-example.com"), ("defer", "carol@shop-example.com")]
+    by_size = json.loads(cli("search", "--format", "json", "--sort", "size", "--type", "success,failure").stdout)
+    assert [e["size"] for e in by_size] == [3000, 1000]
+
+
+def test_ndjson_and_csv_carry_every_field(loaded, cli) -> None:
+    lines = cli("search", "--format", "ndjson", "--limit", "0").stdout.splitlines()
+    assert len(lines) == 5 and json.loads(lines[0])["type"] == "rejected"
+    rows = list(csv.DictReader(io.StringIO(cli("search", "--format", "csv", "--type", "defer").stdout)))
+    assert rows[0]["recipient"] == "carol@shop-example.com"
+    assert rows[0]["reason"] == "mailbox_full"
+    assert "spamscore" in rows[0] and "transport_is_remote" in rows[0]
+
+
+def test_csv_defuses_spreadsheet_formulas(loaded, cli) -> None:
+    rows = list(csv.DictReader(io.StringIO(cli("search", "--format", "csv", "--msgid", B).stdout)))
+    assert rows[0]["subject"] == "Weekly =cmd|calc"
+    assert all(not v.startswith("=") for row in rows for v in row.values())
+
+
+def test_table_output_is_readable(loaded, cli) -> None:
+    out = cli("search", "--recipient", "ghost@example.com").stdout
+    assert out.splitlines()[0].split()[:3] == ["Time", "Result", "From"]
+    assert "2026-11-16 10:00:02  failure" in out
+    assert "Recipient unknown" in out or "unknown" in out.lower()
+
+
+def test_no_match_says_so(loaded, cli) -> None:
+    assert "No matching events." in cli("search", "--recipient", "nobody@example.com").stdout
+
+
+def test_bad_filters_are_one_sentence_errors(loaded, cli) -> None:
+    for args, text in [
+        (("--type", "delivered"), "Unknown event type 'delivered'"),
+        (("--since", "yesterday"), "is not a date"),
+        (("--sort", "id; DROP TABLE events"), "Cannot sort by"),
+        (("--blocked", "--type", "success"), "Use only one of"),
+    ]:
+        result = cli("search", *args, expect=1)
+        assert text in result.output and "Traceback" not in result.output
+
+
+def test_search_before_any_ingest_explains_what_to_do(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from trackdelivery.cli import main
+
+    result = CliRunner().invoke(main, ["--db", str(tmp_path / "none.sqlite3"), "search"])
+    assert result.exit_code == 1
+    assert "run 'trackdelivery ingest" in result.output
+
+
+def test_show_tells_the_whole_story(loaded, cli) -> None:
+    out = cli("show", B).stdout
+    assert "Subject:  Weekly =cmd|calc" in out
+    assert "defer" in out and "mailbox is full" in out
+    assert "Why: " in out
+    assert f"{B} <= news@example.net" in out  # raw log lines
+
+
+def test_show_unknown_message_is_a_clear_error(loaded, cli) -> None:
+    assert "No message 1zzzzz-00000000000-ZZZZ" in cli("show", "1zzzzz-00000000000-ZZZZ", expect=1).output
+
+
+def test_stats_json_contract(loaded, cli) -> None:
+    stats = json.loads(cli("stats", "--format", "json").stdout)
+    assert stats == {
+        "messages": 3,
+        "events": {"success": 1, "defer": 1, "failure": 1, "rejected": 1, "inprogress": 1, "archive": 0,
+                   "filtered": 0},
+        "lines": 9,
+        "unparsed": 0,
+    }
+
+
+def test_sql_injection_in_filters_is_just_text(loaded, search_json, cli) -> None:
+    assert search_json("--recipient", "x' OR '1'='1") == []
+    assert search_json("--text", "'); DROP TABLE events; --") == []
+    assert json.loads(cli("stats", "--format", "json").stdout)["events"]["success"] == 1
+
+
+def test_every_command_has_help(cli) -> None:
+    from trackdelivery.cli import main
+
+    for name, command in main.commands.items():
+        out = cli(name, "--help").output
+        assert command.help and len(out) > 100, name
