@@ -333,37 +333,44 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_counts(generated: dict, exim: dict[str, int], tool: dict, id_form: str | None) -> None:
-    """What each side counted: the generator's own tally, eximstats' summary, trackdelivery stats."""
-    expected = generated.get("eximstats_expected", {})
-    events = tool.get("events", {}) if isinstance(tool.get("events"), dict) else {}
-    rows = [
-        # label, generator, what eximstats should print, eximstats, trackdelivery
-        ("messages received (`<=`)", generated.get("messages"), expected.get("received"), exim.get("received"),
-         tool.get("messages")),
-        ("deliveries (`=>`)", generated.get("deliveries"), expected.get("delivered_messages"),
-         exim.get("delivered_messages"), None),
-        ("delivered addresses (`=>` + `->`)", generated.get("addresses"), expected.get("delivered_addresses"),
+    """What each side counted: the generator's own tally, eximstats' summary, ``trackdelivery stats``."""
+    gen = generated.get
+    want = generated.get("eximstats_expected", {}).get
+    events = tool.get("events") if isinstance(tool.get("events"), dict) else {}
+
+    def minus(a: int | None, b: int | None) -> int | None:
+        return None if a is None or b is None else a - b
+
+    def plus(a: int | None, b: int | None) -> int | None:
+        return None if a is None or b is None else a + b
+
+    rows = [  # what, generator, what eximstats should print, eximstats, trackdelivery
+        ("messages received (`<=`)", gen("messages"), want("received"), exim.get("received"), tool.get("messages")),
+        ("deliveries (`=>`)", gen("deliveries"), want("delivered_messages"), exim.get("delivered_messages"), None),
+        ("delivered addresses (`=>` + `->`)", gen("addresses"), want("delivered_addresses"),
          exim.get("delivered_addresses"), None),
-        ("success events (addresses − :blackhole:)",
-         generated and generated["addresses"] - generated["blackholed"], None, None, events.get("success")),
-        ("filtered (:blackhole:)", generated.get("blackholed"), None, None, events.get("filtered")),
-        ("deferrals (`==` lines)", generated.get("deferrals"), None, None, events.get("defer")),
-        ("messages delayed", generated.get("delayed_messages"), expected.get("delayed"), exim.get("delayed"), None),
-        ("failures (`**` lines)", generated.get("failures"), None, None, events.get("failure")),
-        ("messages failed", generated.get("failed_messages"), expected.get("failed"), exim.get("failed"), None),
-        ("rejections (RCPT + after DATA)",
-         generated and generated["rejected_rcpt"] + generated["rejected_after_data"], None, None, events.get("rejected")),
-        ("eximstats Rejects (+ dropped, + :blackhole:)", None, expected.get("rejects"), exim.get("rejects"), None),
-        ("recipients without outcome", generated.get("pending_recipients"), None, None, events.get("inprogress")),
-        ("lines", generated.get("lines"), None, None, tool.get("lines")),
+        ("success events (addresses − :blackhole:)", minus(gen("addresses"), gen("blackholed")), None, None,
+         events.get("success")),
+        ("filtered events (:blackhole:)", gen("blackholed"), None, None, events.get("filtered")),
+        ("defer events (`==` lines)", gen("deferrals"), None, None, events.get("defer")),
+        ("messages delayed", gen("delayed_messages"), want("delayed"), exim.get("delayed"), None),
+        ("failure events (`**` lines)", gen("failures"), None, None, events.get("failure")),
+        ("messages failed", gen("failed_messages"), want("failed"), exim.get("failed"), None),
+        ("rejected events (RCPT + after DATA)", plus(gen("rejected_rcpt"), gen("rejected_after_data")), None, None,
+         events.get("rejected")),
+        ("eximstats Rejects (+ dropped calls, :blackhole:)", None, want("rejects"), exim.get("rejects"), None),
+        ("inprogress (recipients without outcome)", gen("pending_recipients"), None, None, events.get("inprogress")),
+        ("lines", gen("lines"), None, None, tool.get("lines")),
     ]
     print("\n### Counts\n")
     print("| what | generator | eximstats should say | eximstats | trackdelivery |")
     print("|---|---:|---:|---:|---:|")
-    for label, gen, want, got, td in rows:
-        cells = ["" if v is None or v == {} else f"{v:,}" for v in (gen, want, got, td)]
-        if want is not None and got is not None and want != got:
+    for label, *values in rows:
+        cells = ["" if v is None else f"{v:,}" for v in values]
+        if values[1] is not None and values[2] is not None and values[1] != values[2]:
             cells[2] += " ≠"
+        if values[0] is not None and values[3] is not None and values[0] != values[3]:
+            cells[3] += " ≠"
         print(f"| {label} | " + " | ".join(cells) + " |")
     if tool.get("unparsed"):
         print(f"\ntrackdelivery could not parse {tool['unparsed']:,} lines.")
