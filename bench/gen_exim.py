@@ -27,6 +27,36 @@ from datetime import date
 from random import Random
 from typing import BinaryIO
 
+from exim_world import (
+    BLOCKLISTED,
+    DATA_REJECTIONS,
+    FIRST_NAMES,
+    GREYLIST,
+    HELO_NAMES,
+    HOSTED_DOMAINS,
+    HOSTNAME,
+    HOURLY,
+    LAST_NAMES,
+    MAILBOX_FULL_REMOTE,
+    MONTHS,
+    NEWSLETTER_SENDERS,
+    NONEXISTENT_DOMAINS,
+    ORGS,
+    PROVIDERS,
+    RATE_LIMIT,
+    RCPT_REJECTIONS,
+    ROLE_MAILBOXES,
+    SERVER_IP,
+    SERVER_IP6,
+    SPAM_DOMAINS,
+    SPAM_SUBJECTS,
+    SUBJECTS,
+    TLS_IN,
+    TLS_OUT,
+    USER_UNKNOWN,
+    WEEKEND_SHARE,
+)
+
 # --------------------------------------------------------------------------------------------
 # Message ids
 # --------------------------------------------------------------------------------------------
@@ -66,136 +96,6 @@ def wdhms(seconds: int) -> str:
             count, seconds = divmod(seconds, size)
             out.append(f"{count}{unit}")
     return "".join(out)
-
-
-# --------------------------------------------------------------------------------------------
-# The server and the world around it (fake but realistic names; IPs from documentation
-# ranges, RFC 2544's 198.18.0.0/15 and 2001:db8::/32)
-# --------------------------------------------------------------------------------------------
-HOSTNAME = "server1.hosting-example.net"
-SERVER_IP = "198.51.100.25"
-SERVER_IP6 = "2001:db8:25::25"
-
-HOSTED_DOMAINS = (
-    "shop-example.com", "bakery-example.net", "example-dental.com", "lawfirm-example.org",
-    "greenleaf-example.com", "example-photo.net", "cafe-example.com", "example-builders.com",
-    "example-travel.org", "yoga-example.net", "autorepair-example.com", "example-school.org",
-    "florist-example.com", "example-consulting.net", "petcare-example.com", "example-realty.com",
-    "brewery-example.com", "example-fitness.net", "bookshop-example.org", "example-plumbing.com",
-    "weddings-example.com", "example-accountants.co.uk", "hotel-example.de", "example-vet.net",
-    "design-studio-example.com", "example-charity.org", "garage-example.net", "example-music.com",
-    "example.com", "example.org",
-)
-ROLE_MAILBOXES = ("info", "sales", "support", "office", "admin", "billing", "orders", "contact",
-                  "hello", "jobs", "bookings", "accounts", "webmaster", "newsletter", "noreply")
-FIRST_NAMES = ("anna", "ben", "carlos", "diana", "erik", "fatima", "george", "hana", "ivan",
-               "julia", "kenji", "laura", "mehmet", "nina", "oscar", "priya", "quentin", "rosa",
-               "sven", "tanya", "umar", "vera", "walter", "xenia", "yusuf", "zoe", "j.smith",
-               "m.garcia", "peter.mueller", "l.dubois", "a.rossi", "k.nowak")
-
-# Remote mail providers: name → (MX hosts, share of recipients, style of the 250 reply)
-PROVIDERS = (
-    ("example-webmail.com", ("mx1.example-webmail.com", "mx2.example-webmail.com",
-                             "alt1.mx.example-webmail.com"), 30, "google"),
-    ("example-mail.net", ("example-mail-net.mail.protection.example-cloud.com",), 16, "microsoft"),
-    ("example-isp.net", ("mx.example-isp.net", "mx-in-02.example-isp.net"), 10, "postfix"),
-    ("example.net", ("mail.example.net",), 6, "postfix"),
-    ("mail-example.org", ("mx00.mail-example.org", "mx01.mail-example.org"), 6, "postfix"),
-    ("bigcorp-example.com", ("bigcorp-example-com.mail.protection.example-cloud.com",), 5, "microsoft"),
-    ("example-university.org", ("mx1.example-university.org", "mx2.example-university.org"), 4, "exim"),
-    ("example-bank.com", ("mx-a.example-bank.com",), 3, "postfix"),
-    ("example-hosting.co.uk", ("mail.example-hosting.co.uk",), 4, "exim"),
-    ("example-provider.de", ("mx.example-provider.de", "mx01.example-provider.de"), 5, "postfix"),
-    ("example-fastmail.org", ("in1-smtp.example-fastmail.org", "in2-smtp.example-fastmail.org"), 4, "postfix"),
-    ("example-shop-supplies.com", ("mail.example-shop-supplies.com",), 3, "exim"),
-    ("example-news.com", ("mx.example-news.com",), 2, "postfix"),
-    ("example-city.gov.example", ("mailgw.example-city.gov.example",), 2, "postfix"),
-)
-NEWSLETTER_SENDERS = (
-    ("bounce-{n}-{k}@mailer.example-news.com", "o1.mailer.example-news.com"),
-    ("noreply@notifications.example-bank.com", "out-3.smtp.example-bank.com"),
-    ("newsletter@example-shop-supplies.com", "mail.example-shop-supplies.com"),
-    ("msprvs1=19999{n}=bounces-{k}@bounce.example-crm.com", "mta-{k}.bounce.example-crm.com"),
-    ("no-reply@accounts.example-webmail.com", "mail-sor-f{k}.example-webmail.com"),
-)
-SPAM_DOMAINS = ("cheap-pills-example.info", "win-prize-example.top", "example-lottery.xyz",
-                "seo-offers-example.biz", "crypto-example.click", "example-loans.online")
-NONEXISTENT_DOMAINS = ("exmaple.com", "exampel.net", "gmial-example.com", "example-closed.org")
-HELO_NAMES = ("User", "ylmf-pc", "DESKTOP-7K2M9QX", "WIN-5RT4UJ8HD2L", "localhost", "laptop",
-              "MacBook-Pro.local", "[192.168.1.23]", "[10.0.0.12]", "android-2f8b9c1d", "iPhone")
-TLS_IN = (" X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no", " X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no",
-          " X=TLS1.3:TLS_AES_128_GCM_SHA256:128 CV=no", " X=TLS1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=no",
-          " X=TLS1.2:ECDHE-RSA-AES128-GCM-SHA256:128 CV=no")
-TLS_OUT = (" X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes", " X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes",
-           " X=TLS1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=yes",
-           ' X=TLS1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=yes DN="CN=*.example-cloud.com"',
-           " X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no", " X=TLS1.2:ECDHE-RSA-AES128-GCM-SHA256:128 CV=no",
-           "")
-
-SUBJECTS = (
-    "Re: Meeting tomorrow", "Invoice {n} from {Org}", "Your order #{n} has shipped", "Quote request",
-    "Re: Re: Website update", "Fwd: photos from the weekend", "Booking confirmation {code}",
-    "Password reset request", "Weekly newsletter - {month} edition", "Re: contract draft v{k}",
-    "Payment received - thank you", "New contact form submission", "Appointment reminder",
-    "Re: \\\"Spring sale\\\" banner", "Your \\\"{Org}\\\" account statement", "Delivery failed? Re: parcel {n}",
-    "Table reservation for Friday", "Job application - {First} {Last}", "Re: question about pricing",
-    "[Ticket #{n}] Cannot log in", "Cron <{cpuser}@server1> /usr/local/bin/php /home/{cpuser}/cron.php",
-    "Réservation confirmée n°{n}", "Grüße aus München", "Заказ №{n} оформлен", "ご注文ありがとうございます ({n})",
-    "Überweisung erhalten ✔", "Café menu – new season 🍂", "Factura {n} - pendiente de pago",
-    "R\\303\\251union de lundi", "=?UTF-8?B?W1NQQU1dIE9mZXJ0YQ==?=", "",
-    "Newsletter: 10 tips for {month}", "Your statement is ready", "Security alert for {First}",
-    "Re: Re: Re: Fwd: the plan", "URGENT: please review", "Photos", "Hi", "Thanks!",
-)
-SPAM_SUBJECTS = ("You have WON $1,000,000!!!", "Re: your invoice is overdue", "Cheap meds no prescription",
-                 "Account suspended - verify now", "Increase your website traffic 500%",
-                 "=?utf-8?B?0J/RgNC40LLQtdGC?=", "Dear friend")
-ORGS = ("Example Bank", "Shop Example", "Acme Example", "Example Energy", "Example Telecom")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")
-LAST_NAMES = ("Smith", "García", "Müller", "Dubois", "Rossi", "Nowak", "Tanaka", "Okafor", "Ivanova")
-
-# Remote replies. {a} = recipient address, {s} = sender, {ip} = our IP, {z} = size
-GREYLIST = (
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 451 4.7.1 Greylisting in action, please come back later",
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 450 4.2.0 <{a}>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/{d}.html",
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 451 4.7.1 Please try again later",
-)
-MAILBOX_FULL_REMOTE = (
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 452 4.2.2 The email account that you tried to reach is over quota.",
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 452 4.2.2 <{a}>: Mailbox full",
-)
-RATE_LIMIT = (
-    "SMTP error from remote mail server after pipelined MAIL FROM:<{s}> SIZE={z}: 421 4.7.0 Too many messages from {ip}, try again later",
-    "SMTP error from remote mail server after initial connection: 421 4.7.0 [{ip}] Our system has detected an unusual rate of unsolicited mail originating from your IP address. Try again later.",
-)
-USER_UNKNOWN = (
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 550 5.1.1 <{a}>: Recipient address rejected: User unknown in virtual mailbox table",
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 550-5.1.1 The email account that you tried to reach does not exist. Please try\\n550-5.1.1 double-checking the recipient's email address for typos or\\n550 5.1.1 unnecessary spaces.",
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 550 5.1.1 RESOLVER.ADR.RecipNotFound; not found",
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 550 No Such User Here",
-)
-BLOCKLISTED = (
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 554 5.7.1 Service unavailable; Client host [{ip}] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/{ip}",
-    "SMTP error from remote mail server after MAIL FROM:<{s}> SIZE={z}: 550 5.7.1 Client host [{ip}] blocked using bl.spamcop.net",
-    "SMTP error from remote mail server after RCPT TO:<{a}>: 550 5.7.606 Access denied, banned sending IP [{ip}]. To request removal from this list please visit https://sender.example-cloud.com/",
-)
-
-# SMTP-time refusals (no message id). Each text is one eximstats already knows (no "Unknown").
-RCPT_REJECTIONS = (
-    ("relay", "relay not permitted"),
-    ("dnsbl", "rejected found in dnsbl zen.spamhaus.org"),
-    ("dnsbl", "JunkMail rejected - {ip} is listed at zen.spamhaus.org (127.0.0.4)"),
-    ("dnsbl", "{ip} is listed at bl.spamcop.net (127.0.0.2)"),
-    ("nouser", "No Such User Here"),
-    ("unrouteable", "Unrouteable address"),
-    ("sender_verify", "Sender verify failed"),
-)
-DATA_REJECTIONS = (
-    "This message contains a virus (Sanesecurity.Phishing.Bank.4217.UNOFFICIAL).",
-    "This message contains a virus (Win.Trojan.Agent-1076542).",
-    "Your message has been rejected because it appears to be spam",
-    "Message rejected: SPF check failed for sending domain",
-)
 
 
 PID_AFTER_TIMESTAMP = re.compile(r"(?<=^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d )\[\d+\] ", re.MULTILINE)
@@ -289,8 +189,9 @@ class MailServer:
     QUEUE_RUN_EVERY = 3600  # cPanel runs "exim -bd -q1h" (Debian: -q30m)
     MAX_RETRY_GAP = 6 * 3600  # Exim's default retry rule ends with F,4d,6h
 
-    def __init__(self, writer: TimeOrderedWriter, rng: Random, start: int, end: int,
-                 id_form: str, upgrade_at: int) -> None:
+    def __init__(
+        self, writer: TimeOrderedWriter, rng: Random, start: int, end: int, id_form: str, upgrade_at: int
+    ) -> None:
         self.w = writer
         self.rng = rng
         self.rand = rng.random
@@ -349,24 +250,42 @@ class MailServer:
             for k in range(1, 31):
                 self.newsletter_hosts.append((template, k, host.format(k=k), self._ip(0.1)))
         # The H=... (without port) and I=... parts of the hosts that send us mail, built once.
-        self.inbound_hosts = [(host, ip, helo, f"H={self.host_part(host, ip, helo, port=False)}", self.interface(ip, 25))
-                              for host, ip, helo in self.senders_hosts]
-        self.inbound_hosts += [(host, ip, host, f"H={host} [{ip}]", self.interface(ip, 25))
-                               for _t, _k, host, ip in self.newsletter_hosts]
+        self.inbound_hosts = [
+            (host, ip, helo, f"H={self.host_part(host, ip, helo, port=False)}", self.interface(ip, 25))
+            for host, ip, helo in self.senders_hosts
+        ]
+        self.inbound_hosts += [
+            (host, ip, host, f"H={host} [{ip}]", self.interface(ip, 25))
+            for _t, _k, host, ip in self.newsletter_hosts
+        ]
         self.spam_hosts = []
         for _ in range(300):
             ip = self._ip(v6_share=0.02)
             dashed = ip.replace(".", "-").replace(":", "-")
-            host = rng.choice((f"host-{dashed}.dyn.example-isp.net", f"{dashed}.static.example-telecom.net",
-                               f"ip{dashed}.example-broadband.net", ""))
+            host = rng.choice(
+                (
+                    f"host-{dashed}.dyn.example-isp.net",
+                    f"{dashed}.static.example-telecom.net",
+                    f"ip{dashed}.example-broadband.net",
+                    "",
+                )
+            )
             helo = rng.choice(HELO_NAMES + ("mail.example.com", "example.org", host or "localhost"))
             if not host and rng.random() < 0.4:
                 helo = ""  # HELO [ip] matching the address: Exim logs just "H=[ip]"
             self.spam_hosts.append((host, ip, helo))
         self.clients = [(self._ip(v6_share=0.2), rng.choice(HELO_NAMES)) for _ in range(400)]
         # Mail clients of hosted users: (ip, helo, "H=(helo) [ip]", I= for port 587, I= for port 465)
-        self.submit_hosts = [(ip, helo, f"H={self.host_part('', ip, helo, port=False)}", self.interface(ip, 587),
-                              self.interface(ip, 465)) for ip, helo in self.clients]
+        self.submit_hosts = [
+            (
+                ip,
+                helo,
+                f"H={self.host_part('', ip, helo, port=False)}",
+                self.interface(ip, 587),
+                self.interface(ip, 465),
+            )
+            for ip, helo in self.clients
+        ]
         self.durations = [wdhms(n) for n in range(4 * 3600)]
         self.subjects = [self._subject(rng.choice(SUBJECTS)) for _ in range(4000)]
         self.sizes = [min(max(int(rng.lognormvariate(8.9, 1.25)), 380), 35_000_000) for _ in range(8192)]
@@ -382,7 +301,7 @@ class MailServer:
     def _ip(self, v6_share: float) -> str:
         r = self.rng.random
         if r() < v6_share:
-            return f"2001:db8:{int(r() * 0xffff):x}:{int(r() * 0xffff):x}::{int(r() * 0xfff) + 1:x}"
+            return f"2001:db8:{int(r() * 0xFFFF):x}:{int(r() * 0xFFFF):x}::{int(r() * 0xFFF) + 1:x}"
         roll = r()
         if roll < 0.7:  # RFC 2544 benchmarking range: 131 072 addresses
             return f"198.{18 + int(r() * 2)}.{int(r() * 256)}.{1 + int(r() * 254)}"
@@ -393,9 +312,15 @@ class MailServer:
     def _subject(self, template: str) -> str:
         rng = self.rng
         return template.format(
-            n=rng.randint(1000, 999999), k=rng.randint(2, 9), code="".join(rng.choices(BASE62[10:36], k=6)),
-            Org=rng.choice(ORGS), month=rng.choice(MONTHS), First=rng.choice(FIRST_NAMES).split(".")[-1].title(),
-            Last=rng.choice(LAST_NAMES), cpuser=rng.choice(self.cpusers) if hasattr(self, "cpusers") else "shop")
+            n=rng.randint(1000, 999999),
+            k=rng.randint(2, 9),
+            code="".join(rng.choices(BASE62[10:36], k=6)),
+            Org=rng.choice(ORGS),
+            month=rng.choice(MONTHS),
+            First=rng.choice(FIRST_NAMES).split(".")[-1].title(),
+            Last=rng.choice(LAST_NAMES),
+            cpuser=rng.choice(self.cpusers) if hasattr(self, "cpusers") else "shop",
+        )
 
     # ---- small helpers ----------------------------------------------------------------------
     def new_pid(self) -> int:
@@ -452,9 +377,11 @@ class MailServer:
         if style == "google":
             return f"250 2.0.0 OK  {self.w.flushed} {r(40):010x}.{1 + int(self.rand() * 400)} - gsmtp"
         if style == "microsoft":
-            return (f"250 2.6.0 <{header_id}> [InternalId={r(44)}, Hostname=AM{r(16):04X}.eurprd0{1 + r(3)}.prod."
-                    f"example-cloud.com] {size + 2100} bytes in 0.{r(10) % 999:03d}, {r(12) % 2000}.{r(4)} KB/sec "
-                    f"Queued mail for delivery")
+            return (
+                f"250 2.6.0 <{header_id}> [InternalId={r(44)}, Hostname=AM{r(16):04X}.eurprd0{1 + r(3)}.prod."
+                f"example-cloud.com] {size + 2100} bytes in 0.{r(10) % 999:03d}, {r(12) % 2000}.{r(4)} KB/sec "
+                f"Queued mail for delivery"
+            )
         if style == "exim":
             t = self.w.flushed
             return f"250 OK id={new_message_id(b62_time(t), r(22) % PID_MAX, r(20) % 1_000_000)}"
@@ -495,14 +422,27 @@ class MailServer:
         return times
 
     # ---- delivery -----------------------------------------------------------------------------
-    def delivery_lines(self, kind: str, t_arrival: int, t: int, tag: str, mid: str, rcpts: list, route: tuple,
-                       sender: str, size: int, header_id: str) -> list[str]:
+    def delivery_lines(
+        self,
+        kind: str,
+        t_arrival: int,
+        t: int,
+        tag: str,
+        mid: str,
+        rcpts: list,
+        route: tuple,
+        sender: str,
+        size: int,
+        header_id: str,
+    ) -> list[str]:
         """The ``=>``/``->`` lines of one successful delivery of ``rcpts`` at time ``t``."""
         if kind == "local":
             m = rcpts[0]
             token = f"{self.rng.getrandbits(64):016x}"
-            return [f"{tag}{mid} => {m.local} <{m.address}> R=virtual_user T=dovecot_virtual_delivery "
-                    f'C="250 2.0.0 <{m.address}> {token} Saved"']
+            return [
+                f"{tag}{mid} => {m.local} <{m.address}> R=virtual_user T=dovecot_virtual_delivery "
+                f'C="250 2.0.0 <{m.address}> {token} Saved"'
+            ]
         if kind == "system":
             user = rcpts[0]
             return [f"{tag}{mid} => {user} <{user}@{HOSTNAME}> R=localuser T=local_delivery"]
@@ -515,7 +455,7 @@ class MailServer:
         queued = t - t_arrival
         qt = self.durations[queued] if queued < 14400 else wdhms(queued)
         dt = self.durations[int(rand() * rand() * 4)]
-        tail = f" R={router} T={transport} H={mx} [{ip}]{tls} C=\"{reply}\" QT={qt} DT={dt}"
+        tail = f' R={router} T={transport} H={mx} [{ip}]{tls} C="{reply}" QT={qt} DT={dt}'
         lines = []
         arrow = "=>"
         for a in rcpts:
@@ -530,8 +470,17 @@ class MailServer:
             return mx, ip, style, "lookuphost", "remote_smtp"
         return mx, ip, style, "dkim_lookuphost", "dkim_remote_smtp"
 
-    def deliver(self, form: int, mid: str, t0: int, sender: str, size: int, header_id: str, groups: list,
-                trouble: tuple | None) -> None:
+    def deliver(
+        self,
+        form: int,
+        mid: str,
+        t0: int,
+        sender: str,
+        size: int,
+        header_id: str,
+        groups: list,
+        trouble: tuple | None,
+    ) -> None:
         """Deliver an arrived message: every group at once, except ``trouble`` (one group's fate).
 
         ``groups`` items: (kind, recipients, route). ``trouble``: (group, plan, error_kind) with plan
@@ -547,9 +496,11 @@ class MailServer:
             # The most common case by far, written directly: one mailbox, delivered at once.
             if t1 < self.end:
                 m = groups[0][1][0]
-                w.buckets[t1] += (f"{tag}{mid} => {m.local} <{m.address}> R=virtual_user T=dovecot_virtual_delivery "
-                                  f'C="250 2.0.0 <{m.address}> {self.rng.getrandbits(64):016x} Saved"',
-                                  f"{tag}{mid} Completed")
+                w.buckets[t1] += (
+                    f"{tag}{mid} => {m.local} <{m.address}> R=virtual_user T=dovecot_virtual_delivery "
+                    f'C="250 2.0.0 <{m.address}> {self.rng.getrandbits(64):016x} Saved"',
+                    f"{tag}{mid} Completed",
+                )
                 c["deliveries"] += 1
                 c["completed"] += 1
             else:
@@ -582,10 +533,18 @@ class MailServer:
             return
 
         # Deferred: first attempt now, then at queue runs.
-        attempts = {"defer_ok": 1 + int(rand() * 2.2), "defer_fail": 3 + int(rand() * 3),
-                    "defer_forever": 1 << 30}[plan]
-        first_gap = {"greylist": 300, "ratelimit": 1800, "timeout": 1800, "mailbox_full": 3600,
-                     "retry_wait": 900}.get(error, 1200)
+        attempts = {
+            "defer_ok": 1 + int(rand() * 2.2),
+            "defer_fail": 3 + int(rand() * 3),
+            "defer_forever": 1 << 30,
+        }[plan]
+        first_gap = {
+            "greylist": 300,
+            "ratelimit": 1800,
+            "timeout": 1800,
+            "mailbox_full": 3600,
+            "retry_wait": 900,
+        }.get(error, 1200)
         variant = rand()  # the remote server answers the same way at every attempt
         times = [t1] + self.retry_times(t1, attempts, first_gap, 1.5 if plan != "defer_forever" else 1.3)
         deferred = False
@@ -609,7 +568,9 @@ class MailServer:
             return
         tag_last = f"[{self.new_pid()}] "
         if plan == "defer_ok":
-            lines = self.delivery_lines(kind, t0, t_last, tag_last, mid, rcpts, route, sender, size, header_id)
+            lines = self.delivery_lines(
+                kind, t0, t_last, tag_last, mid, rcpts, route, sender, size, header_id
+            )
             w.buckets[t_last] += lines + [f"{tag_last}{mid} Completed"]
             c["deliveries"] += 1
             c["extra_addresses"] += len(lines) - 1
@@ -631,15 +592,29 @@ class MailServer:
             return a[0]
         return a
 
-    def defer_lines(self, form: int, t: int, tag: str, mid: str, kind: str, rcpts: list, route: tuple,
-                    error: str, sender: str, size: int, variant: float) -> bool:
+    def defer_lines(
+        self,
+        form: int,
+        t: int,
+        tag: str,
+        mid: str,
+        kind: str,
+        rcpts: list,
+        route: tuple,
+        error: str,
+        sender: str,
+        size: int,
+        variant: float,
+    ) -> bool:
         w, c = self.w, self.counts[form]
         written = False
         if kind == "local":
             for m in rcpts:
-                line = (f"{tag}{mid} == {m.local} <{m.address}> R=virtual_user T=dovecot_virtual_delivery "
-                        f"defer (-44): LMTP error after RCPT TO:<{m.address}>: 452 4.2.2 <{m.address}> "
-                        f"Quota exceeded (mailbox for user is full)")
+                line = (
+                    f"{tag}{mid} == {m.local} <{m.address}> R=virtual_user T=dovecot_virtual_delivery "
+                    f"defer (-44): LMTP error after RCPT TO:<{m.address}>: 452 4.2.2 <{m.address}> "
+                    f"Quota exceeded (mailbox for user is full)"
+                )
                 if w.add(t, line):
                     c["deferrals"] += 1
                     written = True
@@ -656,30 +631,55 @@ class MailServer:
             elif error == "timeout":
                 text = f" R={router} T={transport} defer (110): Connection timed out"
             else:
-                table = {"greylist": GREYLIST, "mailbox_full": MAILBOX_FULL_REMOTE, "ratelimit": RATE_LIMIT}[error]
+                table = {"greylist": GREYLIST, "mailbox_full": MAILBOX_FULL_REMOTE, "ratelimit": RATE_LIMIT}[
+                    error
+                ]
                 errno = "-45" if error == "ratelimit" else "-44"
-                reply = table[int(variant * len(table))].format(a=addr, d=domain, s=sender, z=size, ip=SERVER_IP)
+                reply = table[int(variant * len(table))].format(
+                    a=addr, d=domain, s=sender, z=size, ip=SERVER_IP
+                )
                 text = f" R={router} T={transport} defer ({errno}) H={mx} [{ip}]: {reply}"
             if w.add(t, f"{tag}{mid} == {shown}{text}"):
                 c["deferrals"] += 1
                 written = True
         return written
 
-    def fail_lines(self, form: int, t: int, tag: str, mid: str, kind: str, rcpts: list, route: tuple,
-                   error: str, sender: str, size: int) -> bool:
+    def fail_lines(
+        self,
+        form: int,
+        t: int,
+        tag: str,
+        mid: str,
+        kind: str,
+        rcpts: list,
+        route: tuple,
+        error: str,
+        sender: str,
+        size: int,
+    ) -> bool:
         w, c = self.w, self.counts[form]
         written = False
         for a in rcpts:
             addr = self.bare_address(a)
             shown = self.address_text(kind, a)
             if kind == "local":
-                text = (f" R=virtual_user T=dovecot_virtual_delivery: LMTP error after end of data: "
-                        f"552 5.2.2 <{addr}> Quota exceeded (mailbox for user is full)")
+                text = (
+                    f" R=virtual_user T=dovecot_virtual_delivery: LMTP error after end of data: "
+                    f"552 5.2.2 <{addr}> Quota exceeded (mailbox for user is full)"
+                )
             elif error == "retry_timeout":
                 _mx, _ip, _style, router, transport = route
-                text = ": retry timeout exceeded" if self.rand() < 0.6 else f" R={router} T={transport}: retry timeout exceeded"
+                text = (
+                    ": retry timeout exceeded"
+                    if self.rand() < 0.6
+                    else f" R={router} T={transport}: retry timeout exceeded"
+                )
             elif error == "unrouteable":
-                text = ": Unrouteable address" if self.rand() < 0.6 else ": all relevant MX records point to non-existent hosts"
+                text = (
+                    ": Unrouteable address"
+                    if self.rand() < 0.6
+                    else ": all relevant MX records point to non-existent hosts"
+                )
             else:
                 mx, ip, _style, router, transport = route
                 table = BLOCKLISTED if error == "blocklisted" else USER_UNKNOWN
@@ -703,8 +703,11 @@ class MailServer:
         b_tag = f"[{b_pid}] "
         bid = self.message_id(t, b_pid, b_form)
         b_size = min(size, 60_000) + 1400 + int(self.rand() * 1200)
-        arrived = self.w.add(t, f"{b_tag}{bid} <= <> R={mid} U=mailnull P=local S={b_size} "
-                                f'T="Mail delivery failed: returning message to sender" from <> for {sender}')
+        arrived = self.w.add(
+            t,
+            f"{b_tag}{bid} <= <> R={mid} U=mailnull P=local S={b_size} "
+            f'T="Mail delivery failed: returning message to sender" from <> for {sender}',
+        )
         if arrived:
             bc = self.counts[b_form]
             bc["messages"] += 1
@@ -728,8 +731,19 @@ class MailServer:
             self.deliver(b_form, bid, t, "<>", b_size, "", [group], None)
 
     # ---- arrivals --------------------------------------------------------------------------------
-    def arrive(self, t: int, pid: int, sender: str, hostinfo: str, extra: str, size: int, header_id: str,
-               subject: str, rcpt_text: str, pre: list[str] | None = None) -> tuple[int, str, bool]:
+    def arrive(
+        self,
+        t: int,
+        pid: int,
+        sender: str,
+        hostinfo: str,
+        extra: str,
+        size: int,
+        header_id: str,
+        subject: str,
+        rcpt_text: str,
+        pre: list[str] | None = None,
+    ) -> tuple[int, str, bool]:
         """Log a ``<=`` line (and the lines the receiving process writes before it)."""
         form = NEW if t >= self.upgrade_at else OLD
         if t != self._time_part_second:
@@ -748,8 +762,10 @@ class MailServer:
             for text in pre:
                 bucket.append(f"{tag}{mid} {text}")
         hid = f" id={header_id}" if header_id else ""
-        bucket.append(f"{tag}{mid} <= {sender}{hostinfo}{extra} S={size}{hid} T=\"{subject}\" from <{sender}> "
-                      f"for {rcpt_text}")
+        bucket.append(
+            f'{tag}{mid} <= {sender}{hostinfo}{extra} S={size}{hid} T="{subject}" from <{sender}> '
+            f"for {rcpt_text}"
+        )
         c = self.counts[form]
         c["messages"] += 1
         c["volume"] += size
@@ -764,18 +780,39 @@ class MailServer:
             roll = rand()
             if mix < 0.93:  # deferred, later delivered
                 if remote and roll < 0.85:
-                    return remote[0], "defer_ok", self.pick(("greylist", "greylist", "greylist", "ratelimit",
-                                                             "timeout", "mailbox_full", "retry_wait"))
+                    return (
+                        remote[0],
+                        "defer_ok",
+                        self.pick(
+                            (
+                                "greylist",
+                                "greylist",
+                                "greylist",
+                                "ratelimit",
+                                "timeout",
+                                "mailbox_full",
+                                "retry_wait",
+                            )
+                        ),
+                    )
                 if local:
                     return local[0], "defer_ok", "mailbox_full"
             elif mix < 0.975:  # permanent failure now (user unknown, blocklisted, mailbox full)
                 if remote:
-                    return remote[0], "fail", self.pick(("user_unknown", "user_unknown", "user_unknown", "blocklisted"))
+                    return (
+                        remote[0],
+                        "fail",
+                        self.pick(("user_unknown", "user_unknown", "user_unknown", "blocklisted")),
+                    )
                 if local:
                     return local[0], "fail", "mailbox_full"
             elif mix < 0.99:  # failure after retries
                 if remote:
-                    return remote[0], "defer_fail", self.pick(("timeout", "timeout", "mailbox_full", "ratelimit"))
+                    return (
+                        remote[0],
+                        "defer_fail",
+                        self.pick(("timeout", "timeout", "mailbox_full", "ratelimit")),
+                    )
             else:  # still being retried when the log ends
                 if remote:
                     return remote[0], "defer_forever", self.pick(("timeout", "mailbox_full"))
@@ -804,28 +841,41 @@ class MailServer:
         pid = self.new_pid()
         port = 1024 + int(rand() * 64000)
         core = f"{hpart}:{port} {iface}" if rand() < 0.95 else f"{hpart} {iface}"  # 5 %: no +incoming_port
-        hostinfo = f" {core} P=esmtps{TLS_IN[int(rand() * len(TLS_IN))]}" if rand() < 0.92 else f" {core} P=esmtp"
+        hostinfo = (
+            f" {core} P=esmtps{TLS_IN[int(rand() * len(TLS_IN))]}" if rand() < 0.92 else f" {core} P=esmtp"
+        )
         score = self.ham_scores[int(rand() * rand() * len(self.ham_scores))]
         pre = [f'{core} Warning: "SpamAssassin as {boxes[0].cpuser} detected message as NOT spam ({score})"']
         if rand() < 0.3:
-            pre.append(f"{core} Warning: Message has been scanned: no virus or other harmful content was found")
+            pre.append(
+                f"{core} Warning: Message has been scanned: no virus or other harmful content was found"
+            )
         if rand() < 0.35:
             self.smtp_connection(t, ip, port, iface)
         size = self.sizes[int(rand() * 8192)]
         mix = rand()
         hid = self.header_id(sender.rpartition("@")[2])
         rcpt_text = boxes[0].address if len(boxes) == 1 else " ".join(m.address for m in boxes)
-        form, mid, ok = self.arrive(t, pid, sender, hostinfo, "", size, hid,
-                                    self.subjects[int(rand() * 4000)], rcpt_text, pre)
+        form, mid, ok = self.arrive(
+            t, pid, sender, hostinfo, "", size, hid, self.subjects[int(rand() * 4000)], rcpt_text, pre
+        )
         if not ok:
             return
         groups = []
         for m in boxes:
             if m.forward:
-                groups.append(("forward", [(m.forward, m.address)], self.route_remote(m.forward.rpartition("@")[2], False)))
+                groups.append(
+                    (
+                        "forward",
+                        [(m.forward, m.address)],
+                        self.route_remote(m.forward.rpartition("@")[2], False),
+                    )
+                )
             else:
                 groups.append(("local", [m], None))
-        self.deliver(form, mid, t, sender, size, hid, groups, self.pick_trouble(groups, mix) if mix >= 0.82 else None)
+        self.deliver(
+            form, mid, t, sender, size, hid, groups, self.pick_trouble(groups, mix) if mix >= 0.82 else None
+        )
         if rand() < 0.4:
             # "SMTP connection from nil.ukcod.org.uk [127.0.0.1]:41019 I=[127.0.0.1]:25 closed by QUIT"
             if self.w.add(t + 1, f"[{pid}] SMTP connection from {core[2:]} closed by QUIT"):
@@ -835,9 +885,11 @@ class MailServer:
         # Logged by the daemon before the host name is looked up:
         # "SMTP connection from [127.0.0.1]:41019 I=[127.0.0.1]:25 (TCP/IP connection count = 1)"
         self.conn_count = max(1, min(60, self.conn_count + (1 if self.rand() < 0.5 else -1)))
-        if self.w.add(t - (1 if self.rand() < 0.3 else 0),
-                      f"[{self.daemon_pid}] SMTP connection from [{ip}]:{port} {iface} "
-                      f"(TCP/IP connection count = {self.conn_count})"):
+        if self.w.add(
+            t - (1 if self.rand() < 0.3 else 0),
+            f"[{self.daemon_pid}] SMTP connection from [{ip}]:{port} {iface} "
+            f"(TCP/IP connection count = {self.conn_count})",
+        ):
             self.counts[NO_ID]["noise"] += 1
 
     def outbound(self, t: int, trouble: tuple[str, str] | None = None) -> None:
@@ -863,14 +915,25 @@ class MailServer:
             hostinfo = f" H=localhost (webmail.{m.domain}) [127.0.0.1]:{port} I=[127.0.0.1]:25 P=esmtpa"
         else:
             _ip, _helo, hpart, i587, i465 = self.submit_hosts[int(rand() * len(self.submit_hosts))]
-            hostinfo = (f" {hpart}:{port} {i587 if rand() < 0.7 else i465} P=esmtpsa"
-                        f"{TLS_IN[int(rand() * len(TLS_IN))]}")
+            hostinfo = (
+                f" {hpart}:{port} {i587 if rand() < 0.7 else i465} P=esmtpsa"
+                f"{TLS_IN[int(rand() * len(TLS_IN))]}"
+            )
         auth = "dovecot_login" if rand() < 0.8 else "dovecot_plain"
         size = self.sizes[int(rand() * 8192)]
         mix = rand()
         hid = self.header_id(m.domain)
-        form, mid, ok = self.arrive(t, pid, sender, hostinfo, f" A={auth}:{sender}", size, hid,
-                                    self.subjects[int(rand() * 4000)], " ".join(rcpts))
+        form, mid, ok = self.arrive(
+            t,
+            pid,
+            sender,
+            hostinfo,
+            f" A={auth}:{sender}",
+            size,
+            hid,
+            self.subjects[int(rand() * 4000)],
+            " ".join(rcpts),
+        )
         if ok:
             groups = self.group_recipients(rcpts, local_origin=False)
             remote = [g for g in groups if g[0] == "remote"]
@@ -904,14 +967,26 @@ class MailServer:
             sender = m.address if rand() < 0.6 else f"{m.cpuser}@{HOSTNAME}"
             rcpts = [m.address] if rand() < 0.5 else [self.remote_address()]
         else:  # cron job output to the account owner
-            self.w.add(t, f"{tag}cwd=/home/{m.cpuser} 7 args: /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem -oi -t")
+            self.w.add(
+                t,
+                f"{tag}cwd=/home/{m.cpuser} 7 args: /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem -oi -t",
+            )
             sender = f"{m.cpuser}@{HOSTNAME}"
             rcpts = [f"{m.cpuser}@{HOSTNAME}"]
         self.counts[NO_ID]["noise"] += 1
         size = self.size() // 4 + 400
         mix = self.rand()
-        form, mid, ok = self.arrive(t, pid, sender, f" U={m.cpuser} P=local", "", size,
-                                    self.header_id(HOSTNAME), self.pick(self.subjects), " ".join(rcpts))
+        form, mid, ok = self.arrive(
+            t,
+            pid,
+            sender,
+            f" U={m.cpuser} P=local",
+            "",
+            size,
+            self.header_id(HOSTNAME),
+            self.pick(self.subjects),
+            " ".join(rcpts),
+        )
         if not ok:
             return
         if rcpts[0].endswith("@" + HOSTNAME):
@@ -934,8 +1009,18 @@ class MailServer:
         score = round(5 + rand() * 12, 1)
         pre = [f'{core} Warning: "SpamAssassin as {m.cpuser} detected message as spam ({score})"']
         size = self.size()
-        form, mid, ok = self.arrive(t, pid, sender, f" {core} P=esmtp", "", size, self.header_id(SPAM_DOMAINS[0]),
-                                    self.pick(self.spam_subjects), m.address, pre)
+        form, mid, ok = self.arrive(
+            t,
+            pid,
+            sender,
+            f" {core} P=esmtp",
+            "",
+            size,
+            self.header_id(sender.rpartition("@")[2]),
+            self.pick(self.spam_subjects),
+            m.address,
+            pre,
+        )
         if not ok:
             return
         if rand() < 0.7:
@@ -955,8 +1040,17 @@ class MailServer:
         pid = self.new_pid()
         hostinfo = f" H={self.host_part('', ip, helo)} {self.interface(ip, 587)} P=esmtpsa{self.pick(TLS_IN)}"
         rcpt = self.remote_address()
-        form, _mid, ok = self.arrive(t, pid, m.address, hostinfo, f" A=dovecot_login:{m.address}", self.size(),
-                                     self.header_id(m.domain), self.pick(self.subjects), rcpt)
+        form, _mid, ok = self.arrive(
+            t,
+            pid,
+            m.address,
+            hostinfo,
+            f" A=dovecot_login:{m.address}",
+            self.size(),
+            self.header_id(m.domain),
+            self.pick(self.subjects),
+            rcpt,
+        )
         if ok:
             self.counts[form]["pending_recipients"] += 1
 
@@ -983,7 +1077,9 @@ class MailServer:
         text = f"H={hp} {self.interface(ip, 25)} F=<{sender}> rejected RCPT <{rcpt}>: {reason.format(ip=ip)}"
         if not self.countable_by_eximstats(text):
             hp = f"[{ip}]:{port}"
-            text = f"H={hp} {self.interface(ip, 25)} F=<{sender}> rejected RCPT <{rcpt}>: {reason.format(ip=ip)}"
+            text = (
+                f"H={hp} {self.interface(ip, 25)} F=<{sender}> rejected RCPT <{rcpt}>: {reason.format(ip=ip)}"
+            )
         w = self.w
         if kind == "sender_verify":
             w.add(t, f"{tag}H={hp} sender verify fail for <{sender}>: Unrouteable address")
@@ -992,7 +1088,9 @@ class MailServer:
             self.counts[NO_ID]["rejections"] += 1
             self.counts[NO_ID]["rejected_rcpt"] += 1
         if rand() < 0.3:
-            if w.add(t + int(rand() * 3), f"{tag}SMTP connection from {hp} {self.interface(ip, 25)} closed by QUIT"):
+            if w.add(
+                t + int(rand() * 3), f"{tag}SMTP connection from {hp} {self.interface(ip, 25)} closed by QUIT"
+            ):
                 self.counts[NO_ID]["noise"] += 1
 
     def countable_by_eximstats(self, text: str) -> bool:
@@ -1017,8 +1115,11 @@ class MailServer:
         sender = f"{self.pick(FIRST_NAMES).split('.')[-1]}{int(rand() * 999)}@{self.pick(SPAM_DOMAINS)}"
         m = self.pick(self.mailboxes)
         if rand() < 0.5:
-            self.w.add(t, f'{tag}{mid} {core} Warning: "SpamAssassin as {m.cpuser} detected message as spam '
-                          f'({round(8 + rand() * 20, 1)})"')
+            self.w.add(
+                t,
+                f'{tag}{mid} {core} Warning: "SpamAssassin as {m.cpuser} detected message as spam '
+                f'({round(8 + rand() * 20, 1)})"',
+            )
         if self.w.add(t, f"{tag}{mid} {core} F=<{sender}> rejected after DATA: {self.pick(DATA_REJECTIONS)}"):
             self.counts[form]["rejections"] += 1
             self.counts[form]["rejected_after_data"] += 1
@@ -1034,21 +1135,31 @@ class MailServer:
         if roll < 0.4:
             listen = self.pick((587, 465, 25))
             box = self.pick(self.mailboxes).address if rand() < 0.7 else self.pick(ROLE_MAILBOXES)
-            line = (f"{tag}dovecot_login authenticator failed for {self.host_part(host, ip, helo, False)}:{port} "
-                    f"{self.interface(ip, listen)}: 535 Incorrect authentication data (set_id={box})")
+            line = (
+                f"{tag}dovecot_login authenticator failed for {self.host_part(host, ip, helo, False)}:{port} "
+                f"{self.interface(ip, listen)}: 535 Incorrect authentication data (set_id={box})"
+            )
         elif roll < 0.7:
-            line = (f"{tag}no MAIL in SMTP connection from {self.host_part(host, ip, helo, False)}:{port} "
-                    f"{self.interface(ip, 25)} D={int(rand() * 30)}s C=EHLO,STARTTLS,EHLO,QUIT")
+            line = (
+                f"{tag}no MAIL in SMTP connection from {self.host_part(host, ip, helo, False)}:{port} "
+                f"{self.interface(ip, 25)} D={int(rand() * 30)}s C=EHLO,STARTTLS,EHLO,QUIT"
+            )
         elif roll < 0.85:
-            line = (f"{tag}TLS error on connection from {self.host_part(host, ip, helo, False)}:{port} "
-                    f"{self.interface(ip, 25)} (SSL_accept): error:0A000126:SSL routines::unexpected eof while reading")
+            line = (
+                f"{tag}TLS error on connection from {self.host_part(host, ip, helo, False)}:{port} "
+                f"{self.interface(ip, 25)} (SSL_accept): error:0A000126:SSL routines::unexpected eof while reading"
+            )
         else:
             # "SMTP call from ... dropped: too many nonmail commands" counts as a rejection in eximstats.
-            text = (f"SMTP call from {self.host_part(host, ip, helo, False)}:{port} {self.interface(ip, 25)} "
-                    f"dropped: too many nonmail commands (last was \"RSET\")")
+            text = (
+                f"SMTP call from {self.host_part(host, ip, helo, False)}:{port} {self.interface(ip, 25)} "
+                f'dropped: too many nonmail commands (last was "RSET")'
+            )
             if not self.countable_by_eximstats(text):
-                text = (f"SMTP call from [{ip}]:{port} {self.interface(ip, 25)} "
-                        f"dropped: too many nonmail commands (last was \"RSET\")")
+                text = (
+                    f"SMTP call from [{ip}]:{port} {self.interface(ip, 25)} "
+                    f'dropped: too many nonmail commands (last was "RSET")'
+                )
             if w.add(t, f"{tag}{text}"):
                 self.counts[NO_ID]["rejections"] += 1
                 self.counts[NO_ID]["dropped_connections"] += 1
@@ -1115,9 +1226,26 @@ class MailServer:
         for c in self.counts:
             for k, v in c.items():
                 totals[k] += v
-        keys = ("messages", "bounces", "volume", "deliveries", "extra_addresses", "deferrals", "delayed_messages",
-                "failures", "failed_messages", "rejections", "rejected_rcpt", "rejected_after_data",
-                "dropped_connections", "blackholed", "frozen", "completed", "pending_recipients", "noise")
+        keys = (
+            "messages",
+            "bounces",
+            "volume",
+            "deliveries",
+            "extra_addresses",
+            "deferrals",
+            "delayed_messages",
+            "failures",
+            "failed_messages",
+            "rejections",
+            "rejected_rcpt",
+            "rejected_after_data",
+            "dropped_connections",
+            "blackholed",
+            "frozen",
+            "completed",
+            "pending_recipients",
+            "noise",
+        )
         out = {"lines": self.w.lines, "bytes": self.w.bytes}
         out.update({k: totals.get(k, 0) for k in keys})
         out["addresses"] = out["deliveries"] + out["extra_addresses"]
@@ -1128,28 +1256,25 @@ class MailServer:
         # so 23-character ids are invisible to it (its Rejects row also counts :blackhole: lines).
         old, none = self.counts[OLD], self.counts[NO_ID]
         out["eximstats_expected"] = {
-            "received": old.get("messages", 0), "delivered_messages": old.get("deliveries", 0),
+            "received": old.get("messages", 0),
+            "delivered_messages": old.get("deliveries", 0),
             "delivered_addresses": old.get("deliveries", 0) + old.get("extra_addresses", 0),
-            "delayed": old.get("delayed_messages", 0), "failed": old.get("failed_messages", 0),
+            "delayed": old.get("delayed_messages", 0),
+            "failed": old.get("failed_messages", 0),
         }
         if self.id_form == "old":
             # With 23-char ids around, eximstats also counts any such line containing "rejected",
             # "refused" or "dropped" (a 550 reply, a greylisting 450...) as a rejection.
-            out["eximstats_expected"]["rejects"] = (none.get("rejections", 0) + old.get("rejections", 0)
-                                                    + old.get("blackholed", 0))
+            out["eximstats_expected"]["rejects"] = (
+                none.get("rejections", 0) + old.get("rejections", 0) + old.get("blackholed", 0)
+            )
         return out
 
 
-# Relative arrival rate by hour of day (local time): quiet nights, busy office hours.
-HOURLY = (0.25, 0.2, 0.18, 0.18, 0.2, 0.3, 0.55, 0.9, 1.35, 1.6, 1.65, 1.6, 1.4, 1.5, 1.6, 1.55,
-          1.45, 1.25, 1.0, 0.85, 0.75, 0.6, 0.45, 0.33)
-
-
 def hour_weight(hour_index: int) -> float:
-    """Arrival weight of an hour since the epoch; weekends carry 60 % of a weekday's mail."""
-    day = hour_index // 24
-    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; 5, 6 = Saturday, Sunday
-    return HOURLY[hour_index % 24] * (0.6 if weekday >= 5 else 1.0)
+    """Relative arrival rate in an hour (counted from the epoch): by hour of day, less at weekends."""
+    weekday = (hour_index // 24 + 3) % 7  # 1970-01-01 was a Thursday; 5, 6 = Saturday, Sunday
+    return HOURLY[hour_index % 24] * (WEEKEND_SHARE if weekday >= 5 else 1.0)
 
 
 OLD_ID_SHARE = 0.12  # --id-form mixed: the upgrade to Exim 4.97 comes after ~12 % of the messages
@@ -1168,18 +1293,29 @@ def time_of_traffic_share(start: int, end: int, share: float) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--lines", type=int, default=100_000, help="approximate number of lines (default 100000)")
-    p.add_argument("--seed", type=int, default=1, help="random seed; same seed and options, same log (default 1)")
+    p.add_argument(
+        "--seed", type=int, default=1, help="random seed; same seed and options, same log (default 1)"
+    )
     p.add_argument("--start", default="2026-11-01", help="first day, YYYY-MM-DD (default 2026-11-01)")
     p.add_argument("--days", type=float, default=1.0, help="how many days the log covers (default 1)")
     p.add_argument("--out", help="output file (default: standard output)")
-    p.add_argument("--id-form", choices=ID_FORMS, default="mixed",
-                   help="message ids: 23-char 'new' (Exim ≥ 4.97), 16-char 'old', or 'mixed' (default): the server "
-                        "is upgraded after ~12%% of the messages, earlier messages keep their old ids")
-    p.add_argument("--pid", action=argparse.BooleanOptionalAction, default=True,
-                   help="write the [pid] after the timestamp (log_selector +pid; default on)")
+    p.add_argument(
+        "--id-form",
+        choices=ID_FORMS,
+        default="mixed",
+        help="message ids: 23-char 'new' (Exim ≥ 4.97), 16-char 'old', or 'mixed' (default): the server "
+        "is upgraded after ~12%% of the messages, earlier messages keep their old ids",
+    )
+    p.add_argument(
+        "--pid",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write the [pid] after the timestamp (log_selector +pid; default on)",
+    )
     return p.parse_args(argv)
 
 
@@ -1189,8 +1325,14 @@ def generate(args: argparse.Namespace, out: BinaryIO) -> dict:
     if end <= start:
         raise SystemExit("gen_exim: --days must be positive")
     writer = TimeOrderedWriter(out, start, end, with_pid=args.pid)
-    server = MailServer(writer, Random(args.seed), start, end, args.id_form,
-                        upgrade_at=time_of_traffic_share(start, end, OLD_ID_SHARE))
+    server = MailServer(
+        writer,
+        Random(args.seed),
+        start,
+        end,
+        args.id_form,
+        upgrade_at=time_of_traffic_share(start, end, OLD_ID_SHARE),
+    )
     server.run(args.lines)
     return server.summary()
 

@@ -59,8 +59,9 @@ class Run:
         return self.max_rss_kib / 1024  # ru_maxrss is in KiB on Linux
 
 
-def measure(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None,
-            pin: list[str] | None = None) -> Run:
+def measure(
+    name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None, pin: list[str] | None = None
+) -> Run:
     """Run ``argv`` to completion; wall time and the child's own peak RSS via os.wait4.
 
     Output goes to files, not pipes, so a chatty child can never block on a full pipe while we wait.
@@ -77,8 +78,15 @@ def measure(name: str, argv: list[str], workdir: Path, env: dict[str, str] | Non
         _pid, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - began
     proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen the child is already reaped
-    return Run(name, full, proc.returncode, seconds, usage.ru_maxrss,
-               out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))
+    return Run(
+        name,
+        full,
+        proc.returncode,
+        seconds,
+        usage.ru_maxrss,
+        out_path.read_text(errors="replace"),
+        err_path.read_text(errors="replace"),
+    )
 
 
 def open_log(path: Path):  # noqa: ANN201 - a binary file object
@@ -122,8 +130,11 @@ def pick_recipients(path: Path, max_lines: int = 300_000) -> list[tuple[str, str
 # A 23-character id of Exim >= 4.97 ("1smkL5-00000000e65-24eQ") and the parts that make it a unique
 # 16-character one ("1smkL5-000e65-eQ"): Debian 12's eximstats (4.96) reads ids as 16 characters.
 LONG_ID = re.compile(rb"\b([0-9A-Za-z]{6})-[0-9A-Za-z]{5}([0-9A-Za-z]{6})-[0-9A-Za-z]{2}([0-9A-Za-z]{2})\b")
-LONG_ID_LINE = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [-+]\d{4})?(?: \[\d+\])? "
-                          rb"[0-9A-Za-z]{6}-[0-9A-Za-z]{11}-[0-9A-Za-z]{4} ", re.M)
+LONG_ID_LINE = re.compile(
+    rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [-+]\d{4})?(?: \[\d+\])? "
+    rb"[0-9A-Za-z]{6}-[0-9A-Za-z]{11}-[0-9A-Za-z]{4} ",
+    re.M,
+)
 
 
 def has_long_ids(path: Path) -> bool:
@@ -173,26 +184,47 @@ def tail(text: str, lines: int = 25) -> str:
 
 
 def failure_note(run: Run) -> str:
-    return (f"\n**{run.name} failed** (exit {run.returncode}): `{shlex.join(run.argv)}`\n\n```\n"
-            f"{tail(run.stderr) or tail(run.stdout) or '(no output)'}\n```\n")
+    return (
+        f"\n**{run.name} failed** (exit {run.returncode}): `{shlex.join(run.argv)}`\n\n```\n"
+        f"{tail(run.stderr) or tail(run.stdout) or '(no output)'}\n```\n"
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--lines", type=int, default=1_000_000, help="generate a log of about this many lines (default 1000000)")
+    src.add_argument(
+        "--lines",
+        type=int,
+        default=1_000_000,
+        help="generate a log of about this many lines (default 1000000)",
+    )
     src.add_argument("--log", type=Path, help="use this Exim main log instead of generating one")
     p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     p.add_argument("--days", type=float, default=1.0, help="days the generated log covers (default 1)")
-    p.add_argument("--start", default="2026-11-01", help="first day of the generated log (default 2026-11-01)")
-    p.add_argument("--id-form", choices=("old", "new", "mixed"), default="old",
-                   help="message ids of the generated log (default old, so both tools read the very same file; "
-                        "with 23-character ids eximstats, which reads ids as 16 characters, gets a shortened copy)")
-    p.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep the log, database and outputs")
-    p.add_argument("--cmd", help="trackdelivery command (default: trackdelivery on PATH, else python -m trackdelivery)")
-    p.add_argument("--eximstats", default=shutil.which("eximstats") or "/usr/sbin/eximstats",
-                   help="eximstats program (default: on PATH, else /usr/sbin/eximstats)")
+    p.add_argument(
+        "--start", default="2026-11-01", help="first day of the generated log (default 2026-11-01)"
+    )
+    p.add_argument(
+        "--id-form",
+        choices=("old", "new", "mixed"),
+        default="old",
+        help="message ids of the generated log (default old, so both tools read the very same file; "
+        "with 23-character ids eximstats, which reads ids as 16 characters, gets a shortened copy)",
+    )
+    p.add_argument(
+        "--keep", type=Path, metavar="DIR", help="work in DIR and keep the log, database and outputs"
+    )
+    p.add_argument(
+        "--cmd", help="trackdelivery command (default: trackdelivery on PATH, else python -m trackdelivery)"
+    )
+    p.add_argument(
+        "--eximstats",
+        default=shutil.which("eximstats") or "/usr/sbin/eximstats",
+        help="eximstats program (default: on PATH, else /usr/sbin/eximstats)",
+    )
     p.add_argument("--cpu", default="0", help="CPU to pin every measured process to with taskset (default 0)")
     p.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
     p.add_argument("--skip-trackdelivery", action="store_true", help="only generate and run eximstats")
@@ -220,16 +252,37 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         else:
             log = workdir / "exim_mainlog"
-            gen = measure("generator", [sys.executable, str(GENERATOR), "--lines", str(args.lines), "--seed", str(args.seed),
-                                        "--start", args.start, "--days", str(args.days), "--id-form", args.id_form,
-                                        "--out", str(log)], workdir, pin=pin)
+            gen = measure(
+                "generator",
+                [
+                    sys.executable,
+                    str(GENERATOR),
+                    "--lines",
+                    str(args.lines),
+                    "--seed",
+                    str(args.seed),
+                    "--start",
+                    args.start,
+                    "--days",
+                    str(args.days),
+                    "--id-form",
+                    args.id_form,
+                    "--out",
+                    str(log),
+                ],
+                workdir,
+                pin=pin,
+            )
             if not gen.ok:
                 print(failure_note(gen), file=sys.stderr)
                 return 1
             generated = json.loads(gen.stderr.strip().splitlines()[-1])
             results["generator"] = {"seconds": gen.seconds, "peak_mb": gen.peak_mb, "counts": generated}
-            print(f"generated {generated['lines']:,} lines in {gen.seconds:.2f} s "
-                  f"({generated['lines'] / gen.seconds:,.0f} lines/s, peak {gen.peak_mb:.0f} MB) -> {log}", file=sys.stderr)
+            print(
+                f"generated {generated['lines']:,} lines in {gen.seconds:.2f} s "
+                f"({generated['lines'] / gen.seconds:,.0f} lines/s, peak {gen.peak_mb:.0f} MB) -> {log}",
+                file=sys.stderr,
+            )
         lines = generated.get("lines") or count_lines(log)
         size = log.stat().st_size
         results.update(log=str(log), lines=lines, bytes=size)
@@ -245,10 +298,14 @@ def main(argv: list[str] | None = None) -> int:
             for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
                 stale.unlink(missing_ok=True)  # ingest is idempotent: a second run would measure nothing
             print(f"trackdelivery ingest ({shlex.join(td)}) ...", file=sys.stderr)
-            ingest = measure("trackdelivery-ingest", [*td, "--db", str(db), "ingest", str(log)], workdir, env, pin)
+            ingest = measure(
+                "trackdelivery-ingest", [*td, "--db", str(db), "ingest", str(log)], workdir, env, pin
+            )
             rows.append(("trackdelivery ingest", ingest))
             if ingest.ok:
-                st = measure("trackdelivery-stats", [*td, "--db", str(db), "stats", "--format", "json"], workdir, env)
+                st = measure(
+                    "trackdelivery-stats", [*td, "--db", str(db), "stats", "--format", "json"], workdir, env
+                )
                 try:
                     tool_stats = json.loads(st.stdout) if st.ok else {}
                 except json.JSONDecodeError:
@@ -258,8 +315,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 failed = True
                 report.append(failure_note(ingest))
-            results["trackdelivery"] = {"ok": ingest.ok, "seconds": ingest.seconds, "peak_mb": ingest.peak_mb,
-                                        "stats": tool_stats, "db_bytes": db.stat().st_size if db.exists() else 0}
+            results["trackdelivery"] = {
+                "ok": ingest.ok,
+                "seconds": ingest.seconds,
+                "peak_mb": ingest.peak_mb,
+                "stats": tool_stats,
+                "db_bytes": db.stat().st_size if db.exists() else 0,
+            }
 
         # 3. eximstats --------------------------------------------------------------------------------
         exim: Run | None = None
@@ -271,32 +333,50 @@ def main(argv: list[str] | None = None) -> int:
                 exim_log = log
                 if has_long_ids(log):
                     exim_log = workdir / "exim_mainlog.short-ids"
-                    print(f"23-character ids: eximstats reads a copy with 16-character ids ({exim_log})", file=sys.stderr)
+                    print(
+                        f"23-character ids: eximstats reads a copy with 16-character ids ({exim_log})",
+                        file=sys.stderr,
+                    )
                     copy_with_short_ids(log, exim_log)
                     results["eximstats_log_short_ids"] = str(exim_log)
                 print("eximstats ...", file=sys.stderr)
                 # Its report is a few KB: writing it to a file instead of /dev/null costs nothing measurable.
-                exim = measure("eximstats", [args.eximstats, "-nr", "-t0", "-txt", str(exim_log)], workdir, pin=pin)
+                exim = measure(
+                    "eximstats", [args.eximstats, "-nr", "-t0", "-txt", str(exim_log)], workdir, pin=pin
+                )
                 rows.append(("eximstats -nr -t0 -txt", exim))
                 if exim.ok:
                     exim_counts = parse_eximstats(exim.stdout)
                 else:
                     failed = True
                     report.append(failure_note(exim))
-                results["eximstats"] = {"ok": exim.ok, "seconds": exim.seconds, "peak_mb": exim.peak_mb,
-                                        "counts": exim_counts}
+                results["eximstats"] = {
+                    "ok": exim.ok,
+                    "seconds": exim.seconds,
+                    "peak_mb": exim.peak_mb,
+                    "counts": exim_counts,
+                }
 
         # 4. searches ---------------------------------------------------------------------------------
         searches: list[tuple[str, str, float, int | None, Run]] = []
         if ingest is not None and ingest.ok:
             print("searches ...", file=sys.stderr)
-            startup = min((measure("trackdelivery-version", [*td, "--version"], workdir, env)
-                           for _ in range(args.repeat)), key=lambda r: r.seconds)
+            startup = min(
+                (
+                    measure("trackdelivery-version", [*td, "--version"], workdir, env)
+                    for _ in range(args.repeat)
+                ),
+                key=lambda r: r.seconds,
+            )
             queries: list[tuple[str, list[str]]] = [
-                (f"{label}: --recipient {addr}", ["--recipient", addr]) for label, addr in pick_recipients(log)]
+                (f"{label}: --recipient {addr}", ["--recipient", addr])
+                for label, addr in pick_recipients(log)
+            ]
             queries += [(f"--text {text!r}", ["--text", text]) for text in TEXT_QUERIES]
             domain = next((a.split("@")[1] for _l, a in pick_recipients(log)[:1]), "example.com")
-            queries.append((f"--recipient {domain} --match contains", ["--recipient", domain, "--match", "contains"]))
+            queries.append(
+                (f"--recipient {domain} --match contains", ["--recipient", domain, "--match", "contains"])
+            )
             for label, filters in queries:
                 argv = [*td, "--db", str(db), "search", *filters, "--limit", "50", "--format", "json"]
                 runs = [measure("trackdelivery-search", argv, workdir, env, pin) for _ in range(args.repeat)]
@@ -308,40 +388,51 @@ def main(argv: list[str] | None = None) -> int:
                 searches.append((label, shlex.join(filters), best.seconds, rows_found, best))
                 if not best.ok:
                     report.append(failure_note(best))
-            results["searches"] = {"startup_seconds": startup.seconds,
-                                   "queries": [{"query": q, "seconds": s, "rows": n, "ok": r.ok}
-                                               for _l, q, s, n, r in searches]}
+            results["searches"] = {
+                "startup_seconds": startup.seconds,
+                "queries": [{"query": q, "seconds": s, "rows": n, "ok": r.ok} for _l, q, s, n, r in searches],
+            }
 
         # 5. the report ---------------------------------------------------------------------------------
-        print(f"\n### Exim main log: {lines:,} lines, {human_size(size)}"
-              f"{f' (generated, seed {args.seed}, ids {args.id_form})' if generated else ''}\n")
+        print(
+            f"\n### Exim main log: {lines:,} lines, {human_size(size)}"
+            f"{f' (generated, seed {args.seed}, ids {args.id_form})' if generated else ''}\n"
+        )
         print("| tool | lines | file size | seconds | lines/s | peak RSS MB |")
         print("|---|---:|---:|---:|---:|---:|")
         for name, run in rows:
             if run is None:
                 continue
             if run.ok:
-                print(f"| {name} | {lines:,} | {human_size(size)} | {run.seconds:.2f} | {lines / run.seconds:,.0f} "
-                      f"| {run.peak_mb:.0f} |")
+                print(
+                    f"| {name} | {lines:,} | {human_size(size)} | {run.seconds:.2f} | {lines / run.seconds:,.0f} "
+                    f"| {run.peak_mb:.0f} |"
+                )
             else:
                 print(f"| {name} | {lines:,} | {human_size(size)} | failed (exit {run.returncode}) | – | – |")
         if ingest is not None and exim is not None and ingest.ok and exim.ok:
             ratio = ingest.seconds / exim.seconds
             results["time_ratio_trackdelivery_eximstats"] = ratio
-            print(f"\ntrackdelivery ingest / eximstats time: **{ratio:.2f}×**"
-                  f"{'' if pin else ' (not pinned: taskset missing or --no-pin)'}")
+            print(
+                f"\ntrackdelivery ingest / eximstats time: **{ratio:.2f}×**"
+                f"{'' if pin else ' (not pinned: taskset missing or --no-pin)'}"
+            )
         if pin:
             print(f"\nEach process pinned to CPU {args.cpu} (taskset); peak RSS = the child's ru_maxrss.")
 
         if "eximstats_log_short_ids" in results:
-            print("\neximstats (Exim 4.96) reads message ids as 16 characters, so it was given a copy of the log "
-                  "with every 23-character id shortened to 16 (a few % fewer bytes); trackdelivery read the original.")
+            print(
+                "\neximstats (Exim 4.96) reads message ids as 16 characters, so it was given a copy of the log "
+                "with every 23-character id shortened to 16 (a few % fewer bytes); trackdelivery read the original."
+            )
         if generated or exim_counts or tool_stats:
             print_counts(generated, exim_counts, tool_stats, short_ids="eximstats_log_short_ids" in results)
         if searches:
             startup_s = results["searches"]["startup_seconds"]
-            print(f"\n### Search latency (first page, --limit 50 --format json, best of {args.repeat}; "
-                  f"a whole process each, `trackdelivery --version` alone takes {startup_s:.2f} s)\n")
+            print(
+                f"\n### Search latency (first page, --limit 50 --format json, best of {args.repeat}; "
+                f"a whole process each, `trackdelivery --version` alone takes {startup_s:.2f} s)\n"
+            )
             print("| query | rows | seconds |")
             print("|---|---:|---:|")
             for label, _q, seconds, found, run in searches:
@@ -365,10 +456,14 @@ def print_counts(generated: dict, exim: dict[str, int], tool: dict, short_ids: b
     gen = generated.get
     want = generated.get("eximstats_expected", {}).get
     if short_ids and generated:  # eximstats saw every message: it should agree with the whole tally
-        want = {"received": gen("messages"), "delivered_messages": gen("deliveries"),
-                "delivered_addresses": gen("addresses"), "delayed": gen("delayed_messages"),
-                "failed": gen("failed_messages"),
-                "rejects": gen("rejections") + gen("blackholed")}.get
+        want = {
+            "received": gen("messages"),
+            "delivered_messages": gen("deliveries"),
+            "delivered_addresses": gen("addresses"),
+            "delayed": gen("delayed_messages"),
+            "failed": gen("failed_messages"),
+            "rejects": gen("rejections") + gen("blackholed"),
+        }.get
     events = tool.get("events") if isinstance(tool.get("events"), dict) else {}
 
     def minus(a: int | None, b: int | None) -> int | None:
@@ -378,21 +473,60 @@ def print_counts(generated: dict, exim: dict[str, int], tool: dict, short_ids: b
         return None if a is None or b is None else a + b
 
     rows = [  # what, generator, what eximstats should print, eximstats, trackdelivery
-        ("messages received (`<=`)", gen("messages"), want("received"), exim.get("received"), tool.get("messages")),
-        ("deliveries (`=>`)", gen("deliveries"), want("delivered_messages"), exim.get("delivered_messages"), None),
-        ("delivered addresses (`=>` + `->`)", gen("addresses"), want("delivered_addresses"),
-         exim.get("delivered_addresses"), None),
-        ("success events (addresses − :blackhole:)", minus(gen("addresses"), gen("blackholed")), None, None,
-         events.get("success")),
+        (
+            "messages received (`<=`)",
+            gen("messages"),
+            want("received"),
+            exim.get("received"),
+            tool.get("messages"),
+        ),
+        (
+            "deliveries (`=>`)",
+            gen("deliveries"),
+            want("delivered_messages"),
+            exim.get("delivered_messages"),
+            None,
+        ),
+        (
+            "delivered addresses (`=>` + `->`)",
+            gen("addresses"),
+            want("delivered_addresses"),
+            exim.get("delivered_addresses"),
+            None,
+        ),
+        (
+            "success events (addresses − :blackhole:)",
+            minus(gen("addresses"), gen("blackholed")),
+            None,
+            None,
+            events.get("success"),
+        ),
         ("filtered events (:blackhole:)", gen("blackholed"), None, None, events.get("filtered")),
         ("defer events (`==` lines)", gen("deferrals"), None, None, events.get("defer")),
         ("messages delayed", gen("delayed_messages"), want("delayed"), exim.get("delayed"), None),
         ("failure events (`**` lines)", gen("failures"), None, None, events.get("failure")),
         ("messages failed", gen("failed_messages"), want("failed"), exim.get("failed"), None),
-        ("rejected events (RCPT + after DATA)", plus(gen("rejected_rcpt"), gen("rejected_after_data")), None, None,
-         events.get("rejected")),
-        ("eximstats Rejects (+ dropped calls, :blackhole:)", None, want("rejects"), exim.get("rejects"), None),
-        ("inprogress (recipients without outcome)", gen("pending_recipients"), None, None, events.get("inprogress")),
+        (
+            "rejected events (RCPT + after DATA)",
+            plus(gen("rejected_rcpt"), gen("rejected_after_data")),
+            None,
+            None,
+            events.get("rejected"),
+        ),
+        (
+            "eximstats Rejects (+ dropped calls, :blackhole:)",
+            None,
+            want("rejects"),
+            exim.get("rejects"),
+            None,
+        ),
+        (
+            "inprogress (recipients without outcome)",
+            gen("pending_recipients"),
+            None,
+            None,
+            events.get("inprogress"),
+        ),
         ("lines", gen("lines"), None, None, tool.get("lines")),
     ]
     print("\n### Counts\n")
@@ -407,8 +541,10 @@ def print_counts(generated: dict, exim: dict[str, int], tool: dict, short_ids: b
         print(f"| {label} | " + " | ".join(cells) + " |")
     if tool.get("unparsed"):
         print(f"\ntrackdelivery could not parse {tool['unparsed']:,} lines.")
-    print("\neximstats counts a `=>` line without `T=` (:blackhole:) as a delivery *and* a rejection (reason "
-          "\"Unknown\"), and \"SMTP call ... dropped\" lines as rejections.")
+    print(
+        "\neximstats counts a `=>` line without `T=` (:blackhole:) as a delivery *and* a rejection (reason "
+        '"Unknown"), and "SMTP call ... dropped" lines as rejections.'
+    )
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ MessageLoader = Callable[[str], "MessageState | None"]
 _BASE62 = {c: i for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")}
 # Log times are local and Exim ids are UTC: allow for the widest time zone offset.
 _ZONE_SLACK = 15 * 3600
-_MAX_EVICTED = 500_000
+_MAX_EVICTED = 100_000
 
 
 def id_time(msgid: str) -> int:

@@ -15,7 +15,7 @@ from .parse import exim
 from .source import READ_ERRORS, SourceError, open_log, order_by_time, read_head, read_lines
 from .store.sqlite import HEAD_BYTES, Checkpoint, Store, head_hash
 
-BATCH_LINES = 100_000
+BATCH_LINES = 25_000
 
 ProgressCallback = Callable[[int], None]  # called with bytes consumed since the last call
 

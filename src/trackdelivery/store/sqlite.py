@@ -75,7 +75,7 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")
             # Fewer, larger checkpoints: each one waits for the disk (fsync).
             self.db.execute("PRAGMA wal_autocheckpoint = 16384")
-            self.db.execute("PRAGMA cache_size = -65536")
+            self.db.execute("PRAGMA cache_size = -16384")
             self._migrate(readonly)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"Cannot open the database {self.path}: {exc}.") from exc
