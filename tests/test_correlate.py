@@ -220,3 +220,14 @@ def test_sixteen_char_ids_and_reused_ids(tmp_path: Path, cli, search_json) -> No
     events = _events(search_json, "--msgid", OLD)
     assert [(e["email"], e["recipient"]) for e in events] == [("a@example.net", "x@example.com"),
                                                              ("b@example.net", "y@example.com")]
+
+
+def test_acl_discarded_recipients_are_filtered(tmp_path: Path, cli, search_json) -> None:
+    lines = [
+        f"2026-11-16 10:00:00 {ID1} <= spam@example.net H=[192.0.2.66] P=esmtp S=100 for a@example.com",
+        f"2026-11-16 10:00:00 {ID1} => blackhole (DATA ACL discarded recipients): spam score too high",
+        f"2026-11-16 10:00:00 {ID1} Completed",
+    ]
+    cli("ingest", str(write_log(tmp_path / "log", lines)))
+    [event] = _events(search_json)
+    assert event["type"] == "filtered"

@@ -26,6 +26,7 @@ from .record import (
 
 BYPASSED_TRANSPORT = "**bypassed**"
 BLACKHOLE = ":blackhole:"
+ACL_BLACKHOLE = "blackhole"
 ARCHIVER_PREFIX = "archiver_"
 INPROGRESS_MESSAGE = "In the queue: not delivered yet"
 ACCEPTED_MESSAGE = "Accepted"
@@ -355,7 +356,13 @@ class Correlator:
     def _delivery(self, state: MessageState, line: px.EximLine) -> None:
         # "=> bob <bob@example.com> R=localuser T=local_delivery", "-> carol@x R=... H=mx [ip] C=\"250 OK\""
         transport = line.fields.get("T", "")
-        if transport == BYPASSED_TRANSPORT or line.address == BLACKHOLE or line.flag == "*>":
+        if (
+            transport == BYPASSED_TRANSPORT
+            or line.address == BLACKHOLE
+            or line.flag == "*>"
+            # "=> blackhole (DATA ACL discarded recipients): <text>"
+            or (line.address == ACL_BLACKHOLE and "discarded" in line.parent)
+        ):
             type_ = FILTERED
         elif transport.startswith(ARCHIVER_PREFIX):
             type_ = ARCHIVE

@@ -34,26 +34,33 @@ MSGID_RE = re.compile(MSGID + r"\Z")
 # "2026-11-01 10:00:00.123 +0100 [1234] 1smkL5-00000000e65-24eQ <= ..." (ms, zone, pid, id all optional)
 _PREFIX_RE = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)?(?: (?P<tz>[-+]\d{4}))?"
-    r"(?: \[\d+\])?(?: \[(?P<part>\d+)/(?P<parts>\d+)\])?(?: (?P<msgid>" + MSGID + r")(?= |\Z))? ?"
+    r"(?: \[\d+\])?(?: \[(?P<part>\d+)[/\\](?P<parts>\d+)\])?(?: (?P<msgid>" + MSGID + r")(?= |\Z))? ?"
 )
 # Syslog wrappers: "Apr 28 15:53:37 server exim[12105]: 2016-04-28 ...",
-# "2019-10-22 03:39:17 mx1.fqdn.local exim[29786]: dovecot_login ...", "mail.example.com exim[37]: 2021-..."
+# "2019-10-22 03:39:17 mx1.fqdn.local exim[29786]: dovecot_login ...", "mail.example.com exim[37]: 2021-...";
+# a line too long for syslog is cut into "exim[37]: [1/3] 2021-...", "[2\3] ..." ("\" when cut at a newline).
 _SYSLOG_RE = re.compile(
     r"(?:(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)\S* |(?P<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) )?"
-    r"(?:\S+ )?(?:\S+ )?exim\d*(?:\[(?P<pid>\d+)\])?: (?:\[\d+\] )?(?:\[(?P<part>\d+)/(?P<parts>\d+)\] )?"
+    r"(?:\S+ )?(?:\S+ )?exim\d*(?:\[(?P<pid>\d+)\])?: (?:\[\d+\] )?(?:\[(?P<part>\d+)[/\\](?P<parts>\d+)\] )?"
 )
 # One token of the field list: key=value (value quoted with backslash escapes, or bare) or a bare word.
 _TOKEN_RE = re.compile(r'(?:([A-Za-z][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)|("(?:[^"\\]|\\.)*"|\S+))')
 # key=value fields: quoted values keep their spaces (T="a b", C="250 OK"); H= is read by _H_RE.
 _FIELD_RE = re.compile(r' ([A-Za-z][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)')
-_H_RE = re.compile(r" H=((?:[^\s(\[]\S* ?)?(?:\([^)]*\) ?)?(?:\[[^\]]*\](?::\w+)?\*?)?)")
+# One recipient of "for a@example.com "name with spaces"@example.com".
+_RECIPIENT_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"\S*|\S+')
+_QUOTED_VALUE_RE = re.compile(r' [A-Za-z][A-Za-z0-9_]*="[^"\\]*(?:\\.[^"\\]*)*"')
+_H_RE = re.compile(r" H=((?:[^\s(\[]\S* ?)?(?:DS )?(?:\([^)]*\) ?)?(?:\[[^\]]*\](?::\w+)?\*?)?)")
 # The address part of a delivery/defer/failure line: "addr (parent) <orig>" before the first field.
 _ADDR = r"(?P<addr>:[a-z]+:|.+?)(?: \((?P<parent>[^()]*)\))?(?: <(?P<orig>[^<>]*)>)?"
-_ADDR_RE = re.compile(_ADDR + r"(?=:? [A-Za-z][A-Za-z0-9_]*=|: | :| defer \(| routing defer|\s*\Z|:\Z)")
-_DELIVERED_ADDR_RE = re.compile(_ADDR + r"(?= [A-Za-z][A-Za-z0-9_]*=| PRDR| K |\s*\Z)")
-# H=host (helo) [ip]:port in its four shapes; a trailing "*" marks DNSSEC.
+# Both are matched on a right-stripped line: "\Z", not "\s*\Z", which made "** <1 MB of spaces>x" quadratic.
+_ADDR_RE = re.compile(_ADDR + r"(?=:? [A-Za-z][A-Za-z0-9_]*=|: | :| defer \(| routing defer|:?\Z)")
+_DELIVERED_ADDR_RE = re.compile(_ADDR + r"(?= [A-Za-z][A-Za-z0-9_]*=| PRDR| K |\Z)")
+# H=host (helo) [ip]:port in its four shapes; "H=mx.example.org DS [192.0.2.7]:25" marks DNSSEC
+# (log_selector +dnssec), a trailing "*" a reused connection.
 _HOST_RE = re.compile(
-    r"(?:(?P<name>[^\s(\[][^\s]*?) ?)?(?:\((?P<helo>[^)]*)\) ?)?(?:\[(?P<ip>[^\]]*)\](?::(?P<port>\w+))?)?\*?\Z"
+    r"(?:(?P<name>[^\s(\[][^\s]*?) ?)?(?:DS )?(?:\((?P<helo>[^)]*)\) ?)?"
+    r"(?:\[(?P<ip>[^\]]*)\](?::(?P<port>\w+))?)?\*?\Z"
 )
 _SPAM_SCORE_RE = re.compile(r"\((?P<score>-?\d+(?:\.\d+)?)\)\"?\s*\Z")
 _SA_SCORE_RE = re.compile(r"score=(?P<score>-?\d+(?:\.\d+)?)")
@@ -216,6 +223,14 @@ def _fields(text: str) -> dict[str, str]:
     return fields
 
 
+def _quoted_values_end(rest: str) -> int:
+    """Index of the closing quote of the last quoted ``key="value"`` (-1 if none)."""
+    end = 0
+    for m in _QUOTED_VALUE_RE.finditer(rest):
+        end = m.end()
+    return end - 1
+
+
 def _parse_arrival(out: EximLine, rest: str) -> EximLine:
     # "<= alice@example.com H=mail.example.net (helo) [192.0.2.1]:4711 I=[192.0.2.2]:25 P=esmtps
     #  X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_login:alice S=1234 id=abc@x T="Hello"
@@ -230,8 +245,12 @@ def _parse_arrival(out: EximLine, rest: str) -> EximLine:
     last_quote = rest.rfind('"')
     tail_at = len(rest)
     i = rest.rfind(" for ")
+    if 0 <= i < last_quote:
+        # 'T="Thanks for it"' (no list), or a quoted local part in the list: 'for "a b"@example.com'
+        last_quote = _quoted_values_end(rest)
     if i > last_quote:
-        out.recipients = rest[i + 5 :].split()
+        tail = rest[i + 5 :]
+        out.recipients = _RECIPIENT_RE.findall(tail) if '"' in tail else tail.split()
         tail_at = i
     j = rest.rfind(" from <", 0, tail_at)
     if j > last_quote:
@@ -259,7 +278,14 @@ def _parse_outcome(out: EximLine, rest: str) -> EximLine:
     out.orig = m["orig"] or ""
     pos = m.end()
     if out.kind == DELIVERY:
-        out.fields = _fields(body[pos:])
+        if pos == len(body) and not out.orig and "): " in out.address:
+            # "=> blackhole (DATA ACL discarded recipients): <log_message>" (receive.c): no fields follow
+            head, _, message = out.address.partition("): ")
+            address, paren, parent = head.partition(" (")
+            if paren:
+                out.address, out.parent, out.message = address, parent, message
+        else:
+            out.fields = _fields(body[pos:])
         return out
     # The error text follows the first ": " after the address ("[ip]: ", "(-44): ", " : ", "addr: ").
     colon = body.find(": ", pos - 1 if pos else 0)
@@ -303,7 +329,7 @@ def _parse_rejection(out: EximLine, rest: str, m: re.Match[str]) -> EximLine:
 
 def parse_exim_line(line: str) -> EximLine:
     """Parse one Exim main-log line (no trailing newline needed)."""
-    line = line.rstrip("\r\n")
+    line = line.rstrip()  # also trailing blanks: the address regexes end in "\Z", not "\s*\Z"
     if not line.strip():
         return EximLine(NOTE)
     m = _PREFIX_RE.match(line)
