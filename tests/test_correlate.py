@@ -230,4 +230,5 @@ def test_acl_discarded_recipients_are_filtered(tmp_path: Path, cli, search_json)
     ]
     cli("ingest", str(write_log(tmp_path / "log", lines)))
     [event] = _events(search_json)
-    assert event["type"] == "filtered"
+    assert (event["type"], event["recipient"]) == ("filtered", "a@example.com")
+    assert event["message"] == "Discarded by the DATA ACL: spam score too high"

@@ -355,14 +355,19 @@ class Correlator:
 
     def _delivery(self, state: MessageState, line: px.EximLine) -> None:
         # "=> bob <bob@example.com> R=localuser T=local_delivery", "-> carol@x R=... H=mx [ip] C=\"250 OK\""
+        if line.address == ACL_BLACKHOLE and "discarded" in line.parent:
+            # "=> blackhole (DATA ACL discarded recipients): <text>": every waiting recipient is dropped.
+            for entry in state.pending.values():
+                event = self._event_for(state, FILTERED, line.time, entry[0])
+                event.message = f"Discarded by the {line.parent.replace(' discarded recipients', '')}"
+                if line.message:
+                    event.message += ": " + line.message
+                self._add_event(event, state.id)
+                self._drop_pending(entry)
+            state.pending.clear()
+            return
         transport = line.fields.get("T", "")
-        if (
-            transport == BYPASSED_TRANSPORT
-            or line.address == BLACKHOLE
-            or line.flag == "*>"
-            # "=> blackhole (DATA ACL discarded recipients): <text>"
-            or (line.address == ACL_BLACKHOLE and "discarded" in line.parent)
-        ):
+        if transport == BYPASSED_TRANSPORT or line.address == BLACKHOLE or line.flag == "*>":
             type_ = FILTERED
         elif transport.startswith(ARCHIVER_PREFIX):
             type_ = ARCHIVE
