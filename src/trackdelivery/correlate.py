@@ -268,19 +268,26 @@ class Correlator:
 
     # -- feeding -----------------------------------------------------------------------------
 
-    def feed(self, line: px.EximLine, raw: str) -> None:
+    def feed(self, line: px.EximLine, raw: str) -> bool:
+        """Take one parsed line; False when it repeats a line this message already has.
+
+        A repeat is still used (Exim's own test logs repeat lines legitimately, with one-second
+        timestamps); it is only counted, so a log that was written twice shows up in the stats.
+        """
         kind = line.kind
         if kind == px.UNKNOWN:
-            return
+            return True
         if kind == px.REJECTED:
             self._rejected(line, raw)
-            return
+            return True
         if not line.msgid:
-            return
+            return True
         if kind == px.ARRIVAL:
+            repeated = False  # a repeated arrival is a new message with a reused id
             state = self._arrival(line)
         else:
             state = self._message(line.msgid)
+            repeated = raw in state.raw
             handler = _HANDLERS.get(kind)
             if handler is not None:
                 handler(self, state, line)
@@ -290,6 +297,7 @@ class Correlator:
             # Finished messages rarely get more lines; free the cache slot (the store has it).
             if self._cache.pop(state.msgid, None) is not None:
                 self._forget(state.msgid)
+        return not repeated
 
     def _arrival(self, line: px.EximLine) -> MessageState:
         # "1smkL5-00000000e65-24eQ <= alice@example.com H=... P=esmtpsa A=dovecot_login:alice S=1234 ... for bob@x"
@@ -356,8 +364,9 @@ class Correlator:
     def _delivery(self, state: MessageState, line: px.EximLine) -> None:
         # "=> bob <bob@example.com> R=localuser T=local_delivery", "-> carol@x R=... H=mx [ip] C=\"250 OK\""
         if line.address == ACL_BLACKHOLE and "discarded" in line.parent:
-            # "=> blackhole (DATA ACL discarded recipients): <text>": every waiting recipient is dropped.
-            for entry in state.pending.values():
+            # "=> blackhole (DATA ACL discarded recipients): <text>": every waiting recipient is dropped
+            # (one event with no recipient when the arrival did not list them).
+            for entry in list(state.pending.values()) or [["", None, ""]]:
                 event = self._event_for(state, FILTERED, line.time, entry[0])
                 event.message = f"Discarded by the {line.parent.replace(' discarded recipients', '')}"
                 if line.message:

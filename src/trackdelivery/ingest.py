@@ -5,28 +5,31 @@ Re-ingesting a file (or its renamed or compressed rotation) continues where the 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from .correlate import Correlator
 from .parse import exim
-from .source import READ_ERRORS, SourceError, open_log, order_by_time, read_head, read_lines
+from .source import READ_ERRORS, SourceError, is_compressed, open_log, order_by_time, read_head, read_lines
 from .store.sqlite import HEAD_BYTES, Checkpoint, Store, head_hash
 
 BATCH_LINES = 25_000
 
 ProgressCallback = Callable[[int], None]  # called with bytes consumed since the last call
+log = logging.getLogger("trackdelivery")
 
 
 @dataclass(slots=True)
 class IngestSummary:
     files: int = 0
-    skipped_files: int = 0  # already fully ingested
     lines: int = 0
     unparsed: int = 0
     oversize: int = 0
+    duplicates: int = 0
     held_partial: int = 0  # files whose last line has no newline yet
     events: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -34,6 +37,133 @@ class IngestSummary:
 
 def default_server_name() -> str:
     return socket.gethostname() or "localhost"
+
+
+def identify(path: str) -> tuple[bytes, os.stat_result]:
+    """The first bytes of a file's (decompressed) content — its identity — and its stat."""
+    head = read_head(path, HEAD_BYTES)
+    try:
+        return head, os.stat(path)
+    except OSError as exc:
+        raise SourceError(f"Cannot read {path}: {exc.strerror}.") from exc
+
+
+class Ingestor:
+    """One store, one correlator: reads files or live handles, commits batches with their checkpoints."""
+
+    def __init__(self, store: Store, server: str | None = None) -> None:
+        self.store = store
+        next_message, next_event = store.next_ids()
+        self.correlator = Correlator(
+            store.load_message, next_message, next_event, server=server or default_server_name(),
+            stored_until=store.stored_until(),
+        )
+        self.summary = IngestSummary()
+        self._warned_files: set[str] = set()
+
+    def finish(self) -> IngestSummary:
+        self.summary.events = {k: v for k, v in self.correlator.events_by_type.items() if v}
+        return self.summary
+
+    def checkpoint_for(self, path: str, head: bytes, st: os.stat_result) -> Checkpoint:
+        checkpoint = self.store.find_checkpoint(head)
+        if checkpoint is None:
+            checkpoint = Checkpoint(None, os.path.abspath(path), len(head), head_hash(head), format="exim")
+        elif checkpoint.head_len < len(head):
+            # The file grew past the bytes its identity was taken from: widen the identity.
+            checkpoint.head_len, checkpoint.head_hash = len(head), head_hash(head)
+        checkpoint.path = os.path.abspath(path)
+        checkpoint.device, checkpoint.inode = st.st_dev, st.st_ino
+        return checkpoint
+
+    def ingest_path(self, path: str, progress: ProgressCallback | None = None) -> None:
+        """Read ``path`` from its checkpoint to its end (a compressed file's last line counts even unended)."""
+        head, st = identify(path)
+        if not head:
+            return
+        checkpoint = self.checkpoint_for(path, head, st)
+        compressed = is_compressed(head)
+        self.summary.files += 1
+        with open_log(path) as f:
+            try:
+                if checkpoint.offset:
+                    skip(f, checkpoint.offset, compressed)
+                self.consume(f, checkpoint, final=compressed, file_size=st.st_size, progress=progress)
+            except READ_ERRORS as exc:
+                self.summary.errors.append(f"{path}: stopped reading at byte {checkpoint.offset}: {exc}")
+
+    def consume(
+        self,
+        f: BinaryIO,
+        checkpoint: Checkpoint,
+        final: bool,
+        file_size: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Read whole lines from ``f`` (positioned at ``checkpoint.offset``) to its end; returns lines read.
+
+        A batch is committed with the checkpoint every BATCH_LINES lines and at the end: exactly once.
+        """
+        parse = exim.parse_exim_line
+        feed = self.correlator.feed
+        unknown = exim.UNKNOWN
+        summary = self.summary
+        offset = checkpoint.offset
+        lines = unparsed = pending = duplicates = 0
+        reported = offset
+        total = 0
+        for raw, consumed, oversize in read_lines(f, final):
+            offset += consumed
+            lines += 1
+            pending += 1
+            text = raw.decode("utf-8", "replace")
+            if "\x00" in text:
+                text = text.replace("\x00", "\ufffd")
+            parsed = parse(text)
+            if parsed.kind == unknown:
+                unparsed += 1
+                if unparsed == 1:
+                    self._warn_unparsed(checkpoint, checkpoint.lines + lines, text)
+            elif not feed(parsed, text):
+                duplicates += 1
+            if oversize:
+                summary.oversize += 1
+            if pending >= BATCH_LINES:
+                self._commit(checkpoint, offset, lines, unparsed, duplicates)
+                total += lines
+                lines = unparsed = pending = duplicates = 0
+                if progress is not None:
+                    position = offset if not final else _compressed_position(f, offset)
+                    progress(position - reported)
+                    reported = position
+        self._commit(checkpoint, offset, lines, unparsed, duplicates)
+        total += lines
+        if not final and file_size is not None and offset < file_size:
+            summary.held_partial += 1
+        if progress is not None and file_size is not None:
+            progress(max(0, file_size - reported))
+        return total
+
+    def _commit(self, checkpoint: Checkpoint, offset: int, lines: int, unparsed: int, duplicates: int) -> None:
+        batch = self.correlator.take_batch()
+        if offset == checkpoint.offset and not batch.events and not batch.messages:
+            return
+        checkpoint.offset = offset
+        checkpoint.lines += lines
+        checkpoint.unparsed += unparsed
+        checkpoint.duplicates += duplicates
+        self.store.commit_batch(batch, checkpoint)
+        self.summary.lines += lines
+        self.summary.unparsed += unparsed
+        self.summary.duplicates += duplicates
+
+    def _warn_unparsed(self, checkpoint: Checkpoint, line_number: int, text: str) -> None:
+        # Logged once per file (with where it is); the rest are only counted.
+        if checkpoint.path in self._warned_files:
+            return
+        self._warned_files.add(checkpoint.path)
+        log.warning("%s:%d: line not understood (further ones are only counted): %.200r",
+                    checkpoint.path, line_number, text)
 
 
 def ingest_files(
@@ -44,59 +174,19 @@ def ingest_files(
     on_file: Callable[[str, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest ``paths`` (oldest first after ordering) into ``store``; never raises on bad input lines."""
-    summary = IngestSummary()
-    next_message, next_event = store.next_ids()
-    correlator = Correlator(
-        store.load_message, next_message, next_event, server=server or default_server_name(),
-        stored_until=store.stored_until(),
-    )
+    ingestor = Ingestor(store, server)
     for path in order_by_time(paths):
         try:
-            _ingest_one(store, correlator, path, summary, progress, on_file)
-        except SourceError as exc:
-            summary.errors.append(str(exc))
-    summary.events = {k: v for k, v in correlator.events_by_type.items() if v}
-    return summary
+            if on_file is not None:
+                on_file(path, os.path.getsize(path))
+            ingestor.ingest_path(path, progress)
+        except (SourceError, OSError) as exc:
+            ingestor.summary.errors.append(str(exc))
+    return ingestor.finish()
 
 
-def _ingest_one(
-    store: Store,
-    correlator: Correlator,
-    path: str,
-    summary: IngestSummary,
-    progress: ProgressCallback | None,
-    on_file: Callable[[str, int], None] | None,
-) -> None:
-    head = read_head(path, HEAD_BYTES)
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise SourceError(f"Cannot read {path}: {exc.strerror}.") from exc
-    if on_file is not None:
-        on_file(path, st.st_size)
-    if not head:
-        return
-    checkpoint = store.find_checkpoint(head)
-    if checkpoint is None:
-        checkpoint = Checkpoint(None, os.path.abspath(path), len(head), head_hash(head), format="exim")
-    elif checkpoint.head_len < len(head):
-        # The file grew past the bytes its identity was taken from: widen the identity.
-        checkpoint.head_len, checkpoint.head_hash = len(head), head_hash(head)
-    checkpoint.path = os.path.abspath(path)
-    checkpoint.device, checkpoint.inode = st.st_dev, st.st_ino
-    # A compressed file never grows: its last line is final even without a newline.
-    compressed = head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00"
-    summary.files += 1
-    with open_log(path) as f:
-        try:
-            if checkpoint.offset:
-                _skip(f, checkpoint.offset, compressed)
-            _consume(store, correlator, f, checkpoint, summary, progress, compressed, st.st_size)
-        except READ_ERRORS as exc:
-            summary.errors.append(f"{path}: stopped reading at byte {checkpoint.offset}: {exc}")
-
-
-def _skip(f, offset: int, compressed: bool) -> None:  # type: ignore[no-untyped-def]
+def skip(f: BinaryIO, offset: int, compressed: bool) -> None:
+    """Position ``f`` at ``offset`` bytes of content (decompressing up to it for compressed files)."""
     if not compressed:
         f.seek(offset)
         return
@@ -108,56 +198,9 @@ def _skip(f, offset: int, compressed: bool) -> None:  # type: ignore[no-untyped-
         remaining -= len(chunk)
 
 
-def _consume(
-    store: Store,
-    correlator: Correlator,
-    f,  # type: ignore[no-untyped-def]
-    checkpoint: Checkpoint,
-    summary: IngestSummary,
-    progress: ProgressCallback | None,
-    final: bool,
-    file_size: int,
-) -> None:
-    parse = exim.parse_exim_line
-    feed = correlator.feed
-    unknown = exim.UNKNOWN
-    offset = checkpoint.offset
-    lines = unparsed = 0
-    pending_lines = 0
-    reported = offset if not final else 0
-    for raw, consumed, oversize in read_lines(f, final):
-        offset += consumed
-        lines += 1
-        pending_lines += 1
-        text = raw.decode("utf-8", "replace")
-        if "\x00" in text:
-            text = text.replace("\x00", "\ufffd")
-        parsed = parse(text)
-        if parsed.kind == unknown:
-            unparsed += 1
-        else:
-            feed(parsed, text)
-        if oversize:
-            summary.oversize += 1
-        if pending_lines >= BATCH_LINES:
-            checkpoint.offset = offset
-            checkpoint.lines += lines
-            checkpoint.unparsed += unparsed
-            summary.lines += lines
-            summary.unparsed += unparsed
-            lines = unparsed = pending_lines = 0
-            store.commit_batch(correlator.take_batch(), checkpoint)
-            if progress is not None:
-                position = offset if not final else f.fileobj.tell() if hasattr(f, "fileobj") else offset
-                progress(position - reported)
-                reported = position
-    checkpoint.offset = offset
-    checkpoint.lines += lines
-    checkpoint.unparsed += unparsed
-    summary.lines += lines
-    summary.unparsed += unparsed
-    store.commit_batch(correlator.take_batch(), checkpoint)
-    if not final and offset < file_size:
-        summary.held_partial += 1
-    if progress is not None:
-        progress(max(0, file_size - reported))
+def _compressed_position(f: BinaryIO, fallback: int) -> int:
+    inner = getattr(f, "fileobj", None)  # gzip: position in the compressed file, for the progress bar
+    try:
+        return int(inner.tell()) if inner is not None else fallback
+    except (OSError, ValueError):
+        return fallback

@@ -45,6 +45,11 @@ def compression_of(path: str) -> str:
     return ""
 
 
+def is_compressed(head: bytes) -> bool:
+    """Whether a file's first bytes are a gzip, bzip2 or xz header (such a file never grows)."""
+    return head.startswith((_GZIP_MAGIC, _BZ2_MAGIC, _XZ_MAGIC))
+
+
 def open_log(path: str) -> BinaryIO:
     """Open a log file for binary reading, decompressing .gz/.bz2/.xz transparently."""
     kind = compression_of(path)

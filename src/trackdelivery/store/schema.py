@@ -95,6 +95,7 @@ MIGRATIONS: list[list[str]] = [
             offset INTEGER NOT NULL DEFAULT 0,   -- bytes of (decompressed) content consumed, whole lines only
             lines INTEGER NOT NULL DEFAULT 0,
             unparsed INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,  -- repeated lines of a message, skipped
             format TEXT NOT NULL DEFAULT '',
             updated INTEGER
         )""",
@@ -107,6 +108,37 @@ MIGRATIONS: list[list[str]] = [
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
         )""",
+    ],
+    # 2: web logins: users with a role, the domains they own, API tokens, failed logins (rate limit)
+    [
+        """CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,  -- a mailbox user's name is its address
+            role TEXT NOT NULL CHECK (role IN ('admin', 'reseller', 'account', 'mailbox')),
+            password_hash TEXT NOT NULL DEFAULT '',    -- '' = cannot log in with a password
+            owner TEXT COLLATE NOCASE,                 -- the reseller that owns an account, else NULL
+            created INTEGER NOT NULL
+        )""",
+        "CREATE INDEX users_owner ON users(owner) WHERE owner IS NOT NULL",
+        """CREATE TABLE user_domains (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            domain TEXT NOT NULL COLLATE NOCASE,
+            PRIMARY KEY (user_id, domain)
+        )""",
+        """CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            token_hash TEXT NOT NULL UNIQUE,           -- sha256 of the token; the token itself is never stored
+            label TEXT NOT NULL DEFAULT '',
+            created INTEGER NOT NULL,
+            last_used INTEGER
+        )""",
+        """CREATE TABLE login_attempts (
+            name TEXT NOT NULL COLLATE NOCASE,
+            ip TEXT NOT NULL,
+            at INTEGER NOT NULL
+        )""",
+        "CREATE INDEX login_attempts_at ON login_attempts(at)",
     ],
 ]
 

@@ -53,6 +53,7 @@ class Checkpoint:
     lines: int = 0
     unparsed: int = 0
     format: str = ""
+    duplicates: int = 0
 
 
 def head_hash(head: bytes) -> str:
@@ -150,7 +151,7 @@ class Store:
         """The checkpoint of the file that starts with ``head`` (the same file, maybe renamed or compressed)."""
         best: Checkpoint | None = None
         for row in self.db.execute(
-            "SELECT id, path, head_len, head_hash, device, inode, offset, lines, unparsed, format FROM files"
+            "SELECT id, path, head_len, head_hash, device, inode, offset, lines, unparsed, format, duplicates FROM files"
             " WHERE head_len <= ? ORDER BY head_len DESC",
             (len(head),),
         ):
@@ -162,7 +163,7 @@ class Store:
 
     def checkpoints(self) -> list[Checkpoint]:
         rows = self.db.execute(
-            "SELECT id, path, head_len, head_hash, device, inode, offset, lines, unparsed, format FROM files"
+            "SELECT id, path, head_len, head_hash, device, inode, offset, lines, unparsed, format, duplicates FROM files"
             " ORDER BY updated DESC, id DESC"
         ).fetchall()
         return [Checkpoint(*row) for row in rows]
@@ -221,18 +222,18 @@ class Store:
         now = int(time.time())
         if cp.id is None:
             cur = self.db.execute(
-                "INSERT INTO files (path, head_len, head_hash, device, inode, offset, lines, unparsed, format, updated)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO files (path, head_len, head_hash, device, inode, offset, lines, unparsed, format,"
+                " duplicates, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (cp.path, cp.head_len, cp.head_hash, cp.device, cp.inode, cp.offset, cp.lines, cp.unparsed,
-                 cp.format, now),
+                 cp.format, cp.duplicates, now),
             )
             cp.id = cur.lastrowid
         else:
             self.db.execute(
                 "UPDATE files SET path = ?, head_len = ?, head_hash = ?, device = ?, inode = ?, offset = ?,"
-                " lines = ?, unparsed = ?, format = ?, updated = ? WHERE id = ?",
+                " lines = ?, unparsed = ?, format = ?, duplicates = ?, updated = ? WHERE id = ?",
                 (cp.path, cp.head_len, cp.head_hash, cp.device, cp.inode, cp.offset, cp.lines, cp.unparsed,
-                 cp.format, now, cp.id),
+                 cp.format, cp.duplicates, now, cp.id),
             )
 
     # -- retention ---------------------------------------------------------------------------
