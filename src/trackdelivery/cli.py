@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +13,9 @@ import click
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .export import EXPORT_FORMATS, iter_export
 from .ingest import ingest_files
-from .record import BLOCKED_TYPES, EVENT_FIELDS, EVENT_TYPES, DeliveryEvent
+from .record import BLOCKED_TYPES, EVENT_TYPES, DeliveryEvent
 from .search import MATCH_MODES, SearchError, SearchFilter, iter_events
 from .source import SourceError
 from .store.sqlite import Store, StoreError
@@ -154,6 +153,82 @@ def ingest(obj: Context, files: tuple[str, ...], server: str | None, progress: b
         sys.exit(1)
 
 
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--server", metavar="NAME", help="Name of this log source in the records (default: host name).")
+@click.option("--poll", type=click.FloatRange(min=0.05), default=0.2, show_default=True, metavar="SECONDS",
+              help="How often to look for new lines.")
+@click.pass_obj
+def follow(obj: Context, files: tuple[str, ...], server: str | None, poll: float) -> None:
+    """Follow live log FILES (default: the config's logs) and store new events as they are written.
+
+    Survives rotation by rename, copytruncate and delete + recreate, and compression of the rotated
+    file; on start it first finishes what was written while it was not running. Stop it with Ctrl-C
+    or SIGTERM: what was read is committed, and the next start continues from there.
+    """
+    import logging
+    import signal
+    import threading
+
+    from .follow import Follower
+
+    paths = list(files) or obj.config.logs
+    if not paths:
+        _fail("Name the log files to follow, e.g. 'trackdelivery follow /var/log/exim_mainlog', "
+              "or list them as logs = [...] in the config file.")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with obj.open_store() as store:
+        follower = Follower(store, paths, server=server or obj.config.server or None,
+                            retention_days=obj.config.retention_days)
+        click.echo(f"Following {', '.join(paths)} into {obj.db_path} (Ctrl-C to stop).", err=True)
+        follower.run(stop, poll_seconds=poll)
+        summary = follower.ingestor.finish()
+    click.echo(f"Stopped after {summary.lines} lines ({summary.unparsed} not understood).", err=True)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.pass_obj
+def status(obj: Context, fmt: str) -> None:
+    """Show the files read so far: how far, how far behind, and how many lines were not understood."""
+    import os
+
+    with obj.open_store(readonly=True) as store:
+        rows = []
+        for cp in store.checkpoints():
+            try:
+                size: int | None = os.path.getsize(cp.path)
+            except OSError:
+                size = None
+            same = False
+            if size is not None:
+                try:
+                    st = os.stat(cp.path)
+                    same = (st.st_dev, st.st_ino) == (cp.device, cp.inode)
+                except OSError:
+                    pass
+            rows.append({
+                "path": cp.path, "offset": cp.offset, "size": size if same else None,
+                "lag_bytes": (size - cp.offset) if (same and size is not None) else None,
+                "lines": cp.lines, "unparsed": cp.unparsed, "repeated": cp.duplicates,
+                "updated": store.db.execute("SELECT updated FROM files WHERE id = ?", (cp.id,)).fetchone()[0],
+            })
+        totals = stats(store.db)
+    if fmt == "json":
+        click.echo(json.dumps({"files": rows, "stats": totals}))
+        return
+    if not rows:
+        click.echo("No log files read yet: run 'trackdelivery ingest FILE' or 'trackdelivery follow FILE'.")
+    for r in rows:
+        lag = "rotated away" if r["lag_bytes"] is None else f"{r['lag_bytes']} bytes behind"
+        click.echo(f"{r['path']}: {r['lines']} lines, offset {r['offset']}, {lag}, "
+                   f"{r['unparsed']} not understood, updated {_format_time(r['updated'])}")
+    click.echo(f"Events: {sum(totals['events'].values())}; messages: {totals['messages']}.")
+
+
 def _search_options(func: Any) -> Any:
     options = [
         click.option("--recipient", metavar="ADDR", help="Recipient address (as sent, or the final mailbox)."),
@@ -192,48 +267,24 @@ def _types(types: str | None, all_types: bool, blocked: bool) -> tuple[str, ...]
     return EVENT_TYPES
 
 
-def _event_dict(e: DeliveryEvent) -> dict[str, Any]:
-    return asdict(e)
-
-
 def write_events(events: Iterable[DeliveryEvent], fmt: str, out: Any) -> int:
     """Write events in ``fmt`` to ``out`` as they stream; returns how many were written."""
-    n = 0
-    if fmt == "json":
-        out.write("[")
-        for e in events:
-            out.write(("," if n else "") + "\n" + json.dumps(_event_dict(e), ensure_ascii=False))
-            n += 1
-        out.write("\n]\n" if n else "]\n")
-    elif fmt == "ndjson":
-        for e in events:
-            out.write(json.dumps(_event_dict(e), ensure_ascii=False) + "\n")
-            n += 1
-    elif fmt == "csv":
-        writer = csv.writer(out)
-        writer.writerow(EVENT_FIELDS)
-        for e in events:
-            row = _event_dict(e)
-            writer.writerow([_csv_safe(row[k]) for k in EVENT_FIELDS])
-            n += 1
-    else:
-        n = _write_table(events, out)
-    return n
+    if fmt not in EXPORT_FORMATS:
+        return _write_table(events, out)
+    counted = _Counted(events)
+    for piece in iter_export(counted, fmt):
+        out.write(piece)
+    return counted.n
 
 
-def _csv_safe(value: Any) -> Any:
-    # Log text is attacker-controlled: keep spreadsheets from running "=cmd|..." as a formula.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(value):
-        return "'" + value
-    return "" if value is None else value
+class _Counted:
+    def __init__(self, events: Iterable[DeliveryEvent]) -> None:
+        self.events, self.n = events, 0
 
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
+    def __iter__(self) -> Iterator[DeliveryEvent]:
+        for e in self.events:
+            self.n += 1
+            yield e
 
 
 def _write_table(events: Iterable[DeliveryEvent], out: Any) -> int:
@@ -373,6 +424,12 @@ def purge(obj: Context, older_than: int | None) -> None:
     with obj.open_store() as store:
         events, messages = store.purge(cutoff)
     click.echo(f"Deleted {events} events and {messages} messages older than {days} days.")
+
+
+from .cli_web import serve, users  # noqa: E402 - the web commands live in their own module
+
+main.add_command(serve)
+main.add_command(users)
 
 
 def run() -> None:  # pragma: no cover - console script wrapper

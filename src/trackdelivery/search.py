@@ -14,7 +14,7 @@ from .record import EVENT_FIELDS, EVENT_TYPES, DeliveryEvent
 MATCH_MODES = ("exact", "begins", "contains")
 SORTABLE = frozenset(EVENT_FIELDS)
 DEFAULT_SORT = "actionunixtime"
-_SELECT = "SELECT " + ", ".join(EVENT_FIELDS) + " FROM events"
+_SELECT = "SELECT " + ", ".join(EVENT_FIELDS) + " FROM events"  # noqa: S608 - constant SQL text, values bound
 
 
 class SearchError(ValueError):
@@ -49,6 +49,8 @@ class SearchFilter:
     limit: int = 50  # 0 = all
     offset: int = 0
     scope: Scope | None = field(default=None)
+    after_id: int | None = None  # only events stored after this row id ("N new events" polling)
+    event_id: int | None = None  # one event by its row id (the API's details, scope-checked here)
 
 
 def _like_escape(value: str) -> str:
@@ -134,6 +136,12 @@ def build_where(f: SearchFilter) -> tuple[str, list[object]]:
     if f.until is not None:
         conditions.append("actionunixtime <= ?")
         params.append(f.until)
+    if f.after_id is not None:
+        conditions.append("id > ?")
+        params.append(f.after_id)
+    if f.event_id is not None:
+        conditions.append("id = ?")
+        params.append(f.event_id)
     if f.scope is not None:
         conditions.append(_scope_clause(f.scope, params))
     return (" WHERE " + " AND ".join(conditions)) if conditions else "", params
@@ -172,4 +180,11 @@ def search(db: sqlite3.Connection, f: SearchFilter) -> list[DeliveryEvent]:
 
 def count(db: sqlite3.Connection, f: SearchFilter) -> int:
     where, params = build_where(f)
-    return int(db.execute("SELECT count(*) FROM events" + where, params).fetchone()[0])
+    return int(db.execute("SELECT count(*) FROM events" + where, params).fetchone()[0])  # noqa: S608 - constant SQL text, values bound
+
+
+def last_id(db: sqlite3.Connection, f: SearchFilter) -> int:
+    """The largest row id among the events ``f`` matches (0 when none): the mark for "new since" polling."""
+    where, params = build_where(f)
+    sql = "SELECT coalesce(max(id), 0) FROM events" + where  # noqa: S608 - build_where binds every value
+    return int(db.execute(sql, params).fetchone()[0])

@@ -106,7 +106,7 @@ def read_lines(f: BinaryIO, final: bool) -> Iterator[tuple[bytes, int, bool]]:
         yield chunk, consumed, True
 
 
-def _first_time(path: str) -> int | None:
+def first_time(path: str) -> int | None:
     try:
         with open_log(path) as f:
             for _ in range(200):
@@ -137,7 +137,7 @@ def order_by_time(paths: list[str]) -> list[str]:
     """Order a rotated set oldest first: by the first timestamp in each file, then by rotation name."""
     keyed = []
     for index, path in enumerate(paths):
-        first = _first_time(path)
+        first = first_time(path)
         keyed.append((first if first is not None else float("inf"), _name_age(path), index, path))
     keyed.sort()
     return [k[-1] for k in keyed]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import explain
 from .record import EVENT_TYPES, DeliveryEvent
-from .search import Scope, SearchFilter, iter_events
+from .search import Scope, SearchFilter, build_where, count, iter_events
 
 
 @dataclass(slots=True)
@@ -53,11 +54,61 @@ def message_story(db: sqlite3.Connection, msgid: str, scope: Scope | None = None
     if not raw:
         raw = [line for (line,) in db.execute(
             "SELECT raw FROM events WHERE msgid = ? AND raw IS NOT NULL ORDER BY id", (msgid,))]
+    if scope is not None:
+        linked = [m for m in linked if _visible(db, m, scope)]
+        raw = _hide_other_recipients(db, msgid, events, raw)
     return MessageStory(msgid, events, explanations, linked, raw)
 
 
-def stats(db: sqlite3.Connection, since: int | None = None, until: int | None = None) -> dict[str, Any]:
-    """{"messages": N, "events": {type: N}, "lines": N, "unparsed": N} — lines count all files read."""
+def _visible(db: sqlite3.Connection, msgid: str, scope: Scope) -> bool:
+    return any(e.msgid == msgid for e in iter_events(db, SearchFilter(msgid=msgid, limit=0, scope=scope)))
+
+
+HIDDEN_ADDRESS = "(another recipient)"
+
+
+def _hide_other_recipients(
+    db: sqlite3.Connection, msgid: str, visible: list[DeliveryEvent], raw: list[str]
+) -> list[str]:
+    """Raw lines as a tenant may see them when it sees only some recipients of a message.
+
+    Delivery lines for the other recipients are left out, and their addresses in the arrival line
+    ("<= sender ... for a@x b@y") are replaced, so one tenant never learns who else got the mail.
+    """
+    everyone = [e for e in iter_events(db, SearchFilter(msgid=msgid, limit=0)) if e.msgid == msgid]
+    seen = {a.lower() for e in visible for a in (e.recipient, e.deliveredto, e.email, e.sender) if a}
+    hidden = {a.lower() for e in everyone for a in (e.recipient, e.deliveredto) if a} - seen
+    if not hidden:
+        return raw
+    pattern = re.compile(
+        r"(?<![\w.+-])(?:" + "|".join(re.escape(a) for a in sorted(hidden, key=len, reverse=True)) + r")(?![\w.-])",
+        re.IGNORECASE,
+    )
+    lines = []
+    for line in raw:
+        if not pattern.search(line):
+            lines.append(line)
+        elif " <= " in line:
+            lines.append(pattern.sub(HIDDEN_ADDRESS, line))
+    return lines
+
+
+def event_raw_line(db: sqlite3.Connection, event_id: int) -> str | None:
+    """The log line stored with an event that has no message (an SMTP-time rejection)."""
+    row = db.execute("SELECT raw FROM events WHERE id = ?", (event_id,)).fetchone()
+    return row[0] if row else None
+
+
+def stats(
+    db: sqlite3.Connection, since: int | None = None, until: int | None = None, scope: Scope | None = None
+) -> dict[str, Any]:
+    """{"messages": N, "events": {type: N}, "lines": N, "unparsed": N} — lines count all files read.
+
+    With a ``scope`` the counts cover only the mail the caller may see, and the server-wide log line
+    counts are None.
+    """
+    if scope is not None:
+        return _scoped_stats(db, since, until, scope)
     conditions, params = [], []
     if since is not None:
         conditions.append("actionunixtime >= ?")
@@ -67,12 +118,23 @@ def stats(db: sqlite3.Connection, since: int | None = None, until: int | None = 
         params.append(until)
     where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
     events = {t: 0 for t in EVENT_TYPES}
-    for type_, n in db.execute("SELECT type, count(*) FROM events" + where + " GROUP BY type", params):
+    for type_, n in db.execute("SELECT type, count(*) FROM events" + where + " GROUP BY type", params):  # noqa: S608 - constant SQL text, values bound
         events[type_] = n
     mwhere = where.replace("actionunixtime", "sendunixtime")
     mcond = " AND " if mwhere else " WHERE "
     messages = db.execute(
-        "SELECT count(*) FROM messages" + mwhere + mcond + "sendunixtime IS NOT NULL", params
+        "SELECT count(*) FROM messages" + mwhere + mcond + "sendunixtime IS NOT NULL", params  # noqa: S608 - constant SQL text, values bound
     ).fetchone()[0]
     lines, unparsed = db.execute("SELECT coalesce(sum(lines), 0), coalesce(sum(unparsed), 0) FROM files").fetchone()
     return {"messages": messages, "events": events, "lines": lines, "unparsed": unparsed}
+
+
+def _scoped_stats(db: sqlite3.Connection, since: int | None, until: int | None, scope: Scope) -> dict[str, Any]:
+    events = {
+        t: count(db, SearchFilter(types=(t,), since=since, until=until, limit=0, scope=scope)) for t in EVENT_TYPES
+    }
+    # Messages the caller sees some event of; search builds the WHERE clause, scope included.
+    where, params = build_where(SearchFilter(since=since, until=until, limit=0, scope=scope))
+    sql = "SELECT count(DISTINCT msgid) FROM events" + where  # noqa: S608 - build_where binds every value
+    messages = db.execute(sql + " AND msgid != '' AND sendunixtime IS NOT NULL", params).fetchone()[0]
+    return {"messages": messages, "events": events, "lines": None, "unparsed": None}
