@@ -140,7 +140,7 @@ class Follower:
         head, _ = identify(path)
         if not head:
             return None  # nothing written yet: no identity
-        if is_compressed(head):
+        if is_compressed(path):
             raise SourceError(f"{path} is compressed; follow the live log, not a rotated copy.")
         handle = open_log(path)
         checkpoint = self.ingestor.checkpoint_for(path, head, st)
@@ -158,7 +158,7 @@ class Follower:
                 continue
             if len(head) >= old.head_len and head_hash(head[: old.head_len]) == old.head_hash:
                 with open_log(sibling) as f:
-                    skip(f, old.offset, is_compressed(head))
+                    skip(f, old.offset, is_compressed(sibling))
                     self.ingestor.consume(f, old, final=True)
                 break
         else:

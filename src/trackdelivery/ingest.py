@@ -82,7 +82,7 @@ class Ingestor:
         if not head:
             return
         checkpoint = self.checkpoint_for(path, head, st)
-        compressed = is_compressed(head)
+        compressed = is_compressed(path)
         self.summary.files += 1
         with open_log(path) as f:
             try:
@@ -112,7 +112,16 @@ class Ingestor:
         lines = unparsed = pending = duplicates = 0
         reported = offset
         total = 0
-        for raw, consumed, oversize in read_lines(f, final):
+        lines_iter = read_lines(f, final)
+        while True:
+            try:
+                raw, consumed, oversize = next(lines_iter)
+            except StopIteration:
+                break
+            except READ_ERRORS:
+                # A damaged archive: keep what was read (with its checkpoint), then report.
+                self._commit(checkpoint, offset, lines, unparsed, duplicates)
+                raise
             offset += consumed
             lines += 1
             pending += 1

@@ -45,9 +45,9 @@ def compression_of(path: str) -> str:
     return ""
 
 
-def is_compressed(head: bytes) -> bool:
-    """Whether a file's first bytes are a gzip, bzip2 or xz header (such a file never grows)."""
-    return head.startswith((_GZIP_MAGIC, _BZ2_MAGIC, _XZ_MAGIC))
+def is_compressed(path: str) -> bool:
+    """Whether the file is gzip, bzip2 or xz (such a file never grows: its last line is final)."""
+    return compression_of(path) != ""
 
 
 def open_log(path: str) -> BinaryIO:
