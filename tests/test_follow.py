@@ -221,3 +221,66 @@ def test_sigkill_at_random_moments_changes_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert kills >= 20
     assert snapshot(db) == reference(tmp_path, written)
+
+
+def test_a_file_that_shrinks_in_place_is_not_read_twice(tmp_path: Path, db_path: Path) -> None:
+    log = tmp_path / "exim_mainlog"
+    lines = message_lines(6)
+    append(log, lines)
+    with Store(db_path) as store:
+        follower = Follower(store, [str(log)], server="test")
+        follower.poll()
+        text = log.read_text()
+        log.write_text(text[: len(text) // 2].rsplit("\n", 1)[0] + "\n")  # cut in place, no copy
+        follower.poll()
+        more = message_lines(2, start=50)
+        append(log, more)
+        follower.poll()
+        follower.close()
+        assert follower.shrunk == 1
+    assert snapshot(db_path) == reference(tmp_path, lines + more)
+
+
+def test_clock_jumping_backwards_keeps_every_event(tmp_path: Path, db_path: Path) -> None:
+    log = tmp_path / "exim_mainlog"
+    later = message_lines(3, start=7200, day="2026-11-16")
+    earlier = message_lines(3, start=10, day="2026-11-16")  # the clock was set back two hours
+    append(log, later + earlier)
+    with Store(db_path) as store:
+        follower = Follower(store, [str(log)], server="test")
+        follower.poll()
+        follower.close()
+    assert snapshot(db_path) == reference(tmp_path, later + earlier)
+    assert len(snapshot(db_path)[0]) == 6
+
+
+def test_retention_purges_old_events_once_a_day(tmp_path: Path, db_path: Path) -> None:
+    log = tmp_path / "exim_mainlog"
+    append(log, message_lines(3, day="2020-01-01") + message_lines(2, start=100, day=time.strftime("%Y-%m-%d")))
+    with Store(db_path) as store:
+        follower = Follower(store, [str(log)], server="test", retention_days=30)
+        follower.poll()
+        follower._maybe_purge()
+        kept = store.db.execute("SELECT count(*) FROM events").fetchone()[0]
+        append(log, message_lines(1, start=200, day="2020-01-02"))
+        follower.poll()
+        follower._maybe_purge()  # within the same day: no second purge
+        after = store.db.execute("SELECT count(*) FROM events").fetchone()[0]
+        follower.close()
+    assert kept == 2
+    assert after == 3
+
+
+def test_status_shows_files_offsets_and_lag(tmp_path: Path, cli) -> None:
+    import json
+
+    log = tmp_path / "exim_mainlog"
+    append(log, message_lines(2) + ["garbage line"])
+    cli("ingest", str(log))
+    append(log, message_lines(1, start=9))
+    status = json.loads(cli("status", "--format", "json").stdout)
+    [entry] = status["files"]
+    assert entry["path"] == str(log)
+    assert entry["lines"] == 7 and entry["unparsed"] == 1
+    assert entry["lag_bytes"] == len("".join(line + "\n" for line in message_lines(1, start=9)))
+    assert "bytes behind" in cli("status").stdout

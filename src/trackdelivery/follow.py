@@ -35,6 +35,7 @@ class _Open:
     device: int
     inode: int
     checkpoint: Checkpoint
+    head: bytes  # the first bytes when last looked at, to tell a file cut short from a new one
 
 
 @dataclass(slots=True)
@@ -134,7 +135,8 @@ class Follower:
             current = self._open.get(path)
             if current is None:
                 return lines
-        return lines + self._read(current.handle, current.checkpoint, final=False, size=st.st_size)
+        return lines + self._read(current.handle, current.checkpoint, final=False, size=st.st_size,
+                                  opened=current)
 
     def _start(self, path: str, st: os.stat_result) -> _Open | None:
         head, _ = identify(path)
@@ -144,12 +146,17 @@ class Follower:
             raise SourceError(f"{path} is compressed; follow the live log, not a rotated copy.")
         handle = open_log(path)
         checkpoint = self.ingestor.checkpoint_for(path, head, st)
-        opened = _Open(path, handle, st.st_dev, st.st_ino, checkpoint)
+        opened = _Open(path, handle, st.st_dev, st.st_ino, checkpoint, head)
         self._open[path] = opened
         return opened
 
     def _truncated(self, current: _Open) -> None:
-        """copytruncate: finish the old content from the copy (same identity), then start again at 0."""
+        """The file got shorter than what we have read.
+
+        copytruncate: finish the old content from the rotated copy (same identity), then start the
+        new content at 0. Shrunk in place (it still starts like before, no copy): what is left was
+        read already, so go on from its new end — counted and logged, never read twice.
+        """
         old = current.checkpoint
         for sibling in rotated_siblings(current.path):
             try:
@@ -161,29 +168,32 @@ class Follower:
                     skip(f, old.offset, is_compressed(sibling))
                     self.ingestor.consume(f, old, final=True)
                 break
-        else:
+        head, st = identify(current.path)
+        common = min(len(head), len(current.head))
+        if head and head[:common] == current.head[:common]:
             self.shrunk += 1
-            log.warning("%s got shorter (at byte %d) and no rotated copy has its old content; "
-                        "reading it again from the start", current.path, old.offset)
+            log.warning("%s got shorter (from byte %d to %d) and still starts as before; going on from "
+                        "its new end", current.path, old.offset, st.st_size)
+            old.offset = st.st_size
+            old.head_len, old.head_hash = len(head), head_hash(head)
+            current.head = head
+            return
         current.handle.close()
         del self._open[current.path]
-        st = os.stat(current.path)
-        started = self._start(current.path, st)
-        if started is not None and started.checkpoint.id == old.id:
-            # The new content begins like the old one did (shrunk in place): a new identity anyway.
-            started.checkpoint = Checkpoint(None, old.path, 0, "", st.st_dev, st.st_ino, format=old.format)
-            self._widen(started.checkpoint, started.handle)
+        self._start(current.path, st)
 
-    def _widen(self, checkpoint: Checkpoint, handle: BinaryIO) -> None:
-        position = handle.tell()
+    def _widen(self, checkpoint: Checkpoint, handle: BinaryIO) -> bytes:
         handle.seek(0)
         head = handle.read(HEAD_BYTES)
-        handle.seek(position)
         checkpoint.head_len, checkpoint.head_hash = len(head), head_hash(head)
+        return head
 
-    def _read(self, handle: BinaryIO, checkpoint: Checkpoint, final: bool, size: int | None) -> int:
+    def _read(self, handle: BinaryIO, checkpoint: Checkpoint, final: bool, size: int | None,
+              opened: _Open | None = None) -> int:
         if checkpoint.head_len < HEAD_BYTES and size is not None and size > checkpoint.head_len:
-            self._widen(checkpoint, handle)
+            head = self._widen(checkpoint, handle)
+            if opened is not None:
+                opened.head = head
         handle.seek(checkpoint.offset)
         return self.ingestor.consume(handle, checkpoint, final=final)
 
