@@ -73,7 +73,6 @@ class TimeOrderedWriter:
         self._size = 0
         self._day = -1
         self._day_text = ""
-        self._hms = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
 
     def add(self, t: int, line: str) -> bool:
         """Queue a line for second ``t``; False, and nothing written, if ``t`` is past the end."""
@@ -100,7 +99,8 @@ class TimeOrderedWriter:
         if day != self._day:
             self._day = day
             self._day_text = time.strftime("%Y-%m-%d ", time.gmtime(second))
-        prefix = self._day_text + self._hms[second_of_day] + " "
+        hour, rest = divmod(second_of_day, 3600)
+        prefix = f"{self._day_text}{hour:02d}:{rest // 60:02d}:{rest % 60:02d} "
         chunk = prefix + ("\n" + prefix).join(lines) + "\n"
         self.lines += len(lines)
         self._parts.append(chunk)

@@ -67,7 +67,12 @@ SPAM_DOMAINS = tuple(
     crypto-example.click example-loans.online
 """.split()
 )
-NONEXISTENT_DOMAINS = ("exmaple.com", "exampel.net", "gmial-example.com", "example-closed.org")
+NONEXISTENT_DOMAINS = (
+    "exmaple.example",
+    "gmial.example",
+    "example-closed.example",
+    "old-shop.example",
+)  # RFC 2606
 HELO_NAMES = tuple(
     """
     User ylmf-pc DESKTOP-7K2M9QX WIN-5RT4UJ8HD2L localhost laptop MacBook-Pro.local [192.168.1.23] [10.0.0.12]

@@ -48,7 +48,6 @@ class Run:
     max_rss_kib: int = 0
     stdout: str = ""
     stderr: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -234,221 +233,205 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@dataclass
+class Bench:
+    """One benchmark run: its options, where it works, and what it found so far."""
+
+    args: argparse.Namespace
+    workdir: Path
+    pin: list[str]
+    log: Path = Path()
+    lines: int = 0
+    size: int = 0
+    generated: dict = field(default_factory=dict)  # gen_exim.py's own counts
+    rows: list[tuple[str, Run]] = field(default_factory=list)  # the timing table
+    notes: list[str] = field(default_factory=list)  # failures, printed after the tables
+    results: dict = field(default_factory=dict)  # everything, for --json
+
+    @property
+    def td(self) -> list[str]:
+        return trackdelivery_command(self.args.cmd)
+
+    @property
+    def db(self) -> Path:
+        return self.workdir / "bench.sqlite3"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, TRACKDELIVERY_DB=str(self.db))
+
+    def failed(self, run: Run) -> None:
+        self.notes.append(failure_note(run))
+
+
+def make_log(b: Bench) -> bool:
+    """Generate the log (timed: the generator gets a row too), or check the one given."""
+    args = b.args
+    if args.log:
+        b.log = args.log.resolve()
+        if not b.log.is_file():
+            print(f"run_exim: no such log file: {b.log}", file=sys.stderr)
+            return False
+    else:
+        b.log = b.workdir / "exim_mainlog"
+        options = {"--lines": args.lines, "--seed": args.seed, "--start": args.start, "--days": args.days,
+                   "--id-form": args.id_form, "--out": b.log}  # fmt: skip
+        argv = [sys.executable, str(GENERATOR), *(str(x) for pair in options.items() for x in pair)]
+        gen = measure("gen_exim.py", argv, b.workdir, pin=b.pin)
+        if not gen.ok:
+            print(failure_note(gen), file=sys.stderr)
+            return False
+        b.generated = json.loads(gen.stderr.strip().splitlines()[-1])
+        b.rows.append(("gen_exim.py (writes the log)", gen))
+        b.results["generator"] = {"seconds": gen.seconds, "peak_mb": gen.peak_mb, "counts": b.generated}
+    b.lines = b.generated.get("lines") or count_lines(b.log)
+    b.size = b.log.stat().st_size
+    b.results.update(log=str(b.log), lines=b.lines, bytes=b.size)
+    print(f"log: {b.log} ({b.lines:,} lines, {human_size(b.size)})", file=sys.stderr)
+    return True
+
+
+def run_ingest(b: Bench) -> tuple[Run, dict]:
+    """``trackdelivery ingest`` into a fresh database, then ``stats --format json`` (not timed)."""
+    for stale in (b.db, Path(f"{b.db}-wal"), Path(f"{b.db}-shm")):
+        stale.unlink(missing_ok=True)  # ingest is idempotent: a second run would measure nothing
+    print(f"trackdelivery ingest ({shlex.join(b.td)}) ...", file=sys.stderr)
+    ingest = measure(
+        "trackdelivery-ingest", [*b.td, "--db", str(b.db), "ingest", str(b.log)], b.workdir, b.env, b.pin
+    )
+    b.rows.append(("trackdelivery ingest", ingest))
+    stats: dict = {}
+    if not ingest.ok:
+        b.failed(ingest)
+    else:
+        run = measure(
+            "trackdelivery-stats", [*b.td, "--db", str(b.db), "stats", "--format", "json"], b.workdir, b.env
+        )
+        try:
+            stats = json.loads(run.stdout) if run.ok else {}
+        except json.JSONDecodeError:
+            pass
+        if not run.ok:
+            b.failed(run)
+    b.results["trackdelivery"] = {"ok": ingest.ok, "seconds": ingest.seconds, "peak_mb": ingest.peak_mb,
+                                  "stats": stats, "db_bytes": b.db.stat().st_size if b.db.exists() else 0}  # fmt: skip
+    return ingest, stats
+
+
+def run_eximstats(b: Bench) -> tuple[Run | None, dict[str, int]]:
+    exe = b.args.eximstats
+    if not Path(exe).exists() and not shutil.which(exe):
+        b.notes.append(f"\neximstats not found ({exe}): install Debian's exim4-base.\n")
+        return None, {}
+    log = b.log
+    if has_long_ids(log):
+        log = b.workdir / "exim_mainlog.short-ids"
+        print(f"23-character ids: eximstats reads a copy with 16-character ids ({log})", file=sys.stderr)
+        copy_with_short_ids(b.log, log)
+        b.results["eximstats_log_short_ids"] = str(log)
+    print("eximstats ...", file=sys.stderr)
+    # Its report is a few KB: a file instead of /dev/null costs nothing measurable, and is checked.
+    run = measure("eximstats", [exe, "-nr", "-t0", "-txt", str(log)], b.workdir, pin=b.pin)
+    b.rows.append(("eximstats -nr -t0 -txt", run))
+    counts = parse_eximstats(run.stdout) if run.ok else {}
+    if not run.ok:
+        b.failed(run)
+    b.results["eximstats"] = {"ok": run.ok, "seconds": run.seconds, "peak_mb": run.peak_mb, "counts": counts}
+    return run, counts
+
+
+def run_searches(b: Bench) -> list[tuple[str, float, int | None, Run]]:
+    """First-page latency of a few searches, each a whole process, best of --repeat."""
+    print("searches ...", file=sys.stderr)
+    repeat = b.args.repeat
+    startup = min((measure("trackdelivery-version", [*b.td, "--version"], b.workdir, b.env) for _ in range(repeat)),
+                  key=lambda r: r.seconds)  # fmt: skip
+    picks = pick_recipients(b.log)
+    queries = [(f"{label}: --recipient {addr}", ["--recipient", addr]) for label, addr in picks]
+    queries += [(f"--text {text!r}", ["--text", text]) for text in TEXT_QUERIES]
+    domain = picks[0][1].rpartition("@")[2] if len(picks) > 1 else "example.com"
+    queries.append((f"--recipient {domain} --match contains", ["--recipient", domain, "--match", "contains"]))
+    found = []
+    for label, filters in queries:
+        argv = [*b.td, "--db", str(b.db), "search", *filters, "--limit", "50", "--format", "json"]
+        best = min((measure("trackdelivery-search", argv, b.workdir, b.env, b.pin) for _ in range(repeat)),
+                   key=lambda r: r.seconds)  # fmt: skip
+        try:
+            rows: int | None = len(json.loads(best.stdout)) if best.ok else None
+        except json.JSONDecodeError:
+            rows = None
+        if not best.ok:
+            b.failed(best)
+        found.append((label, best.seconds, rows, best))
+    b.results["searches"] = {"startup_seconds": startup.seconds,
+                             "queries": [{"query": q, "seconds": s, "rows": n, "ok": r.ok} for q, s, n, r in found]}  # fmt: skip
+    return found
+
+
+def print_timings(b: Bench, ingest: Run | None, exim: Run | None) -> None:
+    ids = f", ids {b.args.id_form}" if b.generated else ""
+    origin = f" (generated: seed {b.args.seed}, {b.args.days:g} day(s){ids})" if b.generated else ""
+    print(f"\n### Exim main log: {b.lines:,} lines, {human_size(b.size)}{origin}\n")
+    print("| tool | lines | file size | seconds | lines/s | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, run in b.rows:
+        if run.ok:
+            print(f"| {name} | {b.lines:,} | {human_size(b.size)} | {run.seconds:.2f} | {b.lines / run.seconds:,.0f} "
+                  f"| {run.peak_mb:.0f} |")  # fmt: skip
+        else:
+            print(f"| {name} | {b.lines:,} | {human_size(b.size)} | failed (exit {run.returncode}) | – | – |")
+    if ingest is not None and exim is not None and ingest.ok and exim.ok:
+        ratio = ingest.seconds / exim.seconds
+        b.results["time_ratio_trackdelivery_eximstats"] = ratio
+        print(f"\ntrackdelivery ingest / eximstats time: **{ratio:.2f}×**")
+    if b.pin:
+        print(f"\nEach process pinned to CPU {b.args.cpu} (taskset); peak RSS is the child's ru_maxrss.")
+    else:
+        print("\nNot pinned to one CPU (taskset missing, or --no-pin).")
+    if "eximstats_log_short_ids" in b.results:
+        print("\neximstats (Exim 4.96) reads message ids as 16 characters, so it was given a copy of the log with "
+              "every 23-character id shortened to 16 (a few % fewer bytes); trackdelivery read the original.")  # fmt: skip
+
+
+def print_searches(b: Bench, found: list[tuple[str, float, int | None, Run]]) -> None:
+    startup = b.results["searches"]["startup_seconds"]
+    print(f"\n### Search latency (first page: --limit 50 --format json; best of {b.args.repeat}; each a whole "
+          f"process: `trackdelivery --version` alone takes {startup:.2f} s)\n")  # fmt: skip
+    print("| query | rows | seconds |")
+    print("|---|---:|---:|")
+    for label, seconds, rows, run in found:
+        shown = "failed" if not run.ok else ("?" if rows is None else str(rows))
+        print(f"| {label} | {shown} | {seconds:.3f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="trackdelivery-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     pin = ["taskset", "-c", args.cpu] if not args.no_pin and shutil.which("taskset") else []
-    results: dict = {"workdir": str(workdir), "pinned_cpu": args.cpu if pin else None}
-    report: list[str] = []
-    failed = False
+    b = Bench(args, workdir, pin, results={"workdir": str(workdir), "pinned_cpu": args.cpu if pin else None})
     try:
-        # 1. The log -----------------------------------------------------------------------------
-        generated: dict = {}
-        if args.log:
-            log = args.log.resolve()
-            if not log.is_file():
-                print(f"run_exim: no such log file: {log}", file=sys.stderr)
-                return 2
-        else:
-            log = workdir / "exim_mainlog"
-            gen = measure(
-                "generator",
-                [
-                    sys.executable,
-                    str(GENERATOR),
-                    "--lines",
-                    str(args.lines),
-                    "--seed",
-                    str(args.seed),
-                    "--start",
-                    args.start,
-                    "--days",
-                    str(args.days),
-                    "--id-form",
-                    args.id_form,
-                    "--out",
-                    str(log),
-                ],
-                workdir,
-                pin=pin,
-            )
-            if not gen.ok:
-                print(failure_note(gen), file=sys.stderr)
-                return 1
-            generated = json.loads(gen.stderr.strip().splitlines()[-1])
-            results["generator"] = {"seconds": gen.seconds, "peak_mb": gen.peak_mb, "counts": generated}
-            print(
-                f"generated {generated['lines']:,} lines in {gen.seconds:.2f} s "
-                f"({generated['lines'] / gen.seconds:,.0f} lines/s, peak {gen.peak_mb:.0f} MB) -> {log}",
-                file=sys.stderr,
-            )
-        lines = generated.get("lines") or count_lines(log)
-        size = log.stat().st_size
-        results.update(log=str(log), lines=lines, bytes=size)
+        if not make_log(b):
+            return 2 if args.log else 1
+        ingest, stats = run_ingest(b) if not args.skip_trackdelivery else (None, {})
+        exim, exim_counts = run_eximstats(b) if not args.skip_eximstats else (None, {})
+        found = run_searches(b) if ingest is not None and ingest.ok else []
 
-        rows: list[tuple[str, Run | None]] = []
-        # 2. trackdelivery ingest --------------------------------------------------------------------
-        ingest: Run | None = None
-        tool_stats: dict = {}
-        db = workdir / "bench.sqlite3"
-        td = trackdelivery_command(args.cmd)
-        env = dict(os.environ, TRACKDELIVERY_DB=str(db))
-        if not args.skip_trackdelivery:
-            for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
-                stale.unlink(missing_ok=True)  # ingest is idempotent: a second run would measure nothing
-            print(f"trackdelivery ingest ({shlex.join(td)}) ...", file=sys.stderr)
-            ingest = measure(
-                "trackdelivery-ingest", [*td, "--db", str(db), "ingest", str(log)], workdir, env, pin
-            )
-            rows.append(("trackdelivery ingest", ingest))
-            if ingest.ok:
-                st = measure(
-                    "trackdelivery-stats", [*td, "--db", str(db), "stats", "--format", "json"], workdir, env
-                )
-                try:
-                    tool_stats = json.loads(st.stdout) if st.ok else {}
-                except json.JSONDecodeError:
-                    tool_stats = {}
-                if not st.ok:
-                    report.append(failure_note(st))
-            else:
-                failed = True
-                report.append(failure_note(ingest))
-            results["trackdelivery"] = {
-                "ok": ingest.ok,
-                "seconds": ingest.seconds,
-                "peak_mb": ingest.peak_mb,
-                "stats": tool_stats,
-                "db_bytes": db.stat().st_size if db.exists() else 0,
-            }
-
-        # 3. eximstats --------------------------------------------------------------------------------
-        exim: Run | None = None
-        exim_counts: dict[str, int] = {}
-        if not args.skip_eximstats:
-            if not Path(args.eximstats).exists() and not shutil.which(args.eximstats):
-                report.append(f"\neximstats not found ({args.eximstats}): install exim4-base.\n")
-            else:
-                exim_log = log
-                if has_long_ids(log):
-                    exim_log = workdir / "exim_mainlog.short-ids"
-                    print(
-                        f"23-character ids: eximstats reads a copy with 16-character ids ({exim_log})",
-                        file=sys.stderr,
-                    )
-                    copy_with_short_ids(log, exim_log)
-                    results["eximstats_log_short_ids"] = str(exim_log)
-                print("eximstats ...", file=sys.stderr)
-                # Its report is a few KB: writing it to a file instead of /dev/null costs nothing measurable.
-                exim = measure(
-                    "eximstats", [args.eximstats, "-nr", "-t0", "-txt", str(exim_log)], workdir, pin=pin
-                )
-                rows.append(("eximstats -nr -t0 -txt", exim))
-                if exim.ok:
-                    exim_counts = parse_eximstats(exim.stdout)
-                else:
-                    failed = True
-                    report.append(failure_note(exim))
-                results["eximstats"] = {
-                    "ok": exim.ok,
-                    "seconds": exim.seconds,
-                    "peak_mb": exim.peak_mb,
-                    "counts": exim_counts,
-                }
-
-        # 4. searches ---------------------------------------------------------------------------------
-        searches: list[tuple[str, str, float, int | None, Run]] = []
-        if ingest is not None and ingest.ok:
-            print("searches ...", file=sys.stderr)
-            startup = min(
-                (
-                    measure("trackdelivery-version", [*td, "--version"], workdir, env)
-                    for _ in range(args.repeat)
-                ),
-                key=lambda r: r.seconds,
-            )
-            queries: list[tuple[str, list[str]]] = [
-                (f"{label}: --recipient {addr}", ["--recipient", addr])
-                for label, addr in pick_recipients(log)
-            ]
-            queries += [(f"--text {text!r}", ["--text", text]) for text in TEXT_QUERIES]
-            domain = next((a.split("@")[1] for _l, a in pick_recipients(log)[:1]), "example.com")
-            queries.append(
-                (f"--recipient {domain} --match contains", ["--recipient", domain, "--match", "contains"])
-            )
-            for label, filters in queries:
-                argv = [*td, "--db", str(db), "search", *filters, "--limit", "50", "--format", "json"]
-                runs = [measure("trackdelivery-search", argv, workdir, env, pin) for _ in range(args.repeat)]
-                best = min(runs, key=lambda r: r.seconds)
-                try:
-                    rows_found: int | None = len(json.loads(best.stdout)) if best.ok else None
-                except json.JSONDecodeError:
-                    rows_found = None
-                searches.append((label, shlex.join(filters), best.seconds, rows_found, best))
-                if not best.ok:
-                    report.append(failure_note(best))
-            results["searches"] = {
-                "startup_seconds": startup.seconds,
-                "queries": [{"query": q, "seconds": s, "rows": n, "ok": r.ok} for _l, q, s, n, r in searches],
-            }
-
-        # 5. the report ---------------------------------------------------------------------------------
-        print(
-            f"\n### Exim main log: {lines:,} lines, {human_size(size)}"
-            f"{f' (generated, seed {args.seed}, ids {args.id_form})' if generated else ''}\n"
-        )
-        print("| tool | lines | file size | seconds | lines/s | peak RSS MB |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, run in rows:
-            if run is None:
-                continue
-            if run.ok:
-                print(
-                    f"| {name} | {lines:,} | {human_size(size)} | {run.seconds:.2f} | {lines / run.seconds:,.0f} "
-                    f"| {run.peak_mb:.0f} |"
-                )
-            else:
-                print(f"| {name} | {lines:,} | {human_size(size)} | failed (exit {run.returncode}) | – | – |")
-        if ingest is not None and exim is not None and ingest.ok and exim.ok:
-            ratio = ingest.seconds / exim.seconds
-            results["time_ratio_trackdelivery_eximstats"] = ratio
-            print(
-                f"\ntrackdelivery ingest / eximstats time: **{ratio:.2f}×**"
-                f"{'' if pin else ' (not pinned: taskset missing or --no-pin)'}"
-            )
-        if pin:
-            print(f"\nEach process pinned to CPU {args.cpu} (taskset); peak RSS = the child's ru_maxrss.")
-
-        if "eximstats_log_short_ids" in results:
-            print(
-                "\neximstats (Exim 4.96) reads message ids as 16 characters, so it was given a copy of the log "
-                "with every 23-character id shortened to 16 (a few % fewer bytes); trackdelivery read the original."
-            )
-        if generated or exim_counts or tool_stats:
-            print_counts(generated, exim_counts, tool_stats, short_ids="eximstats_log_short_ids" in results)
-        if searches:
-            startup_s = results["searches"]["startup_seconds"]
-            print(
-                f"\n### Search latency (first page, --limit 50 --format json, best of {args.repeat}; "
-                f"a whole process each, `trackdelivery --version` alone takes {startup_s:.2f} s)\n"
-            )
-            print("| query | rows | seconds |")
-            print("|---|---:|---:|")
-            for label, _q, seconds, found, run in searches:
-                shown = "failed" if not run.ok else ("?" if found is None else str(found))
-                print(f"| {label} | {shown} | {seconds:.3f} |")
-            failed = failed or any(not r.ok for *_x, r in searches)
-        for note in report:
+        print_timings(b, ingest, exim)
+        if b.generated or exim_counts or stats:
+            print_counts(b.generated, exim_counts, stats, short_ids="eximstats_log_short_ids" in b.results)
+        if found:
+            print_searches(b, found)
+        for note in b.notes:
             print(note)
         if args.json:
-            args.json.write_text(json.dumps(results, indent=2))
-        return 1 if failed else 0
+            args.json.write_text(json.dumps(b.results, indent=2))
+        return 1 if b.notes else 0
     finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
+        if args.keep:
             print(f"\n(kept {workdir})", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def print_counts(generated: dict, exim: dict[str, int], tool: dict, short_ids: bool) -> None:
@@ -533,6 +516,8 @@ def print_counts(generated: dict, exim: dict[str, int], tool: dict, short_ids: b
     print("| what | generator | eximstats should say | eximstats | trackdelivery |")
     print("|---|---:|---:|---:|---:|")
     for label, *values in rows:
+        if all(v is None for v in values):
+            continue
         cells = ["" if v is None else f"{v:,}" for v in values]
         if values[1] is not None and values[2] is not None and values[1] != values[2]:
             cells[2] += " ≠"
