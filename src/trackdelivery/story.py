@@ -9,7 +9,7 @@ from typing import Any
 
 from . import explain
 from .record import EVENT_TYPES, DeliveryEvent
-from .search import Scope, SearchFilter, build_where, count, iter_events
+from .search import Scope, SearchFilter, build_where, iter_events
 
 
 @dataclass(slots=True)
@@ -130,11 +130,12 @@ def stats(
 
 
 def _scoped_stats(db: sqlite3.Connection, since: int | None, until: int | None, scope: Scope) -> dict[str, Any]:
-    events = {
-        t: count(db, SearchFilter(types=(t,), since=since, until=until, limit=0, scope=scope)) for t in EVENT_TYPES
-    }
-    # Messages the caller sees some event of; search builds the WHERE clause, scope included.
+    # search builds the WHERE clause, scope included; one pass counts every type.
     where, params = build_where(SearchFilter(since=since, until=until, limit=0, scope=scope))
-    sql = "SELECT count(DISTINCT msgid) FROM events" + where  # noqa: S608 - build_where binds every value
+    events = {t: 0 for t in EVENT_TYPES}
+    sql = "SELECT type, count(*) FROM events" + where + " GROUP BY type"  # noqa: S608 - values are bound
+    for type_, n in db.execute(sql, params):
+        events[type_] = n
+    sql = "SELECT count(DISTINCT msgid) FROM events" + where  # noqa: S608 - values are bound
     messages = db.execute(sql + " AND msgid != '' AND sendunixtime IS NOT NULL", params).fetchone()[0]
     return {"messages": messages, "events": events, "lines": None, "unparsed": None}
