@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DB ?= demo/trackdelivery.sqlite3
-DEBIAN_PACKAGES := exim4-base pflogsumm
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8080
 
 .PHONY: demo test lint bench venv debs clean
 
@@ -16,11 +17,13 @@ $(BIN)/trackdelivery: pyproject.toml
 
 venv: $(BIN)/trackdelivery
 
-# eximstats (exim4-base) and pflogsumm are the independent oracles the tests compare with.
+# eximstats (exim4-base) and pflogsumm are the independent oracles the tests compare with;
+# chromium is the real browser the page's end-to-end tests drive (no browser download).
 debs:
 	@missing=""; \
 	command -v eximstats >/dev/null 2>&1 || missing="$$missing exim4-base"; \
 	command -v pflogsumm >/dev/null 2>&1 || missing="$$missing pflogsumm"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing Debian packages:$$missing"; \
@@ -35,7 +38,8 @@ demo: venv
 	mkdir -p demo
 	$(BIN)/trackdelivery --db $(DEMO_DB) ingest src/trackdelivery/sample/exim_mainlog
 	$(BIN)/trackdelivery --db $(DEMO_DB) stats
-	$(BIN)/trackdelivery --db $(DEMO_DB) search --limit 15
+	$(BIN)/trackdelivery --db $(DEMO_DB) users demo-admin
+	$(BIN)/trackdelivery --db $(DEMO_DB) serve --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 test: venv debs
 	$(BIN)/python -m pytest -q

@@ -75,7 +75,9 @@ def test_outcomes_replace_inprogress_and_defers_count_attempts(tmp_path: Path, c
     assert defers[0]["reason"] == "mailbox_full"
     assert defers[0]["dsn"] == "4.2.2"
     waiting = next(e for e in events if e["type"] == "inprogress")
-    assert waiting["message"].startswith("Deferred: SMTP error")
+    assert waiting["message"] == (
+        "In the queue: the last attempt was deferred, the server will try again (Recipient mailbox is full)"
+    )
 
 
 def test_completed_message_leaves_nothing_in_progress(tmp_path: Path, cli, search_json) -> None:

@@ -29,6 +29,7 @@ BLACKHOLE = ":blackhole:"
 ACL_BLACKHOLE = "blackhole"
 ARCHIVER_PREFIX = "archiver_"
 INPROGRESS_MESSAGE = "In the queue: not delivered yet"
+RETRY_MESSAGE = "In the queue: the last attempt was deferred, the server will try again"
 ACCEPTED_MESSAGE = "Accepted"
 _DURATION_RE = re.compile(r"(\d+)([wdhms])")
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -157,6 +158,16 @@ class Correlator:
         self._cache: OrderedDict[str, MessageState] = OrderedDict()
         self.batch = Batch()
         self.events_by_type: dict[str, int] = {}
+
+    # -- ids shared by the correlators of one ingest (one per log format, one store) ---------
+
+    def continue_ids_from(self, other: Correlator) -> None:
+        """Number new messages and events on from where ``other`` stopped, so store ids never collide.
+
+        Call it when switching from one correlator to another, after ``other``'s batch was taken.
+        """
+        self._next_message_id = other._next_message_id
+        self._next_event_id = other._next_event_id
 
     # -- state -------------------------------------------------------------------------------
 
@@ -404,7 +415,8 @@ class Correlator:
             state.attempts[key] = event.attempt
             entry = state.pending.get(key)
             if entry is not None:
-                self._set_text(entry, "Deferred: " + line.message)
+                why = event.reason_text if event.reason and event.reason != "other" else line.message
+                self._set_text(entry, f"{RETRY_MESSAGE} ({why})")
         self._add_event(event, state.id)
         if type_ != DEFER:
             self._close_recipient(state, event.recipient)

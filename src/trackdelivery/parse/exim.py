@@ -50,7 +50,9 @@ _FIELD_RE = re.compile(r' ([A-Za-z][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)')
 # One recipient of "for a@example.com "name with spaces"@example.com".
 _RECIPIENT_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"\S*|\S+')
 _QUOTED_VALUE_RE = re.compile(r' [A-Za-z][A-Za-z0-9_]*="[^"\\]*(?:\\.[^"\\]*)*"')
-_H_RE = re.compile(r" H=((?:[^\s(\[]\S* ?)?(?:DS )?(?:\([^)]*\) ?)?(?:\[[^\]]*\](?::\w+)?\*?)?)")
+# A HELO is attacker-controlled and may itself contain parentheses: "H=(<script>alert(1)</script>) [ip]".
+_HELO = r"\((?:[^()]|\([^()]*\))*\)"
+_H_RE = re.compile(r" H=((?:[^\s(\[]\S* ?)?(?:DS )?(?:" + _HELO + r" ?)?(?:\[[^\]]*\](?::\w+)?\*?)?)")
 # The address part of a delivery/defer/failure line: "addr (parent) <orig>" before the first field.
 _ADDR = r"(?P<addr>:[a-z]+:|.+?)(?: \((?P<parent>[^()]*)\))?(?: <(?P<orig>[^<>]*)>)?"
 # Both are matched on a right-stripped line: "\Z", not "\s*\Z", which made "** <1 MB of spaces>x" quadratic.
@@ -59,7 +61,7 @@ _DELIVERED_ADDR_RE = re.compile(_ADDR + r"(?= [A-Za-z][A-Za-z0-9_]*=| PRDR| K |\
 # H=host (helo) [ip]:port in its four shapes; "H=mx.example.org DS [192.0.2.7]:25" marks DNSSEC
 # (log_selector +dnssec), a trailing "*" a reused connection.
 _HOST_RE = re.compile(
-    r"(?:(?P<name>[^\s(\[][^\s]*?) ?)?(?:DS )?(?:\((?P<helo>[^)]*)\) ?)?"
+    r"(?:(?P<name>[^\s(\[][^\s]*?) ?)?(?:DS )?(?:\((?P<helo>(?:[^()]|\([^()]*\))*)\) ?)?"
     r"(?:\[(?P<ip>[^\]]*)\](?::(?P<port>\w+))?)?\*?\Z"
 )
 _SPAM_SCORE_RE = re.compile(r"\((?P<score>-?\d+(?:\.\d+)?)\)\"?\s*\Z")

@@ -81,6 +81,8 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX events_type_time ON events(type, actionunixtime)",
         "CREATE INDEX events_recipient ON events(recipient, actionunixtime)",
         "CREATE INDEX events_email ON events(email, actionunixtime)",
+        "CREATE INDEX events_sender ON events(sender, actionunixtime)",
+        "CREATE INDEX events_deliveredto ON events(deliveredto, actionunixtime)",
         "CREATE INDEX events_msgid ON events(msgid)",
         "CREATE INDEX events_message ON events(message_ref)",
         "CREATE INDEX events_sender_domain ON events(sender_domain, actionunixtime)",
