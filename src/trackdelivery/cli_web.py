@@ -6,12 +6,11 @@ import errno
 import logging
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -44,29 +43,44 @@ def _check_port_free(host: str, port: int) -> None:
             raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror}.") from None
 
 
-def start_following(db_path: str, config: Config) -> Callable[[], None]:
-    """Follow the config's log files in a background thread; returns the function that stops it."""
+def _follow_process(db_path: str, config: Config, stop: Any) -> None:
+    """The follower's own process (it must not share the web server's interpreter lock)."""
+    import signal
+
     from .follow import Follower
     from .store.sqlite import Store
 
-    stop = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; serve stops us in order
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        with Store(db_path) as store:
+            follower = Follower(store, config.logs, server=config.server or None,
+                                retention_days=config.retention_days)
+            follower.run(stop)
+            follower.ingestor.finish()
+    except Exception:  # the page keeps serving what is stored; the log says why following stopped
+        log.exception("Following %s stopped", ", ".join(config.logs))
 
-    def follow() -> None:
-        try:
-            with Store(db_path) as store:
-                follower = Follower(store, config.logs, server=config.server or None,
-                                    retention_days=config.retention_days)
-                follower.run(stop)
-                follower.ingestor.finish()
-        except Exception:  # the page keeps serving what is stored; the log says why following stopped
-            log.exception("Following %s stopped", ", ".join(config.logs))
 
-    thread = threading.Thread(target=follow, name="trackdelivery-follow", daemon=True)
-    thread.start()
+def start_following(db_path: str, config: Config) -> Callable[[], None]:
+    """Follow the config's log files in a separate process; returns the function that stops it.
+
+    A process, not a thread: ingesting at full speed would otherwise hold the interpreter lock that the
+    web server needs to answer (measured: p95 latency of 20 clients fell several times over).
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    process = context.Process(target=_follow_process, args=(db_path, config, stop),
+                              name="trackdelivery-follow", daemon=True)
+    process.start()
 
     def stop_following() -> None:
-        stop.set()
-        thread.join(timeout=60)
+        stop.set()  # it commits what it has read, then exits
+        process.join(timeout=60)
+        if process.is_alive():
+            process.terminate()
 
     return stop_following
 
