@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -670,3 +671,10 @@ def test_log_out_returns_to_the_login_page(anonymous_page: tuple[Page, PageProbl
     expect(page).to_have_url(server.url + "/login")
     page.goto(server.url + "/")
     expect(page).to_have_url(server.url + "/login")
+
+
+def test_admins_see_how_many_log_lines_were_read_and_not_understood(page: Page) -> None:
+    status = page.locator("#log-status")
+    expect(status).to_be_visible()
+    expect(status).to_contain_text("Log lines read:")
+    expect(status).to_have_text(re.compile(r"· Log lines read: [\d,]+, not understood: \d+\."))

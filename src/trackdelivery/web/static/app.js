@@ -973,7 +973,24 @@
     showTypesNote("");
   }
 
+  // The health of the log reading, for those allowed to see the server's totals (admins).
+  async function loadLogStatus() {
+    let stats;
+    try {
+      stats = await getJSON(API + "/stats");
+    } catch (err) {
+      return;
+    }
+    const status = $("log-status");
+    if (!stats || stats.lines === null || stats.lines === undefined) return;
+    status.textContent = "· Log lines read: " + numberFormat.format(stats.lines) + ", not understood: " +
+      numberFormat.format(stats.unparsed) + ".";
+    status.hidden = false;
+  }
+
   function init() {
+    loadLogStatus();
+    window.setInterval(loadLogStatus, 60000);
     try {
       const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
       if (zone) $("timezone-note").textContent = "Times are shown in your local time (" + zone + ").";
