@@ -202,3 +202,26 @@ def test_purge_deletes_old_events_and_messages(tmp_path: Path, cli) -> None:
     out = cli("purge", "--older-than", "0").output
     assert "Deleted 4 events and 4 messages" in out
     assert json.loads(cli("stats", "--format", "json").stdout)["events"]["success"] == 0
+
+
+def test_first_unparsed_line_is_logged_with_file_and_line_number(tmp_path: Path, db_path: Path, caplog) -> None:
+    log = write_log(tmp_path / "exim_mainlog", message_lines(1) + ["??? not a log line", "another bad one"])
+    with caplog.at_level("WARNING", logger="trackdelivery"), Store(db_path) as store:
+        summary = ingest_files(store, [str(log)])
+    assert summary.unparsed == 2
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert f"{log}:4: line not understood" in warnings[0]
+
+
+def test_purge_gives_the_space_back(tmp_path: Path, db_path: Path) -> None:
+    log = write_log(tmp_path / "exim_mainlog", message_lines(3000))
+    with Store(db_path) as store:
+        ingest_files(store, [str(log)])
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        full = db_path.stat().st_size
+        store.purge(2**40)
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert store.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+        assert store.db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert db_path.stat().st_size < full / 4

@@ -249,5 +249,6 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        db.execute("PRAGMA incremental_vacuum")
+        # The pragma frees one page per step; executescript steps it to the end (execute frees one page).
+        db.executescript("PRAGMA incremental_vacuum;")
         return events, messages
