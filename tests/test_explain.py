@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from trackdelivery.explain import REASONS, explain, extract_dsn
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
 # (reply text, expected reason): one real text per distinct kind of reply.
 CORPUS_REPLIES = [
@@ -366,12 +365,10 @@ def test_every_category_is_reachable_from_a_real_reply() -> None:
     assert reached == set(REASONS)
 
 
-def test_every_postfix_bounce_or_deferral_in_the_corpora_is_recognised() -> None:
-    if not CORPORA.is_dir():
-        pytest.skip("shared corpora not available")
+def test_every_postfix_bounce_or_deferral_in_the_corpora_is_recognised(corpora: Path) -> None:
     status_text = re.compile(r"status=(?:bounced|deferred) \((.*)\)\s*$")
     texts = set()
-    for path in (CORPORA / "postfix").rglob("*"):
+    for path in (corpora / "postfix").rglob("*"):
         if path.is_file():
             for line in path.read_text(errors="replace").splitlines():
                 match = status_text.search(line)
