@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from trackdelivery.explain import REASONS, explain, extract_dsn
 
-
 # (reply text, expected reason): one real text per distinct kind of reply.
 CORPUS_REPLIES = [
     # Postfix status=bounced / status=deferred texts (lightmeter, alaveteli corpora).
