@@ -127,7 +127,7 @@ def build_where(f: SearchFilter) -> tuple[str, list[object]]:
         conditions.append("(sender_domain = ? OR recipient_domain = ?)")
         params.extend((d, d))
     if f.msgid:
-        conditions.append(_match(("msgid", "parent_msgid"), f.msgid, "exact" if f.match == "exact" else f.match, params))
+        conditions.append(_match(("msgid", "parent_msgid"), f.msgid, f.match, params))
     if f.host:
         conditions.append(_match(("host", "senderhost"), f.host, f.match, params))
     if f.ip:
