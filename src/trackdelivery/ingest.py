@@ -10,16 +10,21 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .correlate import Correlator
-from .parse import exim
+from .correlate_postfix import PostfixCorrelator
+from .detect import FORMATS, POSTFIX, decided_format, line_format
+from .parse import exim, postfix
 from .source import READ_ERRORS, SourceError, is_compressed, open_log, order_by_time, read_head, read_lines
 from .store.sqlite import HEAD_BYTES, Checkpoint, Store, head_hash
 
 BATCH_LINES = 25_000
+DETECT_BYTES = 64 * 1024  # how much of a file's start format detection reads
 
 ProgressCallback = Callable[[int], None]  # called with bytes consumed since the last call
+Parser = Callable[[str], Any]  # parse_exim_line, SyslogYear.parse
+Feeder = Callable[[Any, str], bool]  # Correlator.feed, PostfixCorrelator.feed
 log = logging.getLogger("trackdelivery")
 
 
@@ -49,31 +54,70 @@ def identify(path: str) -> tuple[bytes, os.stat_result]:
 
 
 class Ingestor:
-    """One store, one correlator: reads files or live handles, commits batches with their checkpoints."""
+    """One store, one correlator per log format: reads files or live handles, commits batches with checkpoints."""
 
     def __init__(self, store: Store, server: str | None = None) -> None:
         self.store = store
         next_message, next_event = store.next_ids()
+        stored_until = store.stored_until()
         self.correlator = Correlator(
             store.load_message, next_message, next_event, server=server or default_server_name(),
-            stored_until=store.stored_until(),
+            stored_until=stored_until,
         )
         self.summary = IngestSummary()
         self._warned_files: set[str] = set()
+        # -- format detection: one correlator per log format, numbering ids on from each other --
+        self._server = server  # Postfix lines name their host; an explicit name overrides it
+        self._store_was_empty = stored_until is None
+        self._postfix: PostfixCorrelator | None = None
+        self._active: Correlator = self.correlator
 
     def finish(self) -> IngestSummary:
-        self.summary.events = {k: v for k, v in self.correlator.events_by_type.items() if v}
+        events = dict(self.correlator.events_by_type)
+        if self._postfix is not None:
+            for type_, n in self._postfix.events_by_type.items():
+                events[type_] = events.get(type_, 0) + n
+        self.summary.events = {k: v for k, v in events.items() if v}
         return self.summary
+
+    def _correlator_for(self, fmt: str) -> Correlator:
+        """The correlator of a log format (created when first needed); it takes over the id counters."""
+        wanted: Correlator = self.correlator
+        if fmt == POSTFIX:
+            if self._postfix is None:
+                self._postfix = PostfixCorrelator(
+                    self.store.load_message, 0, 0, server=self._server or "",
+                    store_was_empty=self._store_was_empty,
+                )  # its ids: continued from the active correlator's, just below
+            wanted = self._postfix
+        if wanted is not self._active:
+            wanted.continue_ids_from(self._active)
+            self._active = wanted
+        return wanted
+
+    def _reader(self, fmt: str, f: BinaryIO) -> tuple[Parser, Feeder]:
+        """(parse, feed) for a file of format ``fmt``; Postfix lines get their year from the file's mtime."""
+        correlator = self._correlator_for(fmt)
+        if fmt != POSTFIX:
+            return exim.parse_exim_line, correlator.feed
+        try:
+            reference: float | None = os.fstat(f.fileno()).st_mtime
+        except (OSError, AttributeError, ValueError):
+            reference = None
+        return postfix.SyslogYear(reference).parse, correlator.feed
 
     def checkpoint_for(self, path: str, head: bytes, st: os.stat_result) -> Checkpoint:
         checkpoint = self.store.find_checkpoint(head)
         if checkpoint is None:
-            checkpoint = Checkpoint(None, os.path.abspath(path), len(head), head_hash(head), format="exim")
+            checkpoint = Checkpoint(None, os.path.abspath(path), len(head), head_hash(head), format="")
         elif checkpoint.head_len < len(head):
             # The file grew past the bytes its identity was taken from: widen the identity.
             checkpoint.head_len, checkpoint.head_hash = len(head), head_hash(head)
         checkpoint.path = os.path.abspath(path)
         checkpoint.device, checkpoint.inode = st.st_dev, st.st_ino
+        if checkpoint.format not in FORMATS:
+            # Decided by the file's first lines; "" (undecided) lets consume decide at the first telling line.
+            checkpoint.format = decided_format(_detection_head(path, head)) or ""
         return checkpoint
 
     def ingest_path(self, path: str, progress: ProgressCallback | None = None) -> None:
@@ -104,9 +148,12 @@ class Ingestor:
 
         A batch is committed with the checkpoint every BATCH_LINES lines and at the end: exactly once.
         """
-        parse = exim.parse_exim_line
-        feed = self.correlator.feed
-        unknown = exim.UNKNOWN
+        fmt = checkpoint.format
+        parse: Parser | None = None
+        feed: Feeder | None = None
+        if fmt in FORMATS:
+            parse, feed = self._reader(fmt, f)
+        unknown = exim.UNKNOWN  # == postfix.UNKNOWN
         summary = self.summary
         offset = checkpoint.offset
         lines = unparsed = pending = duplicates = 0
@@ -128,13 +175,24 @@ class Ingestor:
             text = raw.decode("utf-8", "replace")
             if "\x00" in text:
                 text = text.replace("\x00", "\ufffd")
-            parsed = parse(text)
-            if parsed.kind == unknown:
-                unparsed += 1
+            if parse is None or feed is None:
+                # The file's start did not tell its format: the first line of either format decides.
+                decided = line_format(text)
+                if decided is not None:
+                    checkpoint.format = decided
+                    parse, feed = self._reader(decided, f)
+            if parse is None or feed is None:
+                unparsed += 1  # neither format: what the Exim parser always said of such lines
                 if unparsed == 1:
                     self._warn_unparsed(checkpoint, checkpoint.lines + lines, text)
-            elif not feed(parsed, text):
-                duplicates += 1
+            else:
+                parsed = parse(text)
+                if parsed.kind == unknown:
+                    unparsed += 1
+                    if unparsed == 1:
+                        self._warn_unparsed(checkpoint, checkpoint.lines + lines, text)
+                elif not feed(parsed, text):
+                    duplicates += 1
             if oversize:
                 summary.oversize += 1
             if pending >= BATCH_LINES:
@@ -154,7 +212,7 @@ class Ingestor:
         return total
 
     def _commit(self, checkpoint: Checkpoint, offset: int, lines: int, unparsed: int, duplicates: int) -> None:
-        batch = self.correlator.take_batch()
+        batch = self._active.take_batch()
         if offset == checkpoint.offset and not batch.events and not batch.messages:
             return
         checkpoint.offset = offset
@@ -192,6 +250,16 @@ def ingest_files(
         except (SourceError, OSError) as exc:
             ingestor.summary.errors.append(str(exc))
     return ingestor.finish()
+
+
+def _detection_head(path: str, head: bytes) -> bytes:
+    """More of the file's start than its identity, for format detection (the identity if unreadable)."""
+    if len(head) < HEAD_BYTES:
+        return head
+    try:
+        return read_head(path, DETECT_BYTES)
+    except SourceError:
+        return head
 
 
 def skip(f: BinaryIO, offset: int, compressed: bool) -> None:
