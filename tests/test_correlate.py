@@ -234,3 +234,19 @@ def test_acl_discarded_recipients_are_filtered(tmp_path: Path, cli, search_json)
     [event] = _events(search_json)
     assert (event["type"], event["recipient"]) == ("filtered", "a@example.com")
     assert event["message"] == "Discarded by the DATA ACL: spam score too high"
+
+
+def test_records_name_the_accounts_that_own_sender_and_recipient(tmp_path: Path, cli, search_json) -> None:
+    userdomains = tmp_path / "userdomains"
+    userdomains.write_text("shop-example.com: shopuser\nexample.org: orguser\n*: nobody\n")
+    owners = tmp_path / "trueuserowners"
+    owners.write_text("shopuser: root\norguser: root\n")
+    cli("users", "import-cpanel", "--userdomains", str(userdomains), "--trueuserowners", str(owners))
+    lines = [ARRIVAL, f"2026-11-16 10:00:01 {ID1} => bob@example.org R=dnslookup T=remote_smtp H=mx [203.0.113.5]"]
+    cli("ingest", str(write_log(tmp_path / "log", lines)))
+    events = {e["recipient"]: e for e in _events(search_json)}
+    bob = events["bob@example.org"]
+    assert (bob["user"], bob["domain"]) == ("shopuser", "shop-example.com")
+    assert (bob["deliveryuser"], bob["deliverydomain"]) == ("orguser", "example.org")
+    carol = events["carol@example.net"]
+    assert (carol["deliveryuser"], carol["deliverydomain"]) == ("-remote-", "-remote-")

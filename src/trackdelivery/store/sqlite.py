@@ -63,6 +63,8 @@ def head_hash(head: bytes) -> str:
 class Store:
     def __init__(self, path: str | os.PathLike[str], readonly: bool = False) -> None:
         self.path = Path(path)
+        self._owners: dict[str, str] | None = None  # read again at most once a minute while ingesting
+        self._owners_read = 0.0
         if readonly and not self.path.exists():
             raise StoreError(f"No database at {self.path}: run 'trackdelivery ingest LOGFILE' first.")
         if not readonly:
@@ -190,11 +192,13 @@ class Store:
             if batch.events:
                 refs = batch.event_message
                 raws = batch.event_raw
+                self._apply_owners(batch)
                 db.executemany(
                     _INSERT_EVENT,
                     [
                         (
-                            eid, refs.get(eid), raws.get(eid), domain_of(e.email), domain_of(e.recipient), e.type, e.msgid, e.email, e.sender, e.user, e.domain,
+                            eid, refs.get(eid), raws.get(eid), domain_of(e.email), domain_of(e.recipient), e.type,
+                            e.msgid, e.email, e.sender, e.user, e.domain,
                             e.senderhost, e.senderip, e.senderauth, e.size, e.spamscore, e.sendunixtime,
                             e.recipient, e.deliveredto, e.deliveryuser, e.deliverydomain, e.router, e.transport,
                             e.host, e.ip, e.message, e.actionunixtime, e.transport_is_remote, e.subject,
@@ -217,6 +221,34 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def domain_owners(self) -> dict[str, str]:
+        """Domain (lower case) → the account user that owns it (users made by `users add/import-cpanel`)."""
+        try:
+            rows = self.db.execute(
+                "SELECT lower(d.domain), u.name FROM user_domains d JOIN users u ON u.id = d.user_id"
+                " WHERE u.role = 'account' ORDER BY u.id"
+            ).fetchall()
+        except sqlite3.OperationalError:  # a store opened before the users tables existed
+            return {}
+        return dict(rows)
+
+    def _apply_owners(self, batch: Batch) -> None:
+        """Fill user/domain (owner of the sender) and deliveryuser/deliverydomain (owner of the recipient)."""
+        if self._owners is None or time.monotonic() - self._owners_read > 60:
+            self._owners, self._owners_read = self.domain_owners(), time.monotonic()
+        owners = self._owners
+        if not owners:
+            return
+        for e in batch.events.values():
+            sender_domain = domain_of(e.email) or domain_of(e.sender)
+            account = owners.get(sender_domain)
+            if account is not None:
+                e.user, e.domain = account, sender_domain
+            recipient_domain = domain_of(e.recipient)
+            account = owners.get(recipient_domain)
+            if account is not None:
+                e.deliveryuser, e.deliverydomain = account, recipient_domain
 
     def _save_checkpoint(self, cp: Checkpoint) -> None:
         now = int(time.time())
