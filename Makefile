@@ -18,17 +18,28 @@ $(BIN)/trackdelivery: pyproject.toml
 venv: $(BIN)/trackdelivery
 
 # eximstats (exim4-base) and pflogsumm are the independent oracles the tests compare with;
-# chromium is the real browser the page's end-to-end tests drive (no browser download).
+# chromium is the real browser the page's end-to-end tests drive (no browser download);
+# exim4-daemon-light and swaks are the real MTA and SMTP client of tests/mta (docs/mta-tests.md).
+# exim4-daemon-light is not installed over another MTA (Debian allows one): the tests unpack it instead.
+# The exim4 daemon Debian starts after installing it is stopped: the tests run their own Exim.
 debs:
 	@missing=""; \
 	command -v eximstats >/dev/null 2>&1 || missing="$$missing exim4-base"; \
 	command -v pflogsumm >/dev/null 2>&1 || missing="$$missing pflogsumm"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v exim4 >/dev/null 2>&1 || [ -x /usr/sbin/exim4 ] || \
+	  dpkg-query -W -f '$${db:Status-Abbrev} $${Provides}\n' 2>/dev/null | grep -q '^ii.*mail-transport-agent' || \
+	  missing="$$missing exim4-daemon-light"; \
+	command -v swaks >/dev/null 2>&1 || missing="$$missing swaks"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing Debian packages:$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	      || exit 1; \
+	    case "$$missing" in *exim4-daemon-light*) \
+	      if [ -s /run/exim4/exim.pid ]; then service exim4 stop >/dev/null 2>&1 || true; fi;; \
+	    esac; \
 	  else \
 	    echo "Missing Debian packages:$$missing — run 'sudo apt-get install$$missing' or run make as root."; exit 1; \
 	  fi; \

@@ -999,3 +999,25 @@ def test_fail2ban_virus_rejection_after_data_keeps_its_message_id(corpora: Path)
     virus = [line for line in lines if line.kind == REJECTED and line.flag == "after DATA"]
     assert len(virus) == 1
     assert virus[0].msgid and virus[0].message.startswith("This message contains a virus")
+
+
+def test_octal_escaped_utf8_subject_is_decoded() -> None:
+    line = (r'2026-11-16 10:00:00 1tAbCd-00000000aB1-1a2B <= a@example.net H=[192.0.2.1] P=esmtp S=9 '
+            r'T="\303\211l\303\250ve \342\200\224 \"r\303\251sum\303\251\" \\ \342\234\223" for b@example.com')
+    assert unquote(parse_exim_line(line).fields["T"]) == 'Élève — "résumé" \\ ✓'
+
+
+def test_host_fields_inside_a_timeout_defer_text_are_lifted_out() -> None:
+    line = ("2026-11-16 10:00:00 1tAbCd-00000000aB1-1a2B == h@silent.example R=r T=t defer (110): Connection "
+            "timed out H=mx.example.net [192.0.2.9]:25 I=[192.0.2.1]:4321 DT=5s: SMTP timeout after initial connection")
+    parsed = parse_exim_line(line)
+    assert parsed.message == "Connection timed out: SMTP timeout after initial connection"
+    assert parsed.fields["H"] == "mx.example.net [192.0.2.9]:25"
+
+
+def test_trailing_delivery_time_is_not_part_of_a_failure_text() -> None:
+    line = ("2026-11-16 10:00:00 1tAbCd-00000000aB1-1a2B ** o@example.org R=r T=t H=mx [192.0.2.9] : SMTP error "
+            "from remote mail server after RCPT TO:<o@example.org>: 550 5.1.1 User unknown DT=0.000s")
+    parsed = parse_exim_line(line)
+    assert parsed.message.endswith("550 5.1.1 User unknown")
+    assert parsed.fields["DT"] == "0.000s"

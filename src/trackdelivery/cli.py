@@ -432,6 +432,38 @@ main.add_command(serve)
 main.add_command(users)
 
 
+@main.command("trace", short_help="Show where mail to an address would go (asks the local Exim).")
+@click.argument("address")
+@click.option("--config-file", metavar="EXIM_CONF", type=click.Path(exists=True, dir_okay=False),
+              help="The mail server's configuration to ask (exim -C); default: the server's own.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def trace_command(address: str, config_file: str | None, fmt: str) -> None:
+    """Show where mail to ADDRESS would go, by asking the local mail server (exim -bt).
+
+    Like cPanel's Email Address Trace: the aliases and forwarders it passes through, then a local
+    mailbox, a pipe or file, the remote servers (MX hosts) it would be sent to, or why it would bounce.
+    Nothing is sent. Exit status: 0 deliverable (or discarded), 2 it would bounce, 3 it cannot be
+    resolved at this time, 1 the trace could not be run.
+
+    \b
+    Examples:
+      trackdelivery trace bob@example.com
+      trackdelivery trace sales@example.com --format json
+    """
+    from .trace import STATUS_EXIT_CODES, TraceError, format_trace, trace_address
+
+    try:
+        result = trace_address(address, config_file)
+    except TraceError as exc:
+        _fail(str(exc))
+        raise AssertionError("unreachable") from None
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_trace(result), nl=False)
+    sys.exit(STATUS_EXIT_CODES[result.status])
+
+
 def run() -> None:  # pragma: no cover - console script wrapper
     try:
         main()

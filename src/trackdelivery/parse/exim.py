@@ -53,6 +53,9 @@ _QUOTED_VALUE_RE = re.compile(r' [A-Za-z][A-Za-z0-9_]*="[^"\\]*(?:\\.[^"\\]*)*"'
 # A HELO is attacker-controlled and may itself contain parentheses: "H=(<script>alert(1)</script>) [ip]".
 _HELO = r"\((?:[^()]|\([^()]*\))*\)"
 _H_RE = re.compile(r" H=((?:[^\s(\[]\S* ?)?(?:DS )?(?:" + _HELO + r" ?)?(?:\[[^\]]*\](?::\w+)?\*?)?)")
+# " H=mx [ip]:port I=[ip]:port DT=5s: " inside a defer's text, up to the text that follows it.
+_INNER_FIELDS_RE = re.compile(r" H=(?:[^\s\[]+ )?(?:\[[^\]]*\](?::\w+)?\*? ?)?(?:[A-Za-z]+=\S+ ?)*?: ")
+_TRAILING_DT_RE = re.compile(r" DT=(\d+(?:\.\d+)?[a-z]*)\Z")
 # The address part of a delivery/defer/failure line: "addr (parent) <orig>" before the first field.
 _ADDR = r"(?P<addr>:[a-z]+:|.+?)(?: \((?P<parent>[^()]*)\))?(?: <(?P<orig>[^<>]*)>)?"
 # Both are matched on a right-stripped line: "\Z", not "\s*\Z", which made "** <1 MB of spaces>x" quadratic.
@@ -161,12 +164,30 @@ def local_epoch(ts: str, tz: str | None = None) -> int | None:
         return None
 
 
+_ESCAPE_RE = re.compile(r"\\([0-7]{3}|.)")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    # Octal escapes are bytes; map them to U+0000..U+00FF for now, decoded as UTF-8 below.
+    return chr(int(code, 8)) if len(code) == 3 else code
+
+
 def unquote(value: str) -> str:
-    """Exim quotes T=, C=, DN= values and escapes \\" and \\\\ inside them."""
+    """Exim quotes T=, C=, DN= values and escapes them: \\" \\\\ and, for every non-ASCII byte, \\ooo octal.
+
+    'T="\\303\\211l\\303\\250ve"' is the UTF-8 subject "Élève".
+    """
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
         value = value[1:-1]
         if "\\" in value:
-            value = re.sub(r"\\(.)", r"\1", value)
+            unescaped = _ESCAPE_RE.sub(_unescape, value)
+            if unescaped != value and re.search(r"\\[0-7]{3}", value):
+                try:
+                    unescaped = unescaped.encode("latin-1").decode("utf-8", "replace")
+                except UnicodeEncodeError:
+                    pass  # already non-Latin text mixed in: keep it as it is
+            value = unescaped
     return value
 
 
@@ -307,10 +328,19 @@ def _parse_outcome(out: EximLine, rest: str) -> EximLine:
             if e > 0:
                 fields["errno"] = fields_text[d + 7 : e]
     if "H" not in fields and " H=" in out.message:
-        # "defer (dd): Connection timed out H=127.0.0.1 [127.0.0.1]: SMTP timeout after EHLO"
+        # "defer (110): Connection timed out H=mx [192.0.2.1] I=[127.0.0.1]:1234 DT=5s: SMTP timeout after
+        # initial connection": the host's fields sit inside the text; keep the host, drop them from the text.
         hm = _H_RE.search(out.message)
         if hm:
             fields["H"] = hm.group(1).rstrip(" :")
+            inner = _INNER_FIELDS_RE.match(out.message, hm.start())
+            if inner is not None:
+                out.message = out.message[: hm.start()] + ": " + out.message[inner.end() :]
+    # Exim 4.96 logs the delivery time after a failure's text: "...: 550 5.1.1 User unknown DT=0.000s"
+    trailing = _TRAILING_DT_RE.search(out.message)
+    if trailing is not None:
+        fields.setdefault("DT", trailing.group(1))
+        out.message = out.message[: trailing.start()]
     return out
 
 

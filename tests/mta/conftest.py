@@ -1,0 +1,148 @@
+"""Fixtures for the MTA tests: the Debian packages (installed as root when missing, never skipped), SMTP
+sinks on loopback, an Exim of the tests' own, and the tracker following that Exim's live log.
+
+A Postfix half adds ``postfix.py`` (a server class like ``exim.py``: write_config, start, send,
+run_queue, stop, ``log``) and fixtures like ``exim_binary``/``exim`` below; the sinks, the log watcher
+and the tracker are shared as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from . import packages
+from .exim import EximServer
+from .sinks import AcceptingSink, GreylistingSink, RejectingSink, SilentSink, SinkLoop
+from .tracker import Tracker
+
+REPO = Path(__file__).resolve().parents[2]
+EXIM_PACKAGE = "exim4-daemon-light"
+EXIM_PROGRAMS = ("exim4", "exim")
+EXIM_SERVICE, EXIM_PID_FILE = "exim4", "/run/exim4/exim.pid"
+SWAKS_PACKAGE = "swaks"
+# "unpacked": run Exim from its package unpacked into a temporary directory instead of installing it
+# (what happens anyway when another MTA, e.g. Postfix, is installed: Debian allows only one).
+EXIM_MODE_ENV = "TRACKDELIVERY_TEST_EXIM"
+
+
+def reachable_tempdir(prefix: str) -> Path:
+    """A temporary directory the MTA's own unprivileged user can reach (pytest's are private to us)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def swaks() -> str:
+    found = packages.find_program("swaks")
+    if found is None:
+        packages.apt_install([SWAKS_PACKAGE], "swaks (the SMTP client the tests send mail with)")
+        found = packages.find_program("swaks")
+    if found is None:
+        pytest.fail("swaks was installed but is not on PATH.", pytrace=False)
+    return found
+
+
+@pytest.fixture(scope="session")
+def exim_binary() -> Iterator[str]:
+    """Exim's binary: the installed one, else installed now, else unpacked (another MTA is installed)."""
+    mode = os.environ.get(EXIM_MODE_ENV, "")
+    found = packages.find_program(*EXIM_PROGRAMS)
+    if found and mode != "unpacked":
+        yield found
+        return
+    other_mtas = [p for p in packages.installed_packages_providing(packages.MTA_VIRTUAL_PACKAGE)
+                  if not p.startswith("exim4-daemon")]
+    if mode == "unpacked" or other_mtas:
+        unpack_dir = reachable_tempdir("trackdelivery-exim-pkg-")
+        try:
+            root = packages.unpack_package(EXIM_PACKAGE, unpack_dir, "Exim, unpacked because "
+                                           + (", ".join(other_mtas) + " is installed" if other_mtas else
+                                              f"{EXIM_MODE_ENV}=unpacked"))
+            yield str(root / "usr" / "sbin" / "exim4")
+        finally:
+            shutil.rmtree(unpack_dir, ignore_errors=True)
+        return
+    daemon_was_running = packages.pid_from_file(EXIM_PID_FILE) is not None
+    packages.apt_install([EXIM_PACKAGE], "Exim (the mail server under test)")
+    if not daemon_was_running:
+        # Debian starts the system's exim4 on port 25 after installing it; ours runs on its own port.
+        packages.stop_package_daemon(EXIM_SERVICE, EXIM_PID_FILE, "exim")
+    found = packages.find_program(*EXIM_PROGRAMS)
+    if found is None:
+        pytest.fail(f"{EXIM_PACKAGE} was installed but no exim4 or exim binary is on PATH or in /usr/sbin.",
+                    pytrace=False)
+    yield found
+
+
+@dataclass(slots=True)
+class Sinks:
+    accept: AcceptingSink
+    greylist: GreylistingSink
+    reject: RejectingSink
+    silent: SilentSink
+
+    def addresses(self) -> dict[str, tuple[str, int]]:
+        return {s.name: (s.host, s.port) for s in (self.accept, self.greylist, self.reject, self.silent)}
+
+    def close(self) -> None:
+        for sink in (self.silent, self.accept, self.greylist, self.reject):
+            sink.close()
+
+
+@pytest.fixture(scope="module")
+def sinks() -> Iterator[Sinks]:
+    loop = SinkLoop()
+    made = Sinks(AcceptingSink(loop), GreylistingSink(loop), RejectingSink(loop), SilentSink())
+    try:
+        yield made
+    finally:
+        made.close()
+        loop.close()
+
+
+@pytest.fixture(scope="module")
+def exim(exim_binary: str, swaks: str, sinks: Sinks) -> Iterator[EximServer]:
+    workdir = reachable_tempdir("trackdelivery-exim-")
+    server = EximServer(exim_binary, swaks, workdir, sinks.addresses())
+    try:
+        server.start()
+        yield server
+    finally:
+        sinks.silent.close()  # a delivery still waiting for the silent sink gives up at once
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def running_tracker(logs: list[Path], report_name: str) -> Iterator[Tracker]:
+    """``trackdelivery serve`` following ``logs``; writes the measured latencies to test-artifacts/."""
+    workdir = Path(tempfile.mkdtemp(prefix="trackdelivery-tracker-"))
+    tracker = Tracker(workdir, logs)
+    try:
+        tracker.start()
+        yield tracker
+    finally:
+        tracker.stop()
+        if tracker.latencies:
+            seconds = [s for _, s in tracker.latencies]
+            lines = [f"{len(seconds)} checks; from the MTA logging a line to its records in the JSON API: "
+                     f"max {max(seconds):.2f} s, mean {sum(seconds) / len(seconds):.2f} s"]
+            lines += [f"  {s:5.2f} s  {name}" for name, s in tracker.latencies]
+            (REPO / "test-artifacts").mkdir(exist_ok=True)
+            (REPO / "test-artifacts" / f"{report_name}.txt").write_text("\n".join(lines) + "\n")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tracker(exim: EximServer) -> Iterator[Tracker]:
+    with running_tracker([exim.log.path], "mta-exim-latency") as running:
+        yield running
