@@ -770,3 +770,18 @@ def test_hostile_lines_are_only_data(tmp_path: Path, cli, search_json) -> None:
     assert events["success"]["queue_time"] == 2 and events["success"]["size"] is None  # from the times, not delay=
     assert events["success"]["sender"] == sql and events["success"]["senderhost"] == script
     assert "rejected" in events and events["defer"]["recipient"] == "b@example.org"
+
+
+def test_rotated_postfix_logs_are_read_oldest_first(tmp_path) -> None:
+    import gzip
+
+    from trackdelivery.source import order_by_time
+
+    # Names that say nothing of their age: only the timestamps inside can order them.
+    older = tmp_path / "c-mail.gz"
+    older.write_bytes(gzip.compress(b"Nov 14 10:00:00 mx postfix/pickup[1]: 1A2B3C4D5E: uid=0 from=<root>\n"))
+    newer = tmp_path / "a-mail"
+    newer.write_text("Nov 16 09:00:00 mx postfix/pickup[1]: 2A2B3C4D5E: uid=0 from=<root>\n")
+    middle = tmp_path / "b-mail"
+    middle.write_text("Nov 15 09:00:00 mx postfix/pickup[1]: 3A2B3C4D5E: uid=0 from=<root>\n")
+    assert order_by_time([str(newer), str(older), str(middle)]) == [str(older), str(middle), str(newer)]

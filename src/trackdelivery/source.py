@@ -7,11 +7,12 @@ import gzip
 import lzma
 import os
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from .parse import exim
+from .parse import exim, postfix
 
 MAX_LINE = 256 * 1024  # longer lines are cut here for parsing, counted, and never crash
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -107,15 +108,21 @@ def read_lines(f: BinaryIO, final: bool) -> Iterator[tuple[bytes, int, bool]]:
 
 
 def first_time(path: str) -> int | None:
+    """The time of the first dated line of an Exim or Postfix log (None when none in its first 200 lines)."""
     try:
+        year = time.localtime(os.path.getmtime(path)).tm_year
         with open_log(path) as f:
             for _ in range(200):
                 raw = f.readline(MAX_LINE)
                 if not raw:
                     break
-                parsed = exim.parse_exim_line(raw.decode("utf-8", "replace"))
-                if parsed.time is not None:
-                    return parsed.time
+                text = raw.decode("utf-8", "replace")
+                when = exim.parse_exim_line(text).time
+                if when is None:
+                    # Classic syslog stamps have no year: the file's own year is the best guess for a first line.
+                    when = postfix.parse_postfix_line(text, year_hint=year).time
+                if when is not None:
+                    return int(when)
     except (*READ_ERRORS, SourceError):
         return None
     return None
