@@ -39,12 +39,13 @@ TEXT_QUERIES = ("Quota exceeded", "zen.spamhaus.org")
 
 @dataclass
 class Run:
-    """One measured child process."""
+    """One measured child process (wall and CPU time, peak RSS)."""
 
     name: str
     argv: list[str]
     returncode: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     max_rss_kib: int = 0
     stdout: str = ""
     stderr: str = ""
@@ -61,7 +62,7 @@ class Run:
 def measure(
     name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None, pin: list[str] | None = None
 ) -> Run:
-    """Run ``argv`` to completion; wall time and the child's own peak RSS via os.wait4.
+    """Run ``argv`` to completion; wall time, the child's own CPU time and peak RSS via os.wait4.
 
     Output goes to files, not pipes, so a chatty child can never block on a full pipe while we wait.
     ``taskset`` execs the command in the same process, so wait4 sees the tool itself.
@@ -82,6 +83,7 @@ def measure(
         full,
         proc.returncode,
         seconds,
+        usage.ru_utime + usage.ru_stime,
         usage.ru_maxrss,
         out_path.read_text(errors="replace"),
         err_path.read_text(errors="replace"),

@@ -21,61 +21,19 @@ import re
 import resource
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from run_exim import count_lines, failure_note, human_size, open_log, trackdelivery_command
+from run_exim import Run, count_lines, failure_note, human_size, measure, open_log, trackdelivery_command
 
 HERE = Path(__file__).resolve().parent
 GENERATOR = HERE / "gen_postfix.py"
 MISSING_ADDRESS = "nobody@no-such-domain.example"
 TEXT_QUERIES = ("Greylisted", "zen.spamhaus.org")
 PFLOGSUMM_TOTALS = ("received", "delivered", "forwarded", "deferred", "bounced", "rejected", "held", "discarded")
-
-
-@dataclass
-class Run:
-    """One measured child process (wall and CPU time, peak RSS)."""
-
-    name: str
-    argv: list[str]
-    returncode: int = 0
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    max_rss_kib: int = 0
-    stdout: str = ""
-    stderr: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def peak_mb(self) -> float:
-        return self.max_rss_kib / 1024
-
-
-def measure(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None,
-            pin: list[str] | None = None) -> Run:  # fmt: skip
-    """Run ``argv`` to completion; wall time, the child's own CPU time and peak RSS via os.wait4."""
-    full = (pin or []) + argv
-    out_path, err_path = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        began = time.perf_counter()
-        try:
-            proc = subprocess.Popen(full, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        except OSError as exc:
-            return Run(name, full, returncode=127, stderr=f"cannot start {full[0]!r}: {exc}")
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - began
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(name, full, proc.returncode, seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
-               out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))  # fmt: skip
 
 
 def parse_pflogsumm(report: str) -> dict[str, int]:
