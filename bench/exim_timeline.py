@@ -94,13 +94,24 @@ class TimeOrderedWriter:
         self._write()
         self.out.flush()
 
+    def _day_prefix(self, second: int) -> str:
+        """The date part of a line's stamp (computed once a day)."""
+        return time.strftime("%Y-%m-%d ", time.gmtime(second))
+
+    def _prefix(self, day_text: str, clock: str) -> str:
+        """The whole stamp before a line: Exim's "2026-11-01 10:00:00 "."""
+        return f"{day_text}{clock} "
+
+    def _finish(self, text: str) -> str:
+        return text if self.with_pid else PID_AFTER_TIMESTAMP.sub("", text)
+
     def _emit(self, second: int, lines: list[str]) -> None:
         day, second_of_day = divmod(second, 86400)
         if day != self._day:
             self._day = day
-            self._day_text = time.strftime("%Y-%m-%d ", time.gmtime(second))
+            self._day_text = self._day_prefix(second)
         hour, rest = divmod(second_of_day, 3600)
-        prefix = f"{self._day_text}{hour:02d}:{rest // 60:02d}:{rest % 60:02d} "
+        prefix = self._prefix(self._day_text, f"{hour:02d}:{rest // 60:02d}:{rest % 60:02d}")
         chunk = prefix + ("\n" + prefix).join(lines) + "\n"
         self.lines += len(lines)
         self._parts.append(chunk)
@@ -109,10 +120,7 @@ class TimeOrderedWriter:
             self._write()
 
     def _write(self) -> None:
-        text = "".join(self._parts)
-        if not self.with_pid:
-            text = PID_AFTER_TIMESTAMP.sub("", text)
-        data = text.encode("utf-8")
+        data = self._finish("".join(self._parts)).encode("utf-8")
         self.bytes += len(data)
         self.out.write(data)
         self._parts = []

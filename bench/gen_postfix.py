@@ -26,6 +26,7 @@ from datetime import date
 from random import Random
 from typing import BinaryIO
 
+from exim_timeline import TimeOrderedWriter
 from exim_world import (
     FIRST_NAMES,
     HELO_NAMES,
@@ -92,7 +93,7 @@ RCPT_REJECTS = (
 LMTP_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
-class SyslogWriter:
+class SyslogWriter(TimeOrderedWriter):
     """Collects lines per second and writes them in time order with a classic syslog prefix.
 
     ``add(t, text)`` queues a line ("postfix/smtpd[123]: ...") for second ``t`` (never before what was
@@ -100,63 +101,16 @@ class SyslogWriter:
     second lines keep the order they were added in.
     """
 
-    CHUNK = 1 << 20
-
     def __init__(self, out: BinaryIO, start: int, end: int, iso: bool) -> None:
-        self.out = out
-        self.end = end
-        self.flushed = start
+        super().__init__(out, start, end, with_pid=True)
         self.iso = iso
-        self.buckets: defaultdict[int, list[str]] = defaultdict(list)
-        self.lines = 0
-        self.bytes = 0
-        self._parts: list[str] = []
-        self._size = 0
-        self._day = -1
-        self._day_text = ""
 
-    def add(self, t: int, text: str) -> bool:
-        if t >= self.end:
-            return False
-        self.buckets[max(t, self.flushed)].append(text)
-        return True
+    def _day_prefix(self, second: int) -> str:
+        tm = time.gmtime(second)
+        return time.strftime("%Y-%m-%dT", tm) if self.iso else f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} "
 
-    def flush_before(self, t: int) -> None:
-        buckets = self.buckets
-        for second in range(self.flushed, min(t, self.end)):
-            lines = buckets.pop(second, None)
-            if lines:
-                self._emit(second, lines)
-        self.flushed = max(self.flushed, t)
-
-    def close(self) -> None:
-        self.flush_before(self.end)
-        self._write()
-        self.out.flush()
-
-    def _emit(self, second: int, lines: list[str]) -> None:
-        day, second_of_day = divmod(second, 86400)
-        if day != self._day:
-            self._day = day
-            tm = time.gmtime(second)
-            self._day_text = (time.strftime("%Y-%m-%dT", tm) if self.iso
-                              else f"{MONTHS[tm.tm_mon - 1]} {tm.tm_mday:2d} ")  # fmt: skip
-        hour, rest = divmod(second_of_day, 3600)
-        clock = f"{hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
-        prefix = f"{self._day_text}{clock}{'+00:00' if self.iso else ''} {HOSTNAME} "
-        chunk = prefix + ("\n" + prefix).join(lines) + "\n"
-        self.lines += len(lines)
-        self._parts.append(chunk)
-        self._size += len(chunk)
-        if self._size >= self.CHUNK:
-            self._write()
-
-    def _write(self) -> None:
-        data = "".join(self._parts).encode("utf-8")
-        self.bytes += len(data)
-        self.out.write(data)
-        self._parts = []
-        self._size = 0
+    def _prefix(self, day_text: str, clock: str) -> str:
+        return f"{day_text}{clock}{'+00:00' if self.iso else ''} {HOSTNAME} "
 
 
 def hour_weight(hour_index: int) -> float:
