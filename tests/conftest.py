@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 os.environ["TZ"] = "UTC"
 time.tzset()
+
+# CI runs the same examples every time (a red build must be reproducible); HYPOTHESIS_PROFILE=explore
+# searches new ones, as a developer's machine should now and then.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parent.parent
 

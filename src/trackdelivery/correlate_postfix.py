@@ -277,10 +277,10 @@ class PostfixCorrelator(Correlator):
             event.attempt = state.attempts.get(key, 0) + 1
             state.attempts[key] = event.attempt
             entry = state.pending.get(key)
-            if entry is None:
-                state.pending[key] = [recipient, None, DEFERRED_PREFIX + text]
-            else:
+            if entry is not None:
                 self._set_text(entry, DEFERRED_PREFIX + text)
+            elif state.state != COMPLETED:  # a late line of a removed message leaves no one waiting
+                state.pending[key] = [recipient, None, DEFERRED_PREFIX + text]
             self._add_event(event, state.id)
             return
         self._add_event(event, state.id)
