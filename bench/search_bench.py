@@ -83,6 +83,8 @@ def main() -> None:
             ("account scope (1 domain)", SearchFilter(scope=Scope(domains=(domain,)))),
             ("account scope + address", SearchFilter(address=recipient, scope=Scope(domains=(domain,)))),
             ("mailbox scope", SearchFilter(scope=Scope(addresses=(recipient,)))),
+            ("recipient or sender, contains (trigram index)", SearchFilter(address=domain.split(".")[0],
+                                                                            match="contains")),
             ("sort by size", SearchFilter(sort="size")),
             ("text contains (full scan)", SearchFilter(text="mailbox full")),
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,42 @@ def test_every_command_has_help(cli) -> None:
     for name, command in main.commands.items():
         out = cli(name, "--help").output
         assert command.help and len(out) > 100, name
+
+
+def test_contains_uses_the_trigram_index_and_finds_exactly_what_a_scan_finds(corpora: Path, tmp_path: Path) -> None:
+    from trackdelivery.ingest import ingest_files
+    from trackdelivery.search import SearchFilter, build_where, count, search
+    from trackdelivery.store.sqlite import Store
+
+    with Store(tmp_path / "db.sqlite3") as store:
+        ingest_files(store, [str(corpora / "exim" / "exim-testsuite" / "ALL-mainlog-concatenated.log")], server="t")
+        everything = search(store.db, SearchFilter(limit=0))
+        for value in ("test.ex", "USERX", "caller@", "x@y", "myhost.test", "nosuchthing", "ok2"):
+            f = SearchFilter(address=value, match="contains", limit=0)
+            assert "MATCH" in build_where(f)[0]
+            expected = sorted(
+                (e.msgid, e.recipient, e.type) for e in everything
+                if any(value.lower() in (getattr(e, c) or "").lower()
+                       for c in ("recipient", "deliveredto", "email", "sender"))
+            )
+            found = sorted((e.msgid, e.recipient, e.type) for e in search(store.db, f))
+            assert found == expected, value
+            assert count(store.db, f) == len(expected)
+
+
+def test_purge_rebuilds_the_trigram_index(tmp_path: Path) -> None:
+    from trackdelivery.ingest import ingest_files
+    from trackdelivery.search import SearchFilter, search
+    from trackdelivery.store.sqlite import Store
+
+    old = ["2020-01-01 10:00:00 1tOld0-00000000001-AAAA <= a@example.net H=[192.0.2.1] P=esmtp S=1 for "
+           "zebra@old-example.com"]
+    new = [f"{time.strftime('%Y-%m-%d')} 10:00:00 1tNew0-00000000002-BBBB <= a@example.net H=[192.0.2.1] "
+           "P=esmtp S=1 for zebra@new-example.com"]
+    with Store(tmp_path / "db.sqlite3") as store:
+        ingest_files(store, [str(write_log(tmp_path / "old", old)), str(write_log(tmp_path / "new", new))])
+        store.purge(int(time.time()) - 30 * 86400)
+        stale = store.db.execute("SELECT count(*) FROM event_addresses WHERE event_addresses MATCH 'old'").fetchone()
+        found = [e.recipient for e in search(store.db, SearchFilter(address="zebra", match="contains"))]
+    assert stale == (0,)
+    assert found == ["zebra@new-example.com"]

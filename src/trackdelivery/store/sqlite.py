@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..correlate import Batch, MessageState
 from ..record import EVENT_FIELDS
-from .schema import MIGRATIONS, SCHEMA_VERSION
+from .schema import ADDRESS_TEXT_COLUMN, ADDRESS_TEXT_SQL, MIGRATIONS, SCHEMA_VERSION
 
 HEAD_BYTES = 1024  # a file's identity is the hash of its first bytes (decompressed)
 
@@ -208,6 +208,10 @@ class Store:
                         for eid, e in batch.events.items()
                     ],
                 )
+                db.executemany(
+                    "INSERT INTO event_addresses (rowid, addresses) VALUES (?, ?)",
+                    [(eid, f"{e.recipient} {e.deliveredto} {e.email} {e.sender}") for eid, e in batch.events.items()],
+                )
             if batch.deleted_events:
                 db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in batch.deleted_events])
             if batch.updated_messages_text:
@@ -277,6 +281,11 @@ class Store:
         try:
             events = db.execute("DELETE FROM events WHERE actionunixtime < ?", (older_than,)).rowcount
             messages = db.execute("DELETE FROM messages WHERE lastunixtime < ?", (older_than,)).rowcount
+            if events:
+                # A contentless index cannot forget single rows: rebuild it from the events that remain.
+                db.execute("INSERT INTO event_addresses (event_addresses) VALUES ('delete-all')")
+                rebuild = f"INSERT INTO event_addresses (rowid, {ADDRESS_TEXT_COLUMN}) SELECT id, {ADDRESS_TEXT_SQL} FROM events"  # noqa: S608 - constants
+                db.execute(rebuild)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
