@@ -108,14 +108,19 @@ def count_lines(path: Path) -> int:
 DELIVERY = re.compile(rb" (?:=>|->) (?:\S+ <)?([^\s<>@]+@[^\s<>]+?)>? R=")
 
 
-def pick_recipients(path: Path, max_lines: int = 300_000) -> list[tuple[str, str]]:
-    """Recipients to search for, read from the log: a busy one, a typical one, a rare one, a missing one."""
+def pick_recipients(
+    path: Path, max_lines: int = 300_000, delivery: re.Pattern[bytes] = DELIVERY
+) -> list[tuple[str, str]]:
+    """Recipients to search for, read from the log: a busy one, a typical one, a rare one, a missing one.
+
+    ``delivery`` finds the recipient of a delivery line (group 1); Postfix's runner passes its own.
+    """
     seen: Counter[bytes] = Counter()
     with open_log(path) as fh:
         for n, line in enumerate(fh):
             if n >= max_lines:
                 break
-            m = DELIVERY.search(line)
+            m = delivery.search(line)
             if m:
                 seen[m.group(1)] += 1
     picks: list[tuple[str, str]] = []

@@ -23,15 +23,21 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from run_exim import Run, count_lines, failure_note, human_size, measure, open_log, trackdelivery_command
+from run_exim import (
+    Run,
+    count_lines,
+    failure_note,
+    human_size,
+    measure,
+    pick_recipients,
+    trackdelivery_command,
+)
 
 HERE = Path(__file__).resolve().parent
 GENERATOR = HERE / "gen_postfix.py"
-MISSING_ADDRESS = "nobody@no-such-domain.example"
 TEXT_QUERIES = ("Greylisted", "zen.spamhaus.org")
 PFLOGSUMM_TOTALS = ("received", "delivered", "forwarded", "deferred", "bounced", "rejected", "held", "discarded")
 
@@ -51,26 +57,6 @@ def parse_pflogsumm(report: str) -> dict[str, int]:
 
 # "postfix/smtp[2011]: CF1BD10002: to=<vera893@mail-example.org>, relay=..."
 DELIVERY = re.compile(rb": to=<([^<>@\s]+@[^<>\s]+)>, (?:orig_to=<[^>]*>, )?relay=")
-
-
-def pick_recipients(path: Path, max_lines: int = 300_000) -> list[tuple[str, str]]:
-    """Recipients to search for: a busy one, a typical one, a rare one, and one that is not there."""
-    seen: Counter[bytes] = Counter()
-    with open_log(path) as fh:
-        for n, line in enumerate(fh):
-            if n >= max_lines:
-                break
-            m = DELIVERY.search(line)
-            if m:
-                seen[m.group(1)] += 1
-    picks: list[tuple[str, str]] = []
-    if seen:
-        ranked = seen.most_common()
-        picks.append(("busiest recipient", ranked[0][0].decode(errors="replace")))
-        picks.append(("median recipient", ranked[len(ranked) // 2][0].decode(errors="replace")))
-        picks.append(("rare recipient", ranked[-1][0].decode(errors="replace")))
-    picks.append(("missing recipient", MISSING_ADDRESS))
-    return picks
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -190,7 +176,7 @@ def run_pflogsumm(b: Bench) -> tuple[Run | None, dict[str, int]]:
 
 def run_searches(b: Bench) -> list[tuple[str, float, int | None, Run]]:
     print("searches ...", file=sys.stderr)
-    picks = pick_recipients(b.log)
+    picks = pick_recipients(b.log, delivery=DELIVERY)
     queries = [(f"{label}: --recipient {addr}", ["--recipient", addr]) for label, addr in picks]
     queries += [(f"--text {text!r}", ["--text", text]) for text in TEXT_QUERIES]
     found = []
