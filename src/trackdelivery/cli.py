@@ -199,20 +199,15 @@ def status(obj: Context, fmt: str) -> None:
     with obj.open_store(readonly=True) as store:
         rows = []
         for cp in store.checkpoints():
+            # The size only says how far behind we are while the path is still the file we read.
             try:
-                size: int | None = os.path.getsize(cp.path)
+                st = os.stat(cp.path)
+                size: int | None = st.st_size if (st.st_dev, st.st_ino) == (cp.device, cp.inode) else None
             except OSError:
                 size = None
-            same = False
-            if size is not None:
-                try:
-                    st = os.stat(cp.path)
-                    same = (st.st_dev, st.st_ino) == (cp.device, cp.inode)
-                except OSError:
-                    pass
             rows.append({
-                "path": cp.path, "offset": cp.offset, "size": size if same else None,
-                "lag_bytes": (size - cp.offset) if (same and size is not None) else None,
+                "path": cp.path, "offset": cp.offset, "size": size,
+                "lag_bytes": (size - cp.offset) if size is not None else None,
                 "lines": cp.lines, "unparsed": cp.unparsed, "repeated": cp.duplicates,
                 "updated": store.db.execute("SELECT updated FROM files WHERE id = ?", (cp.id,)).fetchone()[0],
             })
