@@ -225,3 +225,101 @@ def test_purge_gives_the_space_back(tmp_path: Path, db_path: Path) -> None:
         assert store.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
         assert store.db.execute("PRAGMA freelist_count").fetchone()[0] == 0
     assert db_path.stat().st_size < full / 4
+
+
+# -- bulk ingest: the search indexes dropped first and built once at the end -------------------------
+
+def _indexes(db: Path) -> list:
+    with Store(db) as store:
+        return store.db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name"
+        ).fetchall()
+
+
+def _rows(db: Path) -> list:
+    with Store(db) as store:
+        return store.db.execute("SELECT * FROM events ORDER BY id").fetchall()
+
+
+def test_bulk_ingest_stores_the_same_events_and_ends_with_every_index(
+        tmp_path: Path, corpora: Path) -> None:
+    logs = sorted(str(p) for p in (corpora / "exim").rglob("*") if p.is_file() and "mainlog" in p.name)
+    assert logs, "no Exim main logs in the corpora"
+    kept, bulk = tmp_path / "kept.sqlite3", tmp_path / "bulk.sqlite3"
+    with Store(kept) as store:
+        ingest_files(store, logs, server="mx", bulk=False)
+    phases: list[str] = []
+    with Store(bulk) as store:
+        ingest_files(store, logs, server="mx", bulk=True, on_indexing=lambda: phases.append("indexing"))
+        assert not store.indexes_deferred()
+    assert phases == ["indexing"]
+    rows = _rows(bulk)
+    assert len(rows) > 1000 and rows == _rows(kept)
+    assert _indexes(bulk) == _indexes(kept) and len(_indexes(bulk)) == 10
+    with Store(bulk) as store:  # the planner uses them again
+        plan = store.db.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM events WHERE recipient = ? ORDER BY actionunixtime DESC", ("x",)
+        ).fetchall()
+    assert "events_recipient" in str(plan)
+
+
+def test_bulk_is_chosen_only_when_the_ingest_at_least_doubles_a_large_store(
+        tmp_path: Path, db_path: Path, monkeypatch) -> None:
+    from trackdelivery import ingest
+
+    log = write_log(tmp_path / "exim_mainlog", message_lines(300))  # ~ 46 KB, 300 events
+    with Store(db_path) as store:
+        assert not ingest.wants_bulk(store, [str(log)])  # below BULK_MIN_BYTES
+        monkeypatch.setattr(ingest, "BULK_MIN_BYTES", 1)
+        monkeypatch.setattr(ingest, "BYTES_PER_EVENT", 150)  # so this log "adds" about 300 events
+        assert ingest.wants_bulk(store, [str(log)])  # an empty store
+        ingest_files(store, [str(log)], bulk=False)
+        assert not ingest.wants_bulk(store, [str(log)])  # all read already: nothing pending
+        more = write_log(tmp_path / "other_mainlog", message_lines(100, start=1000))
+        assert not ingest.wants_bulk(store, [str(more)])  # 100 new events into 300: keep the indexes
+        big = write_log(tmp_path / "big_mainlog", message_lines(400, start=2000))
+        assert ingest.wants_bulk(store, [str(big)])  # 400 new events into 300: bulk
+
+
+def test_searches_stay_right_while_indexes_are_deferred_and_the_next_writer_builds_them(
+        tmp_path: Path, db_path: Path, cli) -> None:
+    from trackdelivery.follow import Follower
+
+    log = write_log(tmp_path / "exim_mainlog", message_lines(40))
+    with Store(db_path) as store:
+        ingest_files(store, [str(log)])
+        store.defer_indexes()  # what a bulk ingest killed before its end leaves behind
+    assert len(_indexes(db_path)) == 1  # only events_message, which ingest itself reads by
+    found = json.loads(cli("search", "--recipient", "r7@example.com", "--format", "json").output)
+    assert [e["recipient"] for e in found] == ["r7@example.com"]
+    with Store(db_path) as store:
+        Follower(store, [str(log)])
+        assert not store.indexes_deferred()
+    assert len(_indexes(db_path)) == 10
+
+
+def test_kill_9_during_a_bulk_ingest_then_restart_gives_the_same_database(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "exim_mainlog", message_lines(20000))
+    reference = tmp_path / "reference.sqlite3"
+    killed = tmp_path / "killed.sqlite3"
+    with Store(reference) as store:
+        ingest_files(store, [str(log)], bulk=False)
+    cmd = [sys.executable, "-m", "trackdelivery", "--db", str(killed), "ingest", "--no-progress", "--bulk", "yes",
+           str(log)]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    kills = 0
+    for delay in (0.8, 1.2):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 1, "ingest finished before it could be killed; make the log bigger"
+    with Store(killed) as store:
+        assert store.indexes_deferred()  # the kill left them out
+    subprocess.run(cmd[:-3] + ["--bulk", "no", str(log)], env=env, check=True, capture_output=True)
+    assert _snapshot(killed) == _snapshot(reference)
+    assert _indexes(killed) == _indexes(reference)
+    with Store(killed) as store:
+        assert not store.indexes_deferred()

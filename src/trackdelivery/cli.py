@@ -106,9 +106,12 @@ def main(ctx: click.Context, db_path: str | None, config_path: str | None) -> No
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--server", metavar="NAME", help="Name of this log source in the records (default: host name).")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: on a terminal).")
+@click.option("--bulk", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
+              help="Build the search indexes once at the end instead of row by row: faster for big loads, "
+                   "but searches are slow until it ends. auto: when the ingest at least doubles the database.")
 @click.pass_obj
-def ingest(obj: Context, files: tuple[str, ...], server: str | None, progress: bool | None) -> None:
-    """Read Exim log FILES (plain, .gz, .bz2, .xz) into the database.
+def ingest(obj: Context, files: tuple[str, ...], server: str | None, progress: bool | None, bulk: str) -> None:
+    """Read Exim or Postfix log FILES (plain, .gz, .bz2, .xz) into the database.
 
     Rotated sets are read oldest first. Reading the same file again adds nothing: each file's
     position is saved with its events, so a rotated or compressed copy continues where it stopped.
@@ -119,6 +122,7 @@ def ingest(obj: Context, files: tuple[str, ...], server: str | None, progress: b
     if missing:
         _fail(f"No such log file: {missing[0]}. Check the path (e.g. /var/log/exim_mainlog).")
     show_progress = sys.stderr.isatty() if progress is None else progress
+    bulk_choice = {"auto": None, "yes": True, "no": False}[bulk]
     total = sum(os.path.getsize(f) for f in files)
     with obj.open_store() as store:
         started = time.perf_counter()
@@ -132,9 +136,11 @@ def ingest(obj: Context, files: tuple[str, ...], server: str | None, progress: b
                     store, list(files), server=server or obj.config.server or None,
                     progress=lambda n: bar.advance(task, n),
                     on_file=lambda path, size: bar.update(task, description=os.path.basename(path)),
+                    on_indexing=lambda: bar.update(task, description="building the search indexes"),
+                    bulk=bulk_choice,
                 )
         else:
-            summary = ingest_files(store, list(files), server=server or obj.config.server or None)
+            summary = ingest_files(store, list(files), server=server or obj.config.server or None, bulk=bulk_choice)
         elapsed = time.perf_counter() - started
     by_type = ", ".join(f"{t} {summary.events[t]}" for t in EVENT_TYPES if summary.events.get(t))
     rate = summary.lines / elapsed if elapsed > 0 else 0

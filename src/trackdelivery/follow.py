@@ -64,6 +64,9 @@ class Follower:
         retention_days: int | None = None,
     ) -> None:
         self.store = store
+        if store.indexes_deferred():  # a bulk ingest was stopped before it built them
+            log.warning("Building the search indexes a stopped bulk ingest left out…")
+            store.build_indexes()
         self.paths = [os.path.abspath(p) for p in paths]
         self.ingestor = Ingestor(store, server)
         self.retention_days = retention_days

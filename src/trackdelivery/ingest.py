@@ -20,6 +20,11 @@ from .source import READ_ERRORS, SourceError, is_compressed, open_log, order_by_
 from .store.sqlite import HEAD_BYTES, Checkpoint, Store, head_hash
 
 BATCH_LINES = 25_000
+# A bulk ingest drops the events' secondary indexes and builds them at its end (Store.defer_indexes):
+# when it reads at least BULK_MIN_BYTES and adds at least as many events as the store already holds.
+BULK_MIN_BYTES = 64 << 20
+BYTES_PER_EVENT = 600  # a busy server's log has about one event per 600 bytes (bench/gen_exim.py: 614)
+COMPRESSION_GUESS = 8  # compressed logs: content bytes per file byte, roughly
 DETECT_BYTES = 64 * 1024  # how much of a file's start format detection reads
 
 ProgressCallback = Callable[[int], None]  # called with bytes consumed since the last call
@@ -239,17 +244,55 @@ def ingest_files(
     server: str | None = None,
     progress: ProgressCallback | None = None,
     on_file: Callable[[str, int], None] | None = None,
+    on_indexing: Callable[[], None] | None = None,
+    bulk: bool | None = None,
 ) -> IngestSummary:
-    """Ingest ``paths`` (oldest first after ordering) into ``store``; never raises on bad input lines."""
+    """Ingest ``paths`` (oldest first after ordering) into ``store``; never raises on bad input lines.
+
+    In bulk (``bulk=True``; by default when a large ingest will at least double the store) the search
+    indexes are dropped first and built once at the end (``on_indexing`` is called before that), also
+    when the ingest is stopped.
+    """
+    ordered = order_by_time(paths)
+    if bulk if bulk is not None else wants_bulk(store, ordered):
+        store.defer_indexes()
     ingestor = Ingestor(store, server)
-    for path in order_by_time(paths):
-        try:
-            if on_file is not None:
-                on_file(path, os.path.getsize(path))
-            ingestor.ingest_path(path, progress)
-        except (SourceError, OSError) as exc:
-            ingestor.summary.errors.append(str(exc))
+    try:
+        for path in ordered:
+            try:
+                if on_file is not None:
+                    on_file(path, os.path.getsize(path))
+                ingestor.ingest_path(path, progress)
+            except (SourceError, OSError) as exc:
+                ingestor.summary.errors.append(str(exc))
+    finally:
+        if store.indexes_deferred():  # this ingest's, or one that was killed before it built them
+            if on_indexing is not None:
+                on_indexing()
+            store.build_indexes()
     return ingestor.finish()
+
+
+def pending_bytes(store: Store, paths: list[str]) -> int:
+    """About how many bytes of content ``paths`` hold beyond their checkpoints."""
+    total = 0
+    for path in paths:
+        try:
+            head, st = identify(path)
+        except SourceError:
+            continue
+        if not head:
+            continue
+        size = st.st_size * (COMPRESSION_GUESS if is_compressed(path) else 1)
+        checkpoint = store.find_checkpoint(head)
+        total += max(0, size - (checkpoint.offset if checkpoint is not None else 0))
+    return total
+
+
+def wants_bulk(store: Store, paths: list[str]) -> bool:
+    """Whether dropping and rebuilding the event indexes beats keeping them up to date for this ingest."""
+    new_bytes = pending_bytes(store, paths)
+    return new_bytes >= BULK_MIN_BYTES and new_bytes // BYTES_PER_EVENT >= store.event_count_estimate()
 
 
 def _detection_head(path: str, head: bytes) -> bytes:

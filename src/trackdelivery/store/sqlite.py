@@ -14,9 +14,11 @@ from pathlib import Path
 
 from ..correlate import Batch, MessageState
 from ..record import EVENT_FIELDS
-from .schema import ADDRESS_TEXT_COLUMN, ADDRESS_TEXT_SQL, MIGRATIONS, SCHEMA_VERSION
+from .schema import ADDRESS_TEXT_COLUMN, ADDRESS_TEXT_SQL, DEFERRABLE_INDEXES, MIGRATIONS, SCHEMA_VERSION
 
 HEAD_BYTES = 1024  # a file's identity is the hash of its first bytes (decompressed)
+CACHE_SIZE = -16384  # KiB of page cache per connection
+DEFERRED_INDEXES = "deferred_indexes"  # settings key: set while a bulk ingest has dropped the event indexes
 
 _MESSAGE_COLUMNS = (
     "id, msgid, server, email, sender, senderhost, senderip, senderauth, size, spamscore, sendunixtime, "
@@ -78,7 +80,7 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")
             # Fewer, larger checkpoints: each one waits for the disk (fsync).
             self.db.execute("PRAGMA wal_autocheckpoint = 16384")
-            self.db.execute("PRAGMA cache_size = -16384")
+            self.db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
             self._migrate(readonly)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"Cannot open the database {self.path}: {exc}.") from exc
@@ -115,7 +117,53 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
 
+    # -- bulk loading ------------------------------------------------------------------------
+
+    def defer_indexes(self) -> None:
+        """Drop the events' secondary indexes for a bulk ingest; :meth:`build_indexes` builds them again.
+
+        The setting that says so is committed with the drop, so a killed ingest leaves a store that the
+        next ingest, follower or server completes (searches stay correct meanwhile, only slower).
+        """
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for name, _ in DEFERRABLE_INDEXES:
+                db.execute(f"DROP INDEX IF EXISTS {name}")
+            db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, '1')", (DEFERRED_INDEXES,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def indexes_deferred(self) -> bool:
+        row = self.db.execute("SELECT 1 FROM settings WHERE key = ?", (DEFERRED_INDEXES,)).fetchone()
+        return row is not None
+
+    def build_indexes(self) -> bool:
+        """Build the indexes a bulk ingest dropped (one transaction); False when none were missing."""
+        if not self.indexes_deferred():
+            return False
+        db = self.db
+        db.execute("PRAGMA cache_size = -65536")  # the sorter's memory: fewer temporary-file passes
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for name, columns in DEFERRABLE_INDEXES:
+                db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events({columns})")
+            db.execute("DELETE FROM settings WHERE key = ?", (DEFERRED_INDEXES,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
+        return True
+
     # -- ids and correlator state ------------------------------------------------------------
+
+    def event_count_estimate(self) -> int:
+        """About how many events are stored (the highest id: cheap; purged rows make it an overestimate)."""
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
 
     def next_ids(self) -> tuple[int, int]:
         m = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0]
