@@ -17,7 +17,6 @@ from ..record import EVENT_FIELDS
 from .schema import ADDRESS_TEXT_COLUMN, ADDRESS_TEXT_SQL, DEFERRABLE_INDEXES, MIGRATIONS, SCHEMA_VERSION
 
 HEAD_BYTES = 1024  # a file's identity is the hash of its first bytes (decompressed)
-CACHE_SIZE = -16384  # KiB of page cache per connection
 DEFERRED_INDEXES = "deferred_indexes"  # settings key: set while a bulk ingest has dropped the event indexes
 
 _MESSAGE_COLUMNS = (
@@ -80,7 +79,7 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")
             # Fewer, larger checkpoints: each one waits for the disk (fsync).
             self.db.execute("PRAGMA wal_autocheckpoint = 16384")
-            self.db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
+            self.db.execute("PRAGMA cache_size = -16384")
             self._migrate(readonly)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"Cannot open the database {self.path}: {exc}.") from exc
@@ -145,7 +144,6 @@ class Store:
         if not self.indexes_deferred():
             return False
         db = self.db
-        db.execute("PRAGMA cache_size = -65536")  # the sorter's memory: fewer temporary-file passes
         db.execute("BEGIN IMMEDIATE")
         try:
             for name, columns in DEFERRABLE_INDEXES:
@@ -155,8 +153,6 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        finally:
-            db.execute(f"PRAGMA cache_size = {CACHE_SIZE}")
         return True
 
     # -- ids and correlator state ------------------------------------------------------------
