@@ -678,3 +678,128 @@ def test_admins_see_how_many_log_lines_were_read_and_not_understood(page: Page) 
     expect(status).to_be_visible()
     expect(status).to_contain_text("Log lines read:")
     expect(status).to_have_text(re.compile(r"· Log lines read: [\d,]+, not understood: \d+\."))
+
+
+# ---------- where would mail to this address go? (the address trace) ----------
+# A server of its own: its config asks "exim", and a stand-in exim (tests/fake_exim.py) comes first on
+# its PATH, answering with outputs captured from a real Exim 4.96 (the real one: tests/mta).
+
+from fake_exim import FakeExim  # noqa: E402 - the trace tests' stand-in for exim
+from test_trace import TRANSPORTS  # noqa: E402 - captured from Exim 4.96
+
+HOSTILE_ADDRESS = "<img/src=x/onerror=window.__xss=1>@example.org"
+HOSTILE_REASON = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>'
+
+
+@pytest.fixture(scope="module")
+def trace_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, FakeExim]]:
+    workdir = tmp_path_factory.mktemp("browser-trace")
+    exim = FakeExim(workdir / "fake-exim", TRANSPORTS)
+    exim.answer("bob@example.org", "bob@example.org\n  router = virtual_user, transport = local_maildir\n")
+    exim.answer("list@example.org", "carol@example.net\n    <-- list@example.org\n"
+                "  router = dnslookup, transport = remote_smtp\n"
+                "  host mx1.example.net        [192.0.2.10]   MX=10\n")
+    exim.answer("victim@example.org", f"victim@example.org is undeliverable: {HOSTILE_REASON}\n", status=2)
+    db, config = workdir / "td.sqlite3", workdir / "config.toml"
+    config.write_text('[trace]\nmta = "exim"\n', encoding="utf-8")
+    cli(db, config, "ingest", str(write_log(workdir / "exim_mainlog", exim_log())))
+    cli(db, config, "users", "add", "admin", "--role", "admin", "--password-stdin", input=PASSWORD + "\n")
+    port = free_port()
+    env = dict(os.environ, PATH=f"{exim.directory}{os.pathsep}{os.environ.get('PATH', '')}")
+    log = (workdir / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trackdelivery", "--db", str(db), "--config", str(config),
+         "serve", "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                pytest.fail("trackdelivery serve exited:\n" + (workdir / "serve.log").read_text())
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("trackdelivery serve did not answer within 20 s:\n" + (workdir / "serve.log").read_text())
+            time.sleep(0.1)
+        yield Server(url, db, config, workdir), exim
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def trace_page(browser: Browser, trace_server: tuple[Server, FakeExim]) -> Iterator[tuple[Page, PageProblems]]:
+    server, _ = trace_server
+    context, page, problems = new_page(browser, None, DESKTOP)
+    page.goto(server.url + "/login")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#events-body tr").first).to_be_visible()
+    yield page, problems
+    context.close()
+
+
+def run_trace(page: Page) -> None:
+    with page.expect_response(lambda r: "/api/v1/trace?" in r.url):
+        page.get_by_role("button", name="Trace this address").click()
+    expect(page.locator("#trace-result")).not_to_contain_text("Asking the mail server")
+
+
+def test_trace_shows_where_mail_to_the_searched_address_would_go(trace_page: tuple[Page, PageProblems],
+                                                                 trace_server: tuple[Server, FakeExim]) -> None:
+    page, problems = trace_page
+    _, exim = trace_server
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/api/v1/trace" in request.url else None)
+    panel = page.locator("#trace-panel")
+    expect(panel).to_be_hidden()  # no address searched yet
+    search(page, "list@example.org")
+    expect(panel.get_by_role("heading", name="Where would mail to this address go?")).to_be_visible()
+    expect(page.locator("#trace-address")).to_have_text("list@example.org")
+    assert asked == []  # only on demand: searching runs nothing on the mail server
+    run_trace(page)
+    result = page.locator("#trace-result")
+    expect(result.locator(".explanation-title")).to_have_text("Mail to this address would be delivered.")
+    expect(result).to_contain_text("list@example.org is an alias or forwarder. Mail to it goes to:")
+    expect(result).to_contain_text("Forwarded to carol@example.net: Sent on to mx1.example.net [192.0.2.10] (MX 10)")
+    screenshot(page, "desktop-trace.png")
+    search(page, "bob@example.org")
+    expect(result).to_be_empty()  # another address: the old answer goes
+    run_trace(page)
+    expect(result).to_contain_text("bob@example.org: Delivered to a mailbox on this server")
+    search(page, "bob@", match="begins")
+    expect(panel).to_be_hidden()  # not one whole address
+    assert exim.traced()[-2:] == ["list@example.org", "bob@example.org"]
+    assert problems.messages == []
+
+
+def test_trace_shows_hostile_addresses_and_answers_as_text(trace_page: tuple[Page, PageProblems],
+                                                          trace_server: tuple[Server, FakeExim]) -> None:
+    page, problems = trace_page
+    _, exim = trace_server
+    search(page, HOSTILE_ADDRESS)
+    expect(page.locator("#trace-address")).to_have_text(HOSTILE_ADDRESS)
+    run_trace(page)
+    error = page.locator("#trace-result .alert-error")
+    expect(error).to_contain_text(f"'{HOSTILE_ADDRESS[:40]}'… cannot be traced: give one plain address")
+    assert HOSTILE_ADDRESS not in exim.traced()  # refused before Exim ran
+
+    search(page, "victim@example.org")
+    run_trace(page)
+    result = page.locator("#trace-result")
+    expect(result.locator(".explanation-title")).to_contain_text("would not be delivered")
+    expect(result).to_contain_text(f"victim@example.org: Would be rejected: {HOSTILE_REASON}")
+    assert page.locator("#trace-panel img, #trace-panel script, main img, main script").count() == 0
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    # The 400 for the hostile address is the only thing the browser logged.
+    assert all("status of 400" in message for message in problems.messages), problems.messages

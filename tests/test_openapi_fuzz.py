@@ -17,6 +17,7 @@ OPERATIONS = [
     ("GET", "/api/v1/events/{event_id}"),
     ("GET", "/api/v1/stats"),
     ("GET", "/api/v1/export"),
+    ("GET", "/api/v1/trace"),  # runs the machine's own `exim -bt` (read-only); rate-limited to 10 a minute
 ]
 EXAMPLES_PER_OPERATION = 40
 # Dates (since/until) and type lists are checked beyond what a JSON schema can say ("2026-13-45" is a

@@ -264,3 +264,287 @@ def test_cli_json_and_exit_status(monkeypatch: pytest.MonkeyPatch) -> None:
         "address": "nobody@local.test", "mta": "exim", "status": "undeliverable",
         "command": ["/usr/sbin/exim", "-bt", "--", "nobody@local.test"],
         "tree": {"address": "nobody@local.test", "kind": "undeliverable", "error": "Unrouteable address"}}
+
+
+# -- Postfix -------------------------------------------------------------------------------------------
+# postconf -x and -M output in the form Debian's Postfix 3.7.11 prints it (captured, then given the values
+# of a configuration made for these tests); FakePostfix answers the tables as postmap -q does (exit 1 and
+# nothing for a missing key, "postmap: fatal: ..." for a table it cannot open).
+
+POSTCONF_X = """\
+myorigin = local.test
+mydestination = mta.test, localhost
+virtual_alias_maps = hash:/etc/pf/virtual_aliases
+virtual_alias_domains = hash:/etc/pf/virtual_aliases
+virtual_mailbox_domains = local.test
+virtual_mailbox_maps = hash:/etc/pf/virtual_mailboxes
+relay_domains = accept.test example.org
+relay_recipient_maps =
+transport_maps = hash:/etc/pf/transport
+local_transport = local:mta.test
+virtual_transport = virtual
+relay_transport = relay
+default_transport = smtp
+relayhost =
+alias_maps = hash:/etc/pf/aliases
+local_recipient_maps = proxy:unix:passwd.byname $alias_maps
+recipient_delimiter = +
+parent_domain_matches_subdomains = debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,\
+qmqpd_authorized_clients,relay_domains,smtpd_access_maps
+"""
+POSTCONF_M = """\
+127.0.0.1:2525 inet n   -       n       -       -       smtpd
+pickup     unix  n       -       n       60      1       pickup
+relay      unix  -       -       n       -       -       smtp -o syslog_name=postfix/$service_name
+error      unix  -       -       n       -       -       error
+retry      unix  -       -       n       -       -       error
+discard    unix  -       -       n       -       -       discard
+local      unix  -       n       n       -       -       local
+virtual    unix  -       n       n       -       -       virtual
+smtp       unix  -       -       n       -       -       smtp
+lmtp       unix  -       -       n       -       -       lmtp
+smtp       inet  n       -       y       -       -       smtpd
+"""
+TABLES = {
+    "hash:/etc/pf/virtual_mailboxes": {"alice@local.test": "alice/", "bob@local.test": "bob/",
+                                       "discard@local.test": "discard/", "gone@local.test": "gone/",
+                                       "queue@local.test": "queue/"},
+    "hash:/etc/pf/virtual_aliases": {"team@local.test": "alice@local.test, bob@local.test",
+                                     "sales@local.test": "team@local.test", "self@local.test": "self, bob",
+                                     "ping@local.test": "pong@local.test", "pong@local.test": "ping@local.test",
+                                     "both@local.test": "team@local.test, alice@local.test",
+                                     "@alias.test": "alice@local.test"},
+    "hash:/etc/pf/transport": {"accept.test": "smtp:[127.0.0.1]:2526", "discard@local.test": "discard:",
+                               "gone@local.test": "error:5.1.1 This mailbox is closed",
+                               "queue@local.test": "retry:4.3.0 Mailbox moving", ".lmtp.test": "lmtp:unix:private/dovecot"},
+    "hash:/etc/pf/aliases": {"postmaster": "root", "root": "alice@local.test, /var/mail/archive",
+                             "vacation": '"|/usr/bin/vacation alice"'},
+    "unix:passwd.byname": {"root": "root:x:0:0:root:/root:/bin/bash"},
+}
+
+
+class FakePostfix:
+    """Stands in for subprocess.run: answers postconf -x / -M and postmap -q, records the commands."""
+
+    def __init__(self, postconf: str = POSTCONF_X, tables: dict[str, dict[str, str]] | None = None) -> None:
+        self.postconf, self.tables = postconf, TABLES if tables is None else tables
+        self.commands: list[list[str]] = []
+
+    def __call__(self, command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        self.commands.append(command)
+        if "-M" in command:
+            return subprocess.CompletedProcess(command, 0, POSTCONF_M, "")
+        if "-x" in command:
+            return subprocess.CompletedProcess(command, 0, self.postconf, "")
+        key, table = command[command.index("-q") + 1:]
+        if table not in self.tables:
+            return subprocess.CompletedProcess(command, 1, "", f"postmap: fatal: open database {table}.db: No such file")
+        value = self.tables[table].get(key)
+        return subprocess.CompletedProcess(command, 0 if value is not None else 1, f"{value}\n" if value else "", "")
+
+
+def postfix_tree(address: str, postconf: str = POSTCONF_X) -> dict:
+    tracer = tr.PostfixTracer(postconf="/usr/sbin/postconf", postmap="/usr/sbin/postmap", run=FakePostfix(postconf))
+    return tracer.trace(address).root.to_dict()
+
+
+VIRTUAL = {"kind": "local", "router": "virtual_mailbox", "transport": "virtual", "driver": "virtual"}
+
+
+def test_postconf_values_are_read_with_empty_ones() -> None:
+    params = tr.parse_postconf(POSTCONF_X)
+    assert params["myorigin"] == "local.test" and params["relayhost"] == "" and params["relay_transport"] == "relay"
+
+
+def test_master_cf_services_name_their_program() -> None:
+    services = tr.parse_master_services(POSTCONF_M)
+    assert (services["relay"], services["retry"], services["virtual"]) == ("smtp", "error", "virtual")
+    assert "127.0.0.1:2525" not in services  # the SMTP server, not a transport
+
+
+def test_postfix_lists_split_on_commas_and_spaces_and_keep_braces() -> None:
+    assert tr.split_postfix_list("a.test, b.test  c.test,inline:{ x=y, { k = v w } }") == [
+        "a.test", "b.test", "c.test", "inline:{ x=y, { k = v w } }"]
+    assert tr.split_postfix_list("{ x y }, z") == ["x y", "z"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("smtp:[192.0.2.7]:2525", ("smtp", "[192.0.2.7]:2525")), (":[gw.example.net]", ("", "[gw.example.net]")),
+    ("error:5.1.1 Gone away", ("error", "5.1.1 Gone away")), ("virtual", ("virtual", "")), ("relay:", ("relay", "")),
+])
+def test_transport_values_split_into_transport_and_nexthop(value: str, expected: tuple[str, str]) -> None:
+    assert tr.split_transport(value) == expected
+
+
+def test_nexthop_hosts_in_brackets_bare_names_and_sockets() -> None:
+    hosts = tr.nexthop_hosts("[192.0.2.7]:2525, [mx.example.net], example.org:587, [ipv6:2001:db8::1]")
+    assert [(h.name, h.ip, h.port, h.notes) for h in hosts] == [
+        ("192.0.2.7", "192.0.2.7", 2525, []), ("mx.example.net", "", None, []),
+        ("example.org", "", 587, ["MX lookup"]), ("2001:db8::1", "2001:db8::1", None, [])]
+    assert tr.nexthop_hosts("unix:private/dovecot-lmtp") == []
+    assert [(h.name, h.port, h.notes) for h in tr.nexthop_hosts("inet:lmtp.example:24", mx_lookup=False)] == [
+        ("lmtp.example", 24, [])]
+
+
+def test_alias_targets_are_qualified_and_keep_pipes_files_and_quotes() -> None:
+    assert tr.alias_targets('alice, bob@example.org "|/usr/bin/vacation -a alice", /var/mail/x, :include:/l',
+                            "local.test") == [
+        "alice@local.test", "bob@example.org", "|/usr/bin/vacation -a alice", "/var/mail/x", ":include:/l"]
+
+
+def test_postfix_virtual_mailbox() -> None:
+    assert postfix_tree("alice@local.test") == {"address": "alice@local.test", **VIRTUAL}
+
+
+def test_postfix_unqualified_address_gets_myorigin() -> None:
+    assert postfix_tree("alice")["address"] == "alice@local.test"
+
+
+def test_postfix_recipient_delimiter_extension_finds_the_mailbox() -> None:
+    assert postfix_tree("alice+news@local.test") == {"address": "alice+news@local.test", **VIRTUAL}
+
+
+def test_postfix_virtual_alias_chain_is_sorted_and_nested() -> None:
+    assert postfix_tree("sales@local.test") == {"address": "sales@local.test", "kind": "redirect", "children": [
+        {"address": "team@local.test", "kind": "redirect", "children": [
+            {"address": "alice@local.test", **VIRTUAL}, {"address": "bob@local.test", **VIRTUAL}]}]}
+
+
+def test_postfix_second_path_to_one_mailbox_is_a_duplicate() -> None:
+    children = postfix_tree("both@local.test")["children"]
+    assert [(c["address"], c.get("duplicate", False)) for c in children] == [
+        ("alice@local.test", False), ("team@local.test", False)]
+    assert [(c["address"], c.get("duplicate", False)) for c in children[1]["children"]] == [
+        ("alice@local.test", True), ("bob@local.test", False)]
+
+
+def test_postfix_alias_to_itself_is_delivered_once_not_expanded_again() -> None:
+    children = postfix_tree("self@local.test")["children"]
+    assert [(c["address"], c["kind"]) for c in children] == [("bob@local.test", "local"), ("self@local.test", "undeliverable")]
+    assert children[1]["error"] == "User unknown in virtual mailbox table"  # self is no mailbox
+
+
+def test_postfix_alias_loop_is_deferred_as_postfix_does() -> None:
+    root = postfix_tree("ping@local.test")
+    loop = root["children"][0]["children"][0]
+    assert loop == {"address": "ping@local.test", "kind": "deferred",
+                    "error": "alias loop: ping@local.test → pong@local.test → ping@local.test"}
+    assert tr.AddressTrace("ping@local.test", "postfix", [], tr.TraceNode("x", tr.DEFERRED)).status == tr.DEFERRED
+
+
+def test_postfix_catch_all_alias_of_a_domain() -> None:
+    assert [c["address"] for c in postfix_tree("anyone@alias.test")["children"]] == ["alice@local.test"]
+
+
+def test_postfix_relay_domain_through_transport_maps() -> None:
+    assert postfix_tree("carol@accept.test") == {
+        "address": "carol@accept.test", "kind": "remote", "router": "relay", "transport": "smtp", "driver": "smtp",
+        "hosts": [{"name": "127.0.0.1", "ip": "127.0.0.1", "mx": None, "port": 2526, "usable": True, "notes": []}]}
+
+
+def test_postfix_relay_domain_covers_its_subdomains_and_uses_relay_transport() -> None:
+    tree = postfix_tree("x@sub.example.org")  # relay_domains is in parent_domain_matches_subdomains
+    assert (tree["router"], tree["transport"], tree["driver"], tree["hosts"][0]["name"]) == (
+        "relay", "relay", "smtp", "sub.example.org")
+
+
+def test_postfix_relayhost_is_the_nexthop_of_other_domains() -> None:
+    tree = postfix_tree("x@elsewhere.net", POSTCONF_X.replace("relayhost =", "relayhost = [smarthost.example]:587"))
+    assert (tree["router"], tree["kind"]) == ("default", "remote")
+    assert tree["hosts"] == [{"name": "smarthost.example", "ip": "", "mx": None, "port": 587, "usable": True,
+                              "notes": []}]
+
+
+def test_postfix_discard_error_and_retry_transports() -> None:
+    assert postfix_tree("discard@local.test")["kind"] == "discarded"
+    gone = postfix_tree("gone@local.test")
+    assert (gone["kind"], gone["error"], gone["transport"]) == ("undeliverable", "5.1.1 This mailbox is closed", "error")
+    queued = postfix_tree("queue@local.test")
+    assert (queued["kind"], queued["error"]) == ("deferred", "4.3.0 Mailbox moving")
+
+
+def test_postfix_lmtp_to_a_socket_is_delivered_here() -> None:
+    tree = postfix_tree("x@box.lmtp.test", POSTCONF_X.replace("relay_domains = ", "relay_domains = lmtp.test "))
+    assert (tree["kind"], tree["transport"], tree["driver"]) == ("local", "lmtp", "lmtp")
+
+
+def test_postfix_unknown_virtual_mailbox_is_undeliverable() -> None:
+    assert postfix_tree("nobody@local.test") == {"address": "nobody@local.test", "kind": "undeliverable",
+                                                 "error": "User unknown in virtual mailbox table"}
+
+
+def test_postfix_local_domain_aliases_to_a_file_a_pipe_and_a_mailbox() -> None:
+    tree = postfix_tree("postmaster@mta.test")  # postmaster → root → alice@local.test, /var/mail/archive
+    root = tree["children"][0]
+    assert root["address"] == "root@local.test"  # alias_maps targets are qualified with myorigin
+    postfix_root = postfix_tree("root@localhost")
+    assert [(c["address"], c["kind"]) for c in postfix_root["children"]] == [
+        ("/var/mail/archive", "file"), ("alice@local.test", "local")]
+    assert postfix_tree("vacation@mta.test")["children"] == [
+        {"address": "|/usr/bin/vacation alice", "kind": "pipe", "router": "local", "transport": "local",
+         "driver": "local"}]
+
+
+def test_postfix_local_user_and_unknown_local_user() -> None:
+    assert postfix_tree("root@mta.test")["kind"] == "redirect"  # an alias first
+    tables = {**TABLES, "hash:/etc/pf/aliases": {}}
+    tracer = tr.PostfixTracer(postconf="/pc", postmap="/pm", run=FakePostfix(tables=tables))
+    assert tracer.trace("root@mta.test").root.to_dict() == {
+        "address": "root@mta.test", "kind": "local", "router": "local", "transport": "local", "driver": "local"}
+    assert tracer.trace("nobody@mta.test").root.to_dict() == {
+        "address": "nobody@mta.test", "kind": "undeliverable", "error": "User unknown in local recipient table"}
+
+
+def test_postfix_transport_missing_from_master_cf_is_deferred() -> None:
+    tree = postfix_tree("x@example.org", POSTCONF_X.replace("relay_transport = relay", "relay_transport = nosuch"))
+    assert (tree["kind"], tree["error"]) == ("deferred", "mail transport unavailable: nosuch is not in master.cf")
+
+
+def test_postfix_is_asked_with_its_config_dir_and_the_address_as_the_lookup_key() -> None:
+    fake = FakePostfix()
+    answer = tr.PostfixTracer("/etc/pf", postconf="/usr/sbin/postconf", postmap="/usr/sbin/postmap",
+                              run=fake).trace("-alice@local.test")
+    assert answer.command == ["/usr/sbin/postconf", "-c", "/etc/pf", "-x", *tr.POSTFIX_PARAMETERS]
+    assert fake.commands[1] == ["/usr/sbin/postconf", "-c", "/etc/pf", "-M"]
+    # -q takes the next word as its argument, even one that starts with "-"; each table asked once a key.
+    assert ["/usr/sbin/postmap", "-c", "/etc/pf", "-q", "-alice@local.test", "hash:/etc/pf/virtual_aliases"] in fake.commands
+    assert len(fake.commands) == len({tuple(c) for c in fake.commands})
+
+
+def test_postfix_table_it_cannot_read_is_one_clear_sentence() -> None:
+    tables = {k: v for k, v in TABLES.items() if k != "hash:/etc/pf/virtual_aliases"}
+    tracer = tr.PostfixTracer(postconf="/pc", postmap="/pm", run=FakePostfix(tables=tables))
+    with pytest.raises(tr.TraceError, match=r"^Postfix could not read the table hash:/etc/pf/virtual_aliases: "
+                                            r"open database hash:/etc/pf/virtual_aliases\.db: No such file\.$"):
+        tracer.trace("alice@local.test")
+
+
+def test_postfix_not_installed_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tr, "find_postfix_program", lambda name: None)
+    result = CliRunner().invoke(main, ["trace", "bob@example.com", "--mta", "postfix"])
+    assert result.exit_code == 1
+    assert result.output == ("Error: Postfix is not installed here (no postconf and postmap on PATH or in "
+                             "/usr/sbin), so there is no mail server to ask.\n")
+
+
+def test_auto_takes_a_directory_for_postfix_and_a_file_for_exim(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    exim_conf = tmp_path / "exim.conf"
+    exim_conf.write_text("")
+    (tmp_path / "main.cf").write_text("")
+    assert [t.name for t in tr.tracers_for("auto", str(tmp_path))] == ["postfix"]
+    assert [(t.name, t.config_dir) for t in tr.tracers_for("auto", str(tmp_path / "main.cf"))  # type: ignore[attr-defined]
+            ] == [("postfix", str(tmp_path))]
+    assert [t.name for t in tr.tracers_for("auto", str(exim_conf))] == ["exim"]
+    assert [t.name for t in tr.tracers_for("auto")] == ["exim", "postfix"]
+    assert [t.name for t in tr.tracers_for("postfix")] == ["postfix"]
+
+
+def test_cli_mta_postfix_json(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    fake = FakePostfix()
+    real = tr.PostfixTracer
+    monkeypatch.setattr(tr, "PostfixTracer", lambda config_dir=None: real(config_dir, "/pc", "/pm", fake))
+    result = CliRunner().invoke(main, ["trace", "nobody@local.test", "--config-file", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 2
+    answer = json.loads(result.output)
+    assert (answer["mta"], answer["status"], answer["command"][:3]) == ("postfix", "undeliverable",
+                                                                        ["/pc", "-c", str(tmp_path)])

@@ -433,13 +433,18 @@ main.add_command(serve)
 main.add_command(users)
 
 
-@main.command("trace", short_help="Show where mail to an address would go (asks the local Exim).")
+@main.command("trace", short_help="Show where mail to an address would go (asks the local Exim or Postfix).")
 @click.argument("address")
-@click.option("--config-file", metavar="EXIM_CONF", type=click.Path(exists=True, dir_okay=False),
-              help="The mail server's configuration to ask (exim -C); default: the server's own.")
+@click.option("--config-file", metavar="CONFIG", type=click.Path(exists=True),
+              help="The mail server's configuration to ask: Exim's file (exim -C) or Postfix's directory "
+                   "(postconf -c); default: the server's own.")
+@click.option("--mta", type=click.Choice(("auto", "exim", "postfix")), default="auto", show_default=True,
+              help="Which mail server to ask; auto: a directory given is Postfix's, a file Exim's, and "
+                   "without one the installed server (Exim first).")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
-def trace_command(address: str, config_file: str | None, fmt: str) -> None:
-    """Show where mail to ADDRESS would go, by asking the local mail server (exim -bt).
+def trace_command(address: str, config_file: str | None, mta: str, fmt: str) -> None:
+    """Show where mail to ADDRESS would go, by asking the local mail server (exim -bt; Postfix: its
+    configuration and tables, postconf and postmap -q).
 
     Like cPanel's Email Address Trace: the aliases and forwarders it passes through, then a local
     mailbox, a pipe or file, the remote servers (MX hosts) it would be sent to, or why it would bounce.
@@ -450,11 +455,12 @@ def trace_command(address: str, config_file: str | None, fmt: str) -> None:
     Examples:
       trackdelivery trace bob@example.com
       trackdelivery trace sales@example.com --format json
+      trackdelivery trace bob@example.com --mta postfix --config-file /etc/postfix
     """
     from .trace import STATUS_EXIT_CODES, TraceError, format_trace, trace_address
 
     try:
-        result = trace_address(address, config_file)
+        result = trace_address(address, config_file, mta=mta)
     except TraceError as exc:
         _fail(str(exc))
         raise AssertionError("unreachable") from None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SYSTEM_CONFIG = Path("/etc/trackdelivery/config.toml")
+TRACE_MTAS = ("auto", "exim", "postfix")  # which mail server the web page's address trace asks
 
 
 class ConfigError(Exception):
@@ -22,6 +23,16 @@ def default_db_path() -> str:
 
 
 @dataclass(slots=True)
+class TraceSettings:
+    """The ``[trace]`` table: how the web page asks the mail server where mail to an address would go."""
+
+    enabled: bool = True
+    mta: str = "auto"  # as `trackdelivery trace --mta`: "auto" (by config_file, else Exim, else Postfix)
+    config_file: str = ""  # the MTA's configuration (exim -C FILE, postconf -c DIR); "" = the server's own
+    timeout_seconds: int = 30
+
+
+@dataclass(slots=True)
 class Config:
     db: str = field(default_factory=default_db_path)
     logs: list[str] = field(default_factory=list)
@@ -30,6 +41,7 @@ class Config:
     port: int = 8080
     server: str = ""  # name of this log source in the records; default: the host name
     path: str = ""  # where it was read from ("" = defaults)
+    trace: TraceSettings = field(default_factory=TraceSettings)
 
 
 def load_config(path: str | None = None) -> Config:
@@ -60,6 +72,25 @@ def load_config(path: str | None = None) -> Config:
         config.port = int(listen.get("port", config.port))
         if "server" in data:
             config.server = str(data["server"])
+        config.trace = _trace_settings(data.get("trace", {}), chosen)
     except (TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"The config file {chosen} has a value of the wrong kind: {exc}.") from exc
     return config
+
+
+def _trace_settings(table: dict[str, object], path: str) -> TraceSettings:
+    settings = TraceSettings()
+    enabled = table.get("enabled", settings.enabled)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"The config file {path}: [trace] enabled must be true or false.")
+    settings.enabled = enabled
+    settings.mta = str(table.get("mta", settings.mta))
+    if settings.mta not in TRACE_MTAS:
+        raise ConfigError(f"The config file {path}: [trace] mta must be one of {', '.join(TRACE_MTAS)}, "
+                          f"not {settings.mta!r}.")
+    settings.config_file = str(table.get("config_file", settings.config_file))
+    timeout = table.get("timeout_seconds", settings.timeout_seconds)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 600:
+        raise ConfigError(f"The config file {path}: [trace] timeout_seconds must be a whole number from 1 to 600.")
+    settings.timeout_seconds = timeout
+    return settings

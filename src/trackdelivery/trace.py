@@ -1,12 +1,13 @@
 """Address trace: ask the local mail server where mail to an address would go (cPanel's Email Address Trace).
 
-The MTA answers (Exim: ``exim -bt``); a pure function turns that answer into a tree — the address, the
-aliases and forwarders it passes through, and where each branch ends: a local mailbox, a pipe or file,
-remote hosts, or the reason it cannot be delivered. Another MTA (Postfix) is another ``Tracer``.
+The MTA answers (Exim: ``exim -bt``; Postfix: ``postconf`` and ``postmap -q`` on its tables); pure
+functions turn that answer into a tree — the address, the aliases and forwarders it passes through, and
+where each branch ends: a local mailbox, a pipe or file, remote hosts, or the reason it cannot be delivered.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
@@ -369,6 +370,425 @@ def _first_line(text: str) -> str:
     return ""
 
 
+# -- Postfix: its configuration, lookup tables and master.cf ---------------------------------------
+# Postfix has no "-bt": where mail goes follows from main.cf's address classes (ADDRESS_CLASS_README),
+# the tables it names (asked with "postmap -q KEY TABLE") and master.cf (the program behind each
+# transport). PostfixResolver walks them the way trivial-rewrite and cleanup do; the tables are asked
+# through a function, so the walk is pure and tested without Postfix.
+
+POSTFIX = "postfix"
+POSTFIX_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+# What the walk reads from main.cf ("postconf -x": $name references expanded).
+POSTFIX_PARAMETERS = (
+    "myorigin", "mydestination", "virtual_alias_maps", "virtual_alias_domains", "virtual_mailbox_domains",
+    "virtual_mailbox_maps", "relay_domains", "relay_recipient_maps", "transport_maps", "local_transport",
+    "virtual_transport", "relay_transport", "default_transport", "relayhost", "alias_maps",
+    "local_recipient_maps", "recipient_delimiter", "parent_domain_matches_subdomains",
+)  # fmt: skip
+# Postfix gives up on deeper alias nesting (virtual_alias_recursion_limit, 1000) by deferring the message.
+MAX_ALIAS_DEPTH = 50
+# Address classes (ADDRESS_CLASS_README), shown as the "router" of a leaf.
+LOCAL_CLASS = "local"  # mydestination: local(8), alias_maps
+VIRTUAL_ALIAS_CLASS = "virtual_alias"  # virtual_alias_domains: every address must be an alias
+VIRTUAL_MAILBOX_CLASS = "virtual_mailbox"  # virtual_mailbox_domains: virtual(8) mailboxes
+RELAY_CLASS = "relay"  # relay_domains: relayed to another server
+DEFAULT_CLASS = "default"  # any other domain: default_transport
+# master.cf commands (the program behind a transport) → where a delivery through them ends.
+_POSTFIX_COMMAND_KINDS = {"local": LOCAL, "virtual": LOCAL, "pipe": PIPE, "discard": DISCARDED,
+                          "error": UNDELIVERABLE, "retry": DEFERRED}  # fmt: skip
+_POSTFIX_REMOTE_COMMANDS = frozenset(("smtp", "lmtp"))
+# "name = value" of postconf (an empty value: "name =").
+_POSTCONF_RE = re.compile(r"(?P<name>[A-Za-z0-9_.-]+) =(?: (?P<value>.*))?\Z")
+# An alias target: "a quoted string, with commas" or a word.
+_ALIAS_ITEM_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s,"]+')
+# A table: "type:name" (hash:/etc/postfix/virtual, inline:{...}, proxy:unix:passwd.byname).
+_TABLE_RE = re.compile(r"[a-z][a-z0-9_-]*:\S")
+
+Lookup = Callable[[str, str], "str | None"]  # (key, "type:name") → the table's value, None if not there
+
+
+def parse_postconf(output: str) -> dict[str, str]:
+    """``postconf -x name ...`` → {name: value} (pure)."""
+    params: dict[str, str] = {}
+    for line in output.splitlines():
+        if m := _POSTCONF_RE.match(line.strip()):
+            params[m["name"]] = (m["value"] or "").strip()
+    return params
+
+
+def parse_master_services(output: str) -> dict[str, str]:
+    """``postconf -M`` (master.cf, one service a line) → {transport: the program it runs} (pure).
+
+    "smtp      unix  -       -       y       -       -       smtp" → {"smtp": "smtp"}. Only UNIX-domain
+    services can be transports: Debian's "smtp inet ... smtpd" (the server) is another service.
+    """
+    services: dict[str, str] = {}
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) >= 8 and fields[1] == "unix" and not fields[0].startswith("#"):
+            services[fields[0]] = fields[7]
+    return services
+
+
+def split_postfix_list(value: str) -> list[str]:
+    """A main.cf list → its items (pure): separated by commas and spaces, except inside braces.
+
+    "a, b c" → [a, b, c]; "{ x y }, z" → ["x y", z]; "inline:{ k=v, { k2 = v 2 } }" stays one item.
+    """
+    items: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in value + " ":
+        if depth == 0 and (char == "," or char.isspace()):
+            item = "".join(current).strip()
+            if item.startswith("{") and item.endswith("}"):
+                item = item[1:-1].strip()
+            if item:
+                items.append(item)
+            current = []
+            continue
+        depth += 1 if char == "{" else -1 if char == "}" and depth > 0 else 0
+        current.append(char)
+    return items
+
+
+def split_transport(value: str) -> tuple[str, str]:
+    """A transport_maps result or *_transport value → (transport, nexthop) (pure).
+
+    "smtp:[192.0.2.7]:2525" → ("smtp", "[192.0.2.7]:2525"), ":[gw.example]" → ("", "[gw.example]"),
+    "error:5.1.1 Gone" → ("error", "5.1.1 Gone"), "virtual" → ("virtual", "").
+    """
+    transport, _, nexthop = value.strip().partition(":")
+    return transport.strip(), nexthop.strip()
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def nexthop_hosts(nexthop: str, mx_lookup: bool = True) -> list[TraceHost]:
+    """A nexthop ("[192.0.2.7]:2525", "mx.example.net", "[a]:587, [b]:587", "inet:host:24") → its hosts.
+
+    A name in brackets is used as it is; a bare name is looked up as a domain's MX by smtp(8) (the
+    trace does no DNS: its host is the domain, noted "MX lookup"). A UNIX socket has no host (pure).
+    """
+    hosts = []
+    for item in split_postfix_list(nexthop):
+        if item.startswith("unix:") or item.startswith("/"):
+            continue
+        if item.startswith("inet:"):
+            item = item[5:]
+        port: int | None = None
+        if item.startswith("["):
+            name, _, rest = item[1:].partition("]")
+            if name.lower().startswith("ipv6:"):
+                name = name[5:]
+            if rest.startswith(":") and rest[1:].isdigit():
+                port = int(rest[1:])
+            host = TraceHost(name, name if _is_ip(name) else "", port=port)
+        else:
+            name, colon, rest = item.rpartition(":")
+            if not colon or not rest.isdigit() or not name:
+                name, rest = item, ""
+            port = int(rest) if rest else None
+            host = TraceHost(name, name if _is_ip(name) else "", port=port)
+            if mx_lookup and not host.ip:
+                host.notes.append("MX lookup")
+        hosts.append(host)
+    return hosts
+
+
+def alias_targets(value: str, origin: str) -> list[str]:
+    """A virtual_alias_maps or alias_maps value → its targets, unqualified ones completed with @origin.
+
+    'alice, bob@example.com' → ['alice@origin', 'bob@example.com']; '"|/usr/bin/vacation alice", alice'
+    → ['|/usr/bin/vacation alice', 'alice@origin']; "/var/mail/archive" and ":include:/file" stay (pure).
+    """
+    targets = []
+    for item in _ALIAS_ITEM_RE.findall(value):
+        if item.startswith('"') and item.endswith('"') and len(item) >= 2:
+            item = item[1:-1].replace('\\"', '"')
+        if not item:
+            continue
+        if "@" not in item and not item.startswith(("|", "/", ":include:")) and origin:
+            item = f"{item}@{origin}"
+        targets.append(item)
+    return targets
+
+
+def _split_address(address: str) -> tuple[str, str]:
+    local, at, domain = address.rpartition("@")
+    return (local, domain.lower()) if at else (address, "")
+
+
+class PostfixResolver:
+    """Where Postfix would deliver an address, from its parameters, master.cf and table lookups."""
+
+    def __init__(self, params: dict[str, str], services: dict[str, str], lookup: Lookup) -> None:
+        self.params = params
+        self.services = services
+        self.lookup = lookup
+        self.origin = params.get("myorigin", "").lower()
+        self.delimiters = params.get("recipient_delimiter", "")
+        self.parent_matches = set(split_postfix_list(params.get("parent_domain_matches_subdomains", "")))
+
+    def resolve(self, address: str) -> TraceNode:
+        if "@" not in address and self.origin:
+            address = f"{address}@{self.origin}"  # append_at_myorigin
+        root = self._trace(address, ())
+        _sort_children(root)
+        _mark_duplicates(root, set())
+        return root
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def _tables(self, name: str) -> list[str]:
+        return [t for t in split_postfix_list(self.params.get(name, "")) if _TABLE_RE.match(t)]
+
+    def _find(self, name: str, keys: list[str]) -> str | None:
+        """The first of ``keys`` found in the first of parameter ``name``'s tables that has one."""
+        for table in self._tables(name):
+            if table.startswith("proxy:"):
+                table = table[6:]  # the proxymap service answers for the same table; postmap reads it itself
+            for key in keys:
+                value = self.lookup(key.lower(), table)
+                if value is not None:
+                    return value
+        return None
+
+    def _without_extension(self, local: str) -> str | None:
+        for delimiter in self.delimiters:
+            if delimiter in local and local.index(delimiter) > 0:
+                return local[: local.index(delimiter)]
+        return None
+
+    def _address_keys(self, local: str, domain: str, local_forms: bool) -> list[str]:
+        """virtual(5) and transport(5) search order: user+ext@domain, user@domain, (user+ext, user), @domain."""
+        bare = self._without_extension(local)
+        keys = [f"{local}@{domain}"] + ([f"{bare}@{domain}"] if bare else [])
+        if local_forms:
+            keys += [local] + ([bare] if bare else [])
+        return keys
+
+    def _in_domain_list(self, name: str, domain: str) -> bool:
+        """Whether ``domain`` is in the list parameter ``name`` (names, .parents, !negations, tables)."""
+        subdomains = name in self.parent_matches
+        for item in split_postfix_list(self.params.get(name, "")):
+            negated = item.startswith("!")
+            item = item[1:] if negated else item
+            if _TABLE_RE.match(item):
+                parents = [domain] + ([domain[i:] for i, c in enumerate(domain) if c == "."] if subdomains else [])
+                found = self._find_in(item, parents)
+            else:
+                pattern = item.lower()
+                found = domain == pattern or (pattern.startswith(".") and domain.endswith(pattern)) or (
+                    subdomains and domain.endswith("." + pattern))
+            if found:
+                return not negated
+        return False
+
+    def _find_in(self, table: str, keys: list[str]) -> bool:
+        if table.startswith("proxy:"):
+            table = table[6:]
+        return any(self.lookup(key.lower(), table) is not None for key in keys)
+
+    # -- the walk --------------------------------------------------------------------------------
+
+    def address_class(self, domain: str) -> str:
+        if self._in_domain_list("mydestination", domain):
+            return LOCAL_CLASS
+        if self._in_domain_list("virtual_alias_domains", domain):
+            return VIRTUAL_ALIAS_CLASS
+        if self._in_domain_list("virtual_mailbox_domains", domain):
+            return VIRTUAL_MAILBOX_CLASS
+        if self._in_domain_list("relay_domains", domain):
+            return RELAY_CLASS
+        return DEFAULT_CLASS
+
+    def _aliases(self, local: str, domain: str, address_class: str) -> tuple[list[str], bool] | None:
+        """The targets of virtual_alias_maps (every class), else of alias_maps (local class: True), else None."""
+        keys = self._address_keys(local, domain, address_class == LOCAL_CLASS) + [f"@{domain}"]
+        value = self._find("virtual_alias_maps", keys)
+        if value is not None:
+            return alias_targets(value, self.origin), False
+        if address_class == LOCAL_CLASS:
+            bare = self._without_extension(local)
+            value = self._find("alias_maps", [local] + ([bare] if bare else []))
+            if value is not None:
+                return alias_targets(value, self.origin), True
+        return None
+
+    def _trace(self, address: str, above: tuple[str, ...]) -> TraceNode:
+        local, domain = _split_address(address)
+        address_class = self.address_class(domain)
+        aliased = self._aliases(local, domain, address_class)
+        if aliased is None:
+            return self._deliver(address, local, domain, address_class)
+        targets, by_local = aliased
+        node = TraceNode(address, REDIRECT)
+        chain = (*above, address.lower())
+        for target in targets:
+            if by_local and target.startswith(("|", "/", ":include:")):
+                # local(8) runs the command, appends to the file or reads the list itself.
+                kind = PIPE if target.startswith("|") else FILE if target.startswith("/") else REDIRECT
+                transport, _ = split_transport(self.params.get("local_transport", "local"))
+                node.children.append(TraceNode(target, kind, LOCAL_CLASS, transport,
+                                               self.services.get(transport, "")))
+            elif target.lower() == address.lower():
+                # "An address can expand into itself once": delivered as it is, not expanded again.
+                t_local, t_domain = _split_address(target)
+                node.children.append(self._deliver(target, t_local, t_domain, self.address_class(t_domain)))
+            elif target.lower() in chain or len(chain) >= MAX_ALIAS_DEPTH:
+                # Postfix expands until virtual_alias_recursion_limit, then defers the message.
+                why = "alias loop: " + " → ".join((*chain, target.lower())) if target.lower() in chain \
+                    else f"aliases nested more than {MAX_ALIAS_DEPTH} deep"
+                node.children.append(TraceNode(target, DEFERRED, error=why))
+            else:
+                node.children.append(self._trace(target, chain))
+        return node
+
+    def _unknown_user(self, local: str, domain: str, address_class: str) -> str:
+        """Why smtpd would refuse the address as unknown ("" when a recipient table lists it)."""
+        keys = self._address_keys(local, domain, False) + [f"@{domain}"]
+        if address_class == VIRTUAL_ALIAS_CLASS:
+            return "User unknown in virtual alias table"
+        if address_class == VIRTUAL_MAILBOX_CLASS and self._find("virtual_mailbox_maps", keys) is None:
+            return "User unknown in virtual mailbox table"
+        if address_class == RELAY_CLASS and self._tables("relay_recipient_maps") and \
+                self._find("relay_recipient_maps", keys) is None:
+            return "User unknown in relay recipient table"
+        if address_class == LOCAL_CLASS and self._tables("local_recipient_maps"):
+            bare = self._without_extension(local)
+            if self._find("local_recipient_maps", [local] + ([bare] if bare else [])) is None:
+                return "User unknown in local recipient table"
+        return ""
+
+    def _deliver(self, address: str, local: str, domain: str, address_class: str) -> TraceNode:
+        unknown = self._unknown_user(local, domain, address_class)
+        if unknown:
+            return TraceNode(address, UNDELIVERABLE, error=unknown)
+        relayhost = self.params.get("relayhost", "")
+        class_default = {
+            LOCAL_CLASS: ("local_transport", "local", domain),
+            VIRTUAL_MAILBOX_CLASS: ("virtual_transport", "virtual", domain),
+            RELAY_CLASS: ("relay_transport", "relay", relayhost or domain),
+            DEFAULT_CLASS: ("default_transport", "smtp", relayhost or domain),
+        }[address_class]
+        transport, nexthop = split_transport(self.params.get(class_default[0]) or class_default[1])
+        nexthop = nexthop or class_default[2]
+        keys = self._address_keys(local, domain, False) + [domain]
+        keys += [domain[i:] for i, c in enumerate(domain) if c == "."] + ["*"]
+        override = self._find("transport_maps", keys)
+        if override is not None:
+            new_transport, new_nexthop = split_transport(override)
+            transport, nexthop = new_transport or transport, new_nexthop or nexthop
+        command = self.services.get(transport)
+        node = TraceNode(address, LOCAL, address_class, transport, command or "")
+        if command is None:
+            node.kind = DEFERRED
+            node.error = f"mail transport unavailable: {transport} is not in master.cf"
+        elif command in _POSTFIX_REMOTE_COMMANDS:
+            node.hosts = nexthop_hosts(nexthop, mx_lookup=command == "smtp")
+            node.kind = REMOTE if node.hosts else LOCAL  # lmtp to a UNIX socket: a local server
+        else:
+            # error(8) run as the "retry" service defers instead of bouncing (Debian's master.cf has both).
+            node.kind = DEFERRED if transport == "retry" else _POSTFIX_COMMAND_KINDS.get(command, LOCAL)
+            if node.kind in (UNDELIVERABLE, DEFERRED):
+                node.error = nexthop if nexthop != domain else f"the {transport} transport refuses it"
+        return node
+
+
+def _mark_duplicates(node: TraceNode, seen: set[str]) -> None:
+    """The second delivery to one final address is dropped (Postfix keeps one copy per recipient)."""
+    if not node.children:
+        if node.kind != REDIRECT:
+            key = node.address.lower()
+            node.duplicate = key in seen
+            seen.add(key)
+        return
+    for child in node.children:
+        _mark_duplicates(child, seen)
+
+
+def find_postfix_program(name: str) -> str | None:
+    """A Postfix command (postconf, postmap) on PATH, else in the usual sbin directories."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for directory in POSTFIX_DIRS:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+class PostfixTracer:
+    """Postfix's configuration (``postconf``, ``-c CONFIG_DIR`` when given) and tables (``postmap -q``)."""
+
+    name = POSTFIX
+
+    def __init__(self, config_dir: str | None = None, postconf: str | None = None, postmap: str | None = None,
+                 run: Runner = subprocess.run, timeout: float = TIMEOUT_SECONDS) -> None:
+        self.config_dir = config_dir
+        self.postconf = postconf or find_postfix_program("postconf")
+        self.postmap = postmap or find_postfix_program("postmap")
+        self.run = run
+        self.timeout = timeout
+        self._cache: dict[tuple[str, str], str | None] = {}
+
+    def available(self) -> bool:
+        return self.postconf is not None and self.postmap is not None
+
+    def _command(self, program: str, *args: str) -> list[str]:
+        config = ["-c", self.config_dir] if self.config_dir else []
+        return [program, *config, *args]
+
+    def _call(self, command: list[str]) -> subprocess.CompletedProcess[str]:
+        try:
+            return self.run(command, capture_output=True, text=True, errors="replace", timeout=self.timeout,
+                            stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise TraceError(f"Postfix did not answer within {self.timeout:g} seconds.") from None
+        except OSError as exc:
+            raise TraceError(f"Cannot run {command[0]}: {exc.strerror}.") from None
+
+    def lookup(self, key: str, table: str) -> str | None:
+        """``postmap -q KEY TABLE``: the value, None when the table has no such key."""
+        if (key, table) in self._cache:
+            return self._cache[(key, table)]
+        assert self.postmap is not None
+        # The key is -q's argument: getopt takes the next word as it is, even one starting with "-".
+        done = self._call(self._command(self.postmap, "-q", key, table))
+        if done.returncode == 0:
+            value: str | None = done.stdout.rstrip("\n")
+        elif "fatal:" in done.stderr:
+            detail = _first_line(done.stderr[done.stderr.index("fatal:") + 6 :])
+            raise TraceError(f"Postfix could not read the table {table}: {detail}")
+        else:
+            value = None
+        self._cache[(key, table)] = value
+        return value
+
+    def trace(self, address: str) -> AddressTrace:
+        if not self.available():
+            raise TraceError("Postfix is not installed here (no postconf and postmap on PATH or in /usr/sbin), "
+                             "so there is no mail server to ask.")
+        assert self.postconf is not None
+        command = self._command(self.postconf, "-x", *POSTFIX_PARAMETERS)
+        done = self._call(command)
+        params = parse_postconf(done.stdout)
+        if done.returncode != 0 or not params:
+            detail = _first_line(done.stderr) or f"exit status {done.returncode}"
+            raise TraceError(f"Postfix could not show its configuration: {detail}")
+        services = parse_master_services(self._call(self._command(self.postconf, "-M")).stdout)
+        root = PostfixResolver(params, services, self.lookup).resolve(address)
+        return AddressTrace(address, self.name, command, root)
+
+
 def check_address(address: str) -> str | None:
     """Why ``address`` cannot be traced (None when it can): the MTA gets it as one argument."""
     if not address.strip():
@@ -380,13 +800,41 @@ def check_address(address: str) -> str | None:
     return None
 
 
+MTA_CHOICES = ("auto", "exim", POSTFIX)
+
+
+def tracers_for(mta: str = "auto", config: str | None = None) -> list[Tracer]:
+    """The tracers ``trace_address`` tries, in order, for ``--mta`` and ``--config-file``.
+
+    ``auto``: a directory (or a file named main.cf) is Postfix's configuration, another file Exim's;
+    without a configuration, Exim if installed, else Postfix.
+    """
+    if mta == "exim":
+        return [EximTracer(config)]
+    if mta == POSTFIX:
+        return [PostfixTracer(_postfix_config_dir(config))]
+    if config is not None and (os.path.isdir(config) or os.path.basename(config) == "main.cf"):
+        return [PostfixTracer(_postfix_config_dir(config))]
+    if config is not None:
+        return [EximTracer(config)]
+    return [EximTracer(config), PostfixTracer()]
+
+
+def _postfix_config_dir(config: str | None) -> str | None:
+    if config is not None and not os.path.isdir(config):
+        return os.path.dirname(config) or "."  # main.cf named: its directory
+    return config
+
+
 def trace_address(address: str, config_file: str | None = None,
-                  tracers: list[Tracer] | None = None) -> AddressTrace:
+                  tracers: list[Tracer] | None = None, mta: str = "auto") -> AddressTrace:
     """Ask the first available MTA where mail to ``address`` would go."""
     problem = check_address(address)
     if problem:
         raise TraceError(problem)
-    candidates: list[Tracer] = tracers if tracers is not None else [EximTracer(config_file)]
+    candidates: list[Tracer] = tracers if tracers is not None else tracers_for(mta, config_file)
+    if mta != "auto" and len(candidates) == 1:
+        return candidates[0].trace(address)  # the one asked for: its own "not installed" sentence
     for tracer in candidates:
         if tracer.available():
             return tracer.trace(address)

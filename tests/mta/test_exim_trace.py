@@ -88,3 +88,45 @@ def test_trace_text_shows_the_chain_as_a_tree(exim: EximServer) -> None:
         "\n"
         "Mail to sales@local.test would be delivered.\n"
     )
+
+
+# -- the same Exim through the web API (GET /api/v1/trace) ----------------------------------------
+
+
+def test_the_web_api_traces_with_the_real_exim_and_keeps_tenants_to_their_domains(
+        exim: EximServer, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from trackdelivery import users
+    from trackdelivery.config import Config, TraceSettings
+    from trackdelivery.store.sqlite import Store
+    from trackdelivery.web import create_app
+
+    monkeypatch.setenv("PATH", os.path.dirname(exim.binary) + os.pathsep + os.environ.get("PATH", ""))
+    db = tmp_path_factory.mktemp("web-trace") / "td.sqlite3"
+    with Store(db) as store:
+        users.add_user(store.db, "admin", users.ADMIN)
+        users.add_user(store.db, "local", users.ACCOUNT, domains=["local.test"])
+        tokens = {name: users.create_token(store.db, name) for name in ("admin", "local")}
+    settings = TraceSettings(mta="exim", config_file=str(exim.config))
+    client = TestClient(create_app(str(db), Config(db=str(db), trace=settings)))
+
+    def get(user: str, address: str):  # type: ignore[no-untyped-def]
+        return client.get("/api/v1/trace", params={"address": address},
+                          headers={"Authorization": f"Bearer {tokens[user]}"})
+
+    admin = get("admin", "sales@local.test")
+    assert admin.status_code == 200, admin.text
+    command = admin.json()["command"]
+    assert os.path.realpath(command[0]) == os.path.realpath(exim.binary)  # "exim" may link to "exim4"
+    assert command[1:] == ["-C", str(exim.config), "-bt", "--", "sales@local.test"]
+    assert admin.json() == {**trace_json(exim, "sales@local.test"), "command": command}
+    assert admin.json()["tree"]["children"][0]["children"] == [
+        {"address": "alice@local.test", **LOCAL_MAILBOX}, {"address": "bob@local.test", **LOCAL_MAILBOX}]
+    own = get("local", "alice@local.test")
+    assert own.status_code == 200 and own.json()["tree"] == {"address": "alice@local.test", **LOCAL_MAILBOX}
+    assert own.json()["command"] == []
+    other = get("local", "carol@accept.test")
+    assert other.status_code == 403 and other.json() == {"error": "You can trace only addresses in your own domains."}
+    option = get("admin", "-bd")
+    assert option.status_code == 400 and "cannot be traced" in option.json()["error"]

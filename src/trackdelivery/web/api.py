@@ -1,7 +1,9 @@
-"""The JSON API under /api/v1: search, "new events", one message, one event, stats and export.
+"""The JSON API under /api/v1: search, "new events", one message, one event, stats, export, and the
+address trace.
 
 Same filters and field names as ``trackdelivery search``; every query goes through search.py with the
-caller's scope, so an account never sees, counts or exports another tenant's mail.
+caller's scope, so an account never sees, counts or exports another tenant's mail (nor traces its
+addresses: tracing.py).
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from .. import explain, search
+from .. import explain, search, trace
 from ..export import MEDIA_TYPES, chunked, event_dict, iter_export
 from ..record import EVENT_FIELDS, EVENT_TYPES, DeliveryEvent
 from ..search import SearchError, SearchFilter
 from ..store.sqlite import Store
 from ..story import event_raw_line, message_story, stats
-from . import models
+from . import models, tracing
 from .auth import Caller, api_caller
 from .database import connect, open_store
 from .errors import ApiError
+from .ratelimit import CallLimiter
 
 EXPLAINED_TYPES = ("defer", "failure", "rejected")
 MAX_LIMIT = 1000
@@ -243,3 +246,46 @@ def export(
     filename = f"trackdelivery-{time.strftime('%Y%m%d-%H%M%S')}.{format}"
     return StreamingResponse(body(), media_type=MEDIA_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/trace", summary="Where mail to an address would go", response_model=None, responses={
+    200: {"model": models.TraceAnswer},
+    400: {"model": models.ErrorAnswer, "description": "Not one plain address (nothing is run); the error says why."},
+    403: {"model": models.ErrorAnswer, "description": "Not an address of your own domains (or your own address)."},
+    429: {"model": models.ErrorAnswer, "description": "Too many traces in a short time, or too many at once."},
+    503: {"model": models.ErrorAnswer, "description": (
+        "The mail server could not be asked: trace turned off, no MTA installed, no answer in time.")},
+})
+def address_trace(
+    request: Request,
+    caller: CallerDep,
+    address: Annotated[str, Query(max_length=1000, description=(
+        "The address to trace, e.g. bob@example.com. Admins may trace any; other users their own "
+        "domains' addresses (a mailbox user its own address)."))],
+) -> JSONResponse:
+    """Ask the local mail server where mail to ``address`` would go (like cPanel's Email Address Trace):
+    the aliases and forwarders it passes through, and where each branch ends: a mailbox on this server,
+    another server (its hosts in order), a program, a file, or why it would bounce. Nothing is sent.
+    The answer has the shape of ``trackdelivery trace --format json``."""
+    settings = request.app.state.config.trace
+    if not settings.enabled:
+        raise ApiError(503, tracing.TURNED_OFF)
+    address = address.strip()
+    problem = tracing.address_problem(address)
+    if problem:
+        raise ApiError(400, problem)
+    problem = tracing.scope_problem(address, caller.scope)
+    if problem:
+        raise ApiError(403, problem)
+    limiter: CallLimiter = request.app.state.trace_limiter
+    refusal = limiter.start(str(caller.user.id))
+    if refusal is not None:
+        raise ApiError(429, refusal.message, {"Retry-After": str(refusal.retry_after)})
+    try:
+        result = trace.trace_address(address, settings.config_file or None, tracing.tracers_for(settings),
+                                     mta=settings.mta)
+    except trace.TraceError as exc:
+        raise ApiError(503, str(exc)) from None
+    finally:
+        limiter.finish()
+    return JSONResponse(tracing.answer_for(result, caller.scope))

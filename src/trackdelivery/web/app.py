@@ -27,7 +27,11 @@ from .errors import (
     validation_error_handler,
 )
 from .headers import SecurityHeadersMiddleware
+from .ratelimit import CallLimiter
 from .sessions import SessionSigner, load_secret
+
+TRACES_PER_MINUTE = 10  # per user: each trace runs the mail server's command
+RUNNING_TRACES = 2  # at once, for everyone
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -59,6 +63,7 @@ def create_app(
         store.close()
     app.state.db_path = db_path
     app.state.config = config
+    app.state.trace_limiter = CallLimiter(TRACES_PER_MINUTE, 60, RUNNING_TRACES, what="address traces")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir or TEMPLATES_DIR)), autoescape=True)
     app.state.templates = Jinja2Templates(env=env)
 

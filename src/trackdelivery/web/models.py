@@ -58,3 +58,36 @@ class StatsAnswer(BaseModel):
     lines: int | None
     unparsed: int | None
     retention_days: int
+
+
+class TraceHostAnswer(BaseModel):
+    name: str
+    ip: str
+    mx: int | None
+    port: int | None
+    usable: bool
+    notes: list[str]
+
+
+class TraceNodeAnswer(BaseModel):
+    """An address and what happens to it; ``kind`` is local, remote, pipe, file, autoreply, discarded,
+    undeliverable, deferred, or redirect (an alias or forwarder, with ``children``)."""
+
+    address: str
+    kind: str
+    router: str | None = None
+    transport: str | None = None
+    driver: str | None = None
+    hosts: list[TraceHostAnswer] | None = None
+    error: str | None = None
+    duplicate: bool | None = None
+    hidden: bool | None = None  # another tenant's alias: where it leads is not shown
+    children: list[TraceNodeAnswer] | None = None
+
+
+class TraceAnswer(BaseModel):
+    address: str
+    mta: str
+    command: list[str]
+    status: str  # deliverable, discarded, undeliverable or deferred
+    tree: TraceNodeAnswer

@@ -57,6 +57,7 @@ def index(request: Request, store: StoreDep) -> Response:
         "user": {"name": user.name, "role": user.role},
         "csrf_token": signer(request).csrf_token(session),
         "retention_days": request.app.state.config.retention_days,
+        "trace_enabled": request.app.state.config.trace.enabled,
         "version": __version__,
     })
 

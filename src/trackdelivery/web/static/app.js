@@ -374,6 +374,7 @@
       errorBox.replaceChildren();
       applied = s;
       lastData = data;
+      updateTracePanel(s);
       lastId = typeof data.last_id === "number" ? data.last_id : lastId;
       hideBanner();
       history.replaceState(null, "", pageUrl(s));
@@ -642,6 +643,144 @@
 
   function hideBanner() {
     $("new-banner").hidden = true;
+  }
+
+  // ---------- address trace: where would mail to this address go? ----------
+
+  const TRACE_ENABLED = body.dataset.traceEnabled === "true";
+  // One whole address; the server checks it again, strictly, before it asks the mail server anything.
+  const WHOLE_ADDRESS = /^[^\s@]+@[^\s@]+$/;
+  // The overall answer: the icon of the event it would become, and a sentence.
+  const TRACE_STATUS = {
+    deliverable: ["success", "Mail to this address would be delivered."],
+    discarded: ["filtered", "Mail to this address would be thrown away: not delivered, and no bounce is sent."],
+    undeliverable: ["failure", "Mail to this address would not be delivered: the sender would get a bounce."],
+    deferred: ["defer", "Mail to this address would wait in the queue: a destination cannot be reached " +
+      "at this time, and the server would keep trying."],
+  };
+  const TRACE_TARGET_KINDS = new Set(["pipe", "file", "autoreply"]); // the node's "address" is a program or file
+  let traceAddress = "";
+  let traceSeq = 0;
+
+  function updateTracePanel(s) {
+    const address = TRACE_ENABLED && s.q && s.match === "exact" && WHOLE_ADDRESS.test(s.q) ? s.q : "";
+    $("trace-panel").hidden = !address;
+    if (address === traceAddress) return; // paging or sorting the same search keeps the answer
+    traceAddress = address;
+    traceSeq++;
+    $("trace-address").textContent = address;
+    $("trace-result").replaceChildren();
+    $("trace-run").disabled = false;
+  }
+
+  async function runTrace() {
+    const address = traceAddress;
+    if (!address) return;
+    const seq = ++traceSeq;
+    const button = $("trace-run");
+    const result = $("trace-result");
+    button.disabled = true;
+    result.replaceChildren(el("p", "muted", "Asking the mail server…"));
+    try {
+      const data = await getJSON(API + "/trace?address=" + encodeURIComponent(address));
+      if (seq !== traceSeq) return; // another address was searched meanwhile
+      result.replaceChildren(...traceView(data));
+    } catch (err) {
+      if (seq !== traceSeq) return;
+      result.replaceChildren(el("p", "alert alert-error trace-error", err.message || String(err)));
+    } finally {
+      if (seq === traceSeq) button.disabled = false;
+    }
+  }
+
+  function hostText(host) {
+    let text = host.name || host.ip || "an unknown host";
+    if (host.ip && host.ip !== host.name) text += " [" + host.ip + "]";
+    const bits = [];
+    if (!isBlank(host.mx)) bits.push("MX " + host.mx);
+    if (!isBlank(host.port)) bits.push("port " + host.port);
+    if (host.usable === false) bits.push("skipped for now: it failed recently");
+    return bits.length ? text + " (" + bits.join(", ") + ")" : text;
+  }
+
+  // What happens to mail at this node, in words a mailbox owner understands.
+  function traceVerdict(node) {
+    const reason = node.error ? ": " + node.error : " (the server gives no reason)";
+    switch (node.kind) {
+      case "local": return "Delivered to a mailbox on this server";
+      case "remote": {
+        const hosts = node.hosts || [];
+        return hosts.length ? "Sent on to " + hosts.map(hostText).join(", else ") : "Sent on to another mail server";
+      }
+      case "pipe": return "Handed to a program: " + node.address;
+      case "file": return "Saved to a file on this server: " + node.address;
+      case "autoreply": return "Answered by an automatic reply";
+      case "discarded": return "Thrown away on purpose: not delivered, and no bounce is sent";
+      case "undeliverable": return "Would be rejected" + reason;
+      case "deferred": return "Would wait in the queue and be tried again later" + reason;
+      case "redirect": return "";
+      default: return String(node.kind || "");
+    }
+  }
+
+  function traceLine(node, top) {
+    const line = el("p", "trace-line trace-" + (node.kind || "unknown"));
+    const verdict = traceVerdict(node);
+    if (TRACE_TARGET_KINDS.has(node.kind)) {
+      line.appendChild(el("span", "trace-verdict", verdict));
+    } else if (node.kind === "redirect") {
+      if (top) {
+        line.appendChild(el("span", "trace-addr", node.address));
+        line.appendChild(el("span", "trace-verdict", " is an alias or forwarder. Mail to it goes to:"));
+      } else {
+        line.appendChild(el("span", "trace-verdict", "Forwarded to "));
+        line.appendChild(el("span", "trace-addr", node.address));
+        line.appendChild(el("span", "trace-verdict", node.hidden
+          ? ", an address of another account (where it goes from there is theirs to see)."
+          : ", which sends it on to:"));
+      }
+    } else {
+      if (!top) line.appendChild(el("span", "trace-verdict", "Forwarded to "));
+      line.appendChild(el("span", "trace-addr", node.address));
+      line.appendChild(el("span", "trace-verdict", ": " + verdict));
+    }
+    if (node.duplicate) line.appendChild(el("span", "muted", " (listed again: it is delivered only once)"));
+    return line;
+  }
+
+  function traceDetail(node) {
+    const bits = [];
+    if (node.router) bits.push("router " + node.router);
+    if (node.transport) bits.push("transport " + node.transport + (node.driver ? " (" + node.driver + ")" : ""));
+    return bits.length ? el("p", "trace-detail", bits.join(", ")) : null;
+  }
+
+  function traceNode(node, top) {
+    const li = el("li", "trace-node");
+    li.appendChild(traceLine(node, top));
+    const detail = traceDetail(node);
+    if (detail) li.appendChild(detail);
+    const children = node.children || [];
+    if (children.length) {
+      const list = el("ul", "trace-tree");
+      for (const child of children) list.appendChild(traceNode(child, false));
+      li.appendChild(list);
+    }
+    return li;
+  }
+
+  function traceView(data) {
+    const [type, sentence] = TRACE_STATUS[data.status] || ["unknown", "The mail server answered: " + data.status];
+    const box = el("div", "explanation trace-summary explanation-" + type);
+    const head = el("div", "explanation-head");
+    head.appendChild(icon(type));
+    head.appendChild(el("p", "explanation-title", sentence));
+    box.appendChild(head);
+    const tree = el("ul", "trace-tree trace-root");
+    tree.appendChild(traceNode(data.tree || {}, true));
+    const source = el("p", "trace-source muted", "Answered by " + (data.mta || "the mail server") +
+      (data.command && data.command.length ? ": " + data.command.join(" ") : "") + ". Nothing was sent.");
+    return [box, tree, source];
   }
 
   // ---------- details dialog ----------
@@ -1032,6 +1171,7 @@
       if ($("q").value.trim()) runFromForm();
     });
 
+    $("trace-run").addEventListener("click", runTrace);
     $("prev-page").addEventListener("click", () => goToPage(-1));
     $("next-page").addEventListener("click", () => goToPage(1));
     $("show-new").addEventListener("click", () => {
