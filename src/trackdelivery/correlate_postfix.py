@@ -327,6 +327,12 @@ class PostfixCorrelator(Correlator):
         if not child.sender and parent.sender:
             child.sender, child.senderauth = parent.sender, parent.senderauth
 
+    def _check_note(self, state: MessageState, line: pp.PostfixLine) -> None:
+        # cleanup "info: header Subject: Hi from mx[192.0.2.7]; from=<a> to=<b> ..." (header_checks INFO)
+        subject = line.fields.get("subject")
+        if subject is not None and not state.subject:
+            state.subject = subject
+
     def _notification(self, state: MessageState, line: pp.PostfixLine) -> None:
         # bounce "ID: sender non-delivery notification: ID2": ID2 is the bounce of ID
         self._link(line.fields["notice_id"], state, inherit=False)
@@ -430,6 +436,7 @@ _HANDLERS: dict[str, _Handler] = {
     pp.QUEUED: PostfixCorrelator._queued,
     pp.DELIVERY: PostfixCorrelator._delivered,
     pp.NOTIFICATION: PostfixCorrelator._notification,
+    pp.CHECK_NOTE: PostfixCorrelator._check_note,
     pp.EXPIRED: PostfixCorrelator._expired,
     pp.REMOVED: PostfixCorrelator._removed,
     pp.DELETED: PostfixCorrelator._deleted,

@@ -1,9 +1,8 @@
 """Fixtures for the MTA tests: the Debian packages (installed as root when missing, never skipped), SMTP
 sinks on loopback, an Exim of the tests' own, and the tracker following that Exim's live log.
 
-A Postfix half adds ``postfix.py`` (a server class like ``exim.py``: write_config, start, send,
-run_queue, stop, ``log``) and fixtures like ``exim_binary``/``exim`` below; the sinks, the log watcher
-and the tracker are shared as they are.
+The Postfix half is the same with ``postfix.py`` (a server class like ``exim.py``) and the fixtures
+``postfix_root``/``postfix``/``postfix_tracker``; the sinks, the log watcher and the tracker are shared.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import pytest
 
 from . import packages
 from .exim import EximServer
+from .postfix import PostfixServer
 from .sinks import AcceptingSink, GreylistingSink, RejectingSink, SilentSink, SinkLoop
 from .tracker import Tracker
 
@@ -31,6 +31,9 @@ SWAKS_PACKAGE = "swaks"
 # "unpacked": run Exim from its package unpacked into a temporary directory instead of installing it
 # (what happens anyway when another MTA, e.g. Postfix, is installed: Debian allows only one).
 EXIM_MODE_ENV = "TRACKDELIVERY_TEST_EXIM"
+POSTFIX_PACKAGE = "postfix"
+# "unpacked": run Postfix from its package unpacked into a temporary directory even when it is installed.
+POSTFIX_MODE_ENV = "TRACKDELIVERY_TEST_POSTFIX"
 
 
 def reachable_tempdir(prefix: str) -> Path:
@@ -83,6 +86,31 @@ def exim_binary() -> Iterator[str]:
     yield found
 
 
+@pytest.fixture(scope="session")
+def postfix_root() -> Iterator[Path]:
+    """Where Postfix's files are: ``/`` when it is installed, else its package unpacked (never installed).
+
+    Debian's postfix conflicts with exim4-config (mail-transport-agent), which exim4-base — the Exim
+    tests' user and eximstats — needs: installing it would remove Exim, so it is downloaded and unpacked.
+    """
+    master = Path("usr/lib/postfix/sbin/master")
+    if os.environ.get(POSTFIX_MODE_ENV, "") != "unpacked" and packages.package_installed(POSTFIX_PACKAGE) \
+            and (Path("/") / master).exists():
+        yield Path("/")
+        return
+    unpack_dir = reachable_tempdir("trackdelivery-postfix-pkg-")
+    try:
+        root = packages.unpack_package(POSTFIX_PACKAGE, unpack_dir, "Postfix, unpacked because installing it "
+                                       "would remove Exim (both provide mail-transport-agent)",
+                                       libraries_only=True)
+        if not (root / master).exists():
+            pytest.fail(f"The unpacked {POSTFIX_PACKAGE} package has no {master}: its layout changed.",
+                        pytrace=False)
+        yield root
+    finally:
+        shutil.rmtree(unpack_dir, ignore_errors=True)
+
+
 @dataclass(slots=True)
 class Sinks:
     accept: AcceptingSink
@@ -122,6 +150,22 @@ def exim(exim_binary: str, swaks: str, sinks: Sinks) -> Iterator[EximServer]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def postfix(postfix_root: Path, swaks: str, sinks: Sinks) -> Iterator[PostfixServer]:
+    if not packages.is_root():
+        pytest.fail("The test Postfix needs root (its master refuses to run otherwise, and the queue belongs "
+                    "to its own user): run these tests as root, e.g. 'make test' as root.", pytrace=False)
+    workdir = reachable_tempdir("trackdelivery-postfix-")
+    server = PostfixServer(postfix_root, swaks, workdir, sinks.addresses())
+    try:
+        server.start()
+        yield server
+    finally:
+        sinks.silent.close()  # a delivery still waiting for the silent sink gives up at once
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 @contextmanager
 def running_tracker(logs: list[Path], report_name: str) -> Iterator[Tracker]:
     """``trackdelivery serve`` following ``logs``; writes the measured latencies to test-artifacts/."""
@@ -145,4 +189,10 @@ def running_tracker(logs: list[Path], report_name: str) -> Iterator[Tracker]:
 @pytest.fixture(scope="module")
 def tracker(exim: EximServer) -> Iterator[Tracker]:
     with running_tracker([exim.log.path], "mta-exim-latency") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def postfix_tracker(postfix: PostfixServer) -> Iterator[Tracker]:
+    with running_tracker([postfix.log.path], "mta-postfix-latency") as running:
         yield running

@@ -84,11 +84,12 @@ def installed_packages_providing(virtual: str) -> list[str]:
     return found
 
 
-def unpack_package(package: str, into: Path, what: str) -> Path:
+def unpack_package(package: str, into: Path, what: str, libraries_only: bool = False) -> Path:
     """Download ``package`` and unpack it under ``into`` without installing it; returns the unpacked root.
 
-    Its dependencies are installed normally. This is how an MTA is tested when another MTA is installed
-    (Debian lets only one package provide mail-transport-agent).
+    Its dependencies are installed normally (with ``libraries_only``, only the ``lib*`` ones its programs
+    load: the others serve its install scripts, which do not run). This is how an MTA is tested when
+    another MTA is installed (Debian lets only one package provide mail-transport-agent).
     """
     require_root_to_install([package], what)
     into.mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,7 @@ def unpack_package(package: str, into: Path, what: str) -> Path:
     needed = []
     for item in depends.split(","):
         name = item.split("|")[0].strip().split(" ")[0].split(":")[0]
-        if name and not package_installed(name):
+        if name and not package_installed(name) and (name.startswith("lib") or not libraries_only):
             needed.append(name)
     if needed:
         apt_install(needed, f"the libraries {package} needs")

@@ -9,6 +9,8 @@ import calendar
 import re
 import time
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 
 # Line kinds.
 CONNECT = "connect"  # smtpd "connect from host[ip]"
@@ -23,6 +25,7 @@ NOTIFICATION = "notification"  # bounce "ID: sender non-delivery notification: I
 REJECT = "reject"  # smtpd/postscreen/cleanup reject, milter-reject, proxy-reject
 DISCARD = "discard"  # smtpd/cleanup discard, milter-discard
 HOLD = "hold"  # smtpd/cleanup hold, milter-hold
+CHECK_NOTE = "check_note"  # cleanup header/body_checks INFO: "ID: info: header Subject: Hi from ..."
 DELETED = "deleted"  # postsuper "ID: removed" (postsuper -d)
 REQUEUED = "requeued"  # postsuper "ID: requeued"
 HELD = "held"  # postsuper "ID: placed on hold"
@@ -76,7 +79,7 @@ _DNSBLOG_RE = re.compile(r"addr (?P<ip>\S+) listed by domain (?P<list>\S+) as (?
 _ACTIONS = ("reject: ", "milter-reject: ", "proxy-reject: ", "discard: ", "milter-discard: ", "hold: ",
             "milter-hold: ")  # fmt: skip
 _ACTION_KIND = {"reject": REJECT, "milter-reject": REJECT, "proxy-reject": REJECT, "discard": DISCARD,
-                "milter-discard": DISCARD, "hold": HOLD, "milter-hold": HOLD}  # fmt: skip
+                "milter-discard": DISCARD, "hold": HOLD, "milter-hold": HOLD, "info": CHECK_NOTE}  # fmt: skip
 _NOTIFICATIONS = (
     "sender non-delivery notification: ",
     "sender delay notification: ",
@@ -337,6 +340,14 @@ def _parse_queue_line(out: PostfixLine, qid: str, body: str, service: str) -> Po
     for action in _ACTIONS:
         if body.startswith(action):
             return _parse_action(out, action[:-2], body[len(action):])
+    if first == "i" and body.startswith("info: ") and _CHECK_RE.match(body, 6) is not None:
+        # header_checks "/^Subject:/ INFO", the only way Postfix logs a subject: "info: header Subject:
+        # =?UTF-8?B?w4lsw6h2ZQ==?= from mx[192.0.2.7]; from=<a> to=<b> proto=ESMTP helo=<h>"
+        out = _parse_action(out, "info", body[6:])
+        check = out.fields.get("check", "")
+        if out.fields.get("stage") == "header" and check[:9].lower() == "subject: ":
+            out.fields["subject"] = decode_mime_words(check[9:])
+        return out
     if service == "bounce":
         for notice in _NOTIFICATIONS:
             if body.startswith(notice):
@@ -439,6 +450,16 @@ def parse_postfix_line(line: str, year_hint: int | None = None) -> PostfixLine:
             return out
     out.message = body
     return out
+
+
+def decode_mime_words(value: str) -> str:
+    """A header as Postfix logs it (RFC 2047 words undecoded) → its text: "=?UTF-8?B?w4lsw6h2ZQ==?=" → "Élève"."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+        return value  # an unknown charset or a broken word: as logged
 
 
 def queued_as(text: str) -> str:

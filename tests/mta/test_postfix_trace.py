@@ -1,0 +1,109 @@
+"""``trackdelivery trace`` against a real Postfix: the real postconf and postmap answering from the tests'
+own configuration (see postfix.py) for a mailbox, an alias chain, a relay domain, a discard, an unknown
+address in a virtual mailbox domain and a domain the configuration does not know."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from .conftest import Sinks
+from .postfix import DISCARD, DISCARD_TEXT, PostfixServer
+
+pytestmark = pytest.mark.mta
+
+MAILBOX = {"kind": "local", "router": "virtual_mailbox", "transport": "virtual", "driver": "virtual"}
+DELIVERED_HERE = "delivered on this server [router virtual_mailbox, transport virtual (virtual)]"
+
+
+def trace(postfix: PostfixServer, address: str, *options: str) -> subprocess.CompletedProcess[str]:
+    env = dict(postfix.env)  # the unpacked package's libraries
+    # The same Postfix the tests run (it is usually unpacked rather than installed): first on PATH.
+    env["PATH"] = str(postfix.command_dir) + os.pathsep + env.get("PATH", "")
+    del env["MAIL_CONFIG"]  # the configuration is named by --config-file alone
+    return subprocess.run([sys.executable, "-m", "trackdelivery", "trace", "--config-file", str(postfix.config_dir),
+                           *options, "--", address], capture_output=True, text=True, timeout=60, env=env)
+
+
+def trace_json(postfix: PostfixServer, address: str, exit_code: int = 0) -> dict[str, Any]:
+    done = trace(postfix, address, "--format", "json")
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    answer: dict[str, Any] = json.loads(done.stdout)
+    assert answer["mta"] == "postfix" and answer["address"] == address
+    assert answer["command"][:4] == [str(postfix.command_dir / "postconf"), "-c", str(postfix.config_dir), "-x"]
+    return answer
+
+
+def test_trace_of_a_virtual_mailbox(postfix: PostfixServer) -> None:
+    answer = trace_json(postfix, "alice@local.test")
+    assert answer["status"] == "deliverable"
+    assert answer["tree"] == {"address": "alice@local.test", **MAILBOX}
+
+
+def test_trace_follows_a_virtual_alias_chain_to_its_mailboxes(postfix: PostfixServer) -> None:
+    answer = trace_json(postfix, "sales@local.test")  # sales → team → alice, bob
+    assert answer["tree"] == {
+        "address": "sales@local.test", "kind": "redirect", "children": [
+            {"address": "team@local.test", "kind": "redirect", "children": [
+                {"address": "alice@local.test", **MAILBOX},
+                {"address": "bob@local.test", **MAILBOX},
+            ]},
+        ],
+    }
+
+
+def test_trace_of_a_relay_domain_names_the_transport_maps_nexthop(postfix: PostfixServer, sinks: Sinks) -> None:
+    answer = trace_json(postfix, "carol@accept.test")
+    assert answer["tree"] == {
+        "address": "carol@accept.test", "kind": "remote", "router": "relay", "transport": "smtp",
+        "driver": "smtp", "hosts": [{"name": "127.0.0.1", "ip": "127.0.0.1", "mx": None,
+                                     "port": sinks.accept.port, "usable": True, "notes": []}],
+    }
+
+
+def test_trace_of_an_address_routed_to_the_discard_transport(postfix: PostfixServer) -> None:
+    answer = trace_json(postfix, DISCARD)
+    assert answer["status"] == "discarded"
+    assert answer["tree"] == {"address": DISCARD, "kind": "discarded", "router": "virtual_mailbox",
+                              "transport": "discard", "driver": "discard"}
+    assert DISCARD_TEXT  # what discard(8) logs as the reason; the trace needs only the transport
+
+
+def test_trace_of_an_unknown_address_in_a_virtual_mailbox_domain_exits_2(postfix: PostfixServer) -> None:
+    answer = trace_json(postfix, "nobody@local.test", exit_code=2)
+    assert answer["status"] == "undeliverable"
+    assert answer["tree"] == {"address": "nobody@local.test", "kind": "undeliverable",
+                              "error": "User unknown in virtual mailbox table"}
+
+
+def test_trace_of_a_domain_the_configuration_does_not_know_goes_to_its_mx(postfix: PostfixServer) -> None:
+    answer = trace_json(postfix, "someone@elsewhere.test")
+    assert answer["tree"] == {
+        "address": "someone@elsewhere.test", "kind": "remote", "router": "default", "transport": "smtp",
+        "driver": "smtp", "hosts": [{"name": "elsewhere.test", "ip": "", "mx": None, "port": None,
+                                     "usable": True, "notes": ["MX lookup"]}],
+    }
+
+
+def test_trace_text_shows_the_chain_as_a_tree(postfix: PostfixServer) -> None:
+    done = trace(postfix, "sales@local.test", "--mta", "postfix")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "sales@local.test  → alias or forwarder\n"
+        "└─ team@local.test  → alias or forwarder\n"
+        f"   ├─ alice@local.test  → {DELIVERED_HERE}\n"
+        f"   └─ bob@local.test  → {DELIVERED_HERE}\n"
+        "\n"
+        "Mail to sales@local.test would be delivered.\n"
+    )
+
+
+def test_an_address_that_looks_like_an_option_is_only_a_lookup_key(postfix: PostfixServer) -> None:
+    answer = trace_json(postfix, "-x@local.test", exit_code=2)  # postmap -q -x@local.test: a key, not -x
+    assert answer["tree"] == {"address": "-x@local.test", "kind": "undeliverable",
+                              "error": "User unknown in virtual mailbox table"}
