@@ -271,6 +271,7 @@ def test_expired_message_fails_and_bounces(scenario, cli) -> None:
     assert [(e["type"], e["attempt"]) for e in stuck] == [("defer", n) for n in range(1, 6)] + [("failure", None)]
     expired = stuck[-1]
     assert expired["message"].startswith("Expired in the queue and returned to the sender; last error: host ")
+    assert expired["message"].endswith("(in reply to RCPT TO command)")  # the reply, without the waiting text's ")"
     assert expired["reason"] == "mailbox_full"  # "user is over quota", the last reply
     assert expired["parent_msgid"] == "20B4E3D5BD"  # a filter at 239.58.50.50:2501, where 23EBE3D5C0 came from
     bounce = by_msgid(events, "A7E673C067")
@@ -404,7 +405,8 @@ def test_message_without_outcome_stays_in_progress(tmp_path: Path, cli, search_j
     # "inprogress" is dated when the message arrived, so it sorts first
     assert [(e["type"], e["recipient"]) for e in events] == [("inprogress", "b@example.org"),
                                                              ("defer", "b@example.org")]  # fmt: skip
-    assert events[0]["message"].startswith("Deferred: host mx.example.org[192.0.2.9] said: 452 4.2.2")
+    assert events[0]["message"].startswith(
+        "In the queue: the last attempt was deferred, the server will try again (host mx.example.org[192.0.2.9] said: 452 4.2.2")
 
 
 def test_outcome_in_a_later_run_replaces_in_progress(tmp_path: Path, cli, search_json) -> None:

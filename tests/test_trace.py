@@ -242,10 +242,11 @@ def test_exim_that_cannot_answer_is_one_clear_sentence() -> None:
 
 def test_no_mta_installed_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tr, "find_exim", lambda: None)
+    monkeypatch.setattr(tr, "find_postfix_program", lambda name: None)
     result = CliRunner().invoke(main, ["trace", "bob@example.com"])
     assert result.exit_code == 1
     assert result.output == ("Error: No supported mail server is installed here: the trace needs Exim "
-                             "('exim' or 'exim4' on PATH or in /usr/sbin).\n")
+                             "('exim' or 'exim4') or Postfix ('postconf' and 'postmap') on PATH or in /usr/sbin.\n")
 
 
 @pytest.mark.parametrize("address", ["", "bob @example.com", "bob@example.com\n-bd"])

@@ -284,8 +284,8 @@ def no_mta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(("mta", "message"), [
-    ("auto", "No supported mail server is installed here: the trace needs Exim ('exim' or 'exim4' on PATH "
-             "or in /usr/sbin)."),
+    ("auto", "No supported mail server is installed here: the trace needs Exim ('exim' or 'exim4') or Postfix "
+             "('postconf' and 'postmap') on PATH or in /usr/sbin."),
     ("exim", "Exim is not installed here (no exim or exim4 on PATH or in /usr/sbin), so there is no mail "
              "server to ask."),
     ("postfix", "Postfix is not installed here (no postconf and postmap on PATH or in /usr/sbin), so there "

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import explain as explain_mod
-from .correlate import ACCEPTED_MESSAGE, INPROGRESS_MESSAGE, Correlator, MessageLoader, MessageState
+from .correlate import (
+    ACCEPTED_MESSAGE,
+    INPROGRESS_MESSAGE,
+    RETRY_MESSAGE,
+    Correlator,
+    MessageLoader,
+    MessageState,
+)
 from .parse import postfix as pp
 from .record import DEFER, FAILURE, FILTERED, REJECTED, SUCCESS, DeliveryEvent
 
@@ -17,7 +24,7 @@ COMPLETED = "completed"
 LOCAL_PROTOCOL = "local"  # picked up from the maildrop (sendmail, scripts, cron)
 SMTP_PROTOCOL = "smtp"
 LOCAL_USER_AUTH = "localuser"  # as Exim's local submissions
-DEFERRED_PREFIX = "Deferred: "
+DEFERRED_PREFIX = RETRY_MESSAGE + " ("  # the same words as Exim's, then the last reply in brackets
 EXPIRED_MESSAGE = "Expired in the queue and returned to the sender"
 DELETED_MESSAGE = "Removed from the queue by the administrator (postsuper -d)"
 HELD_MESSAGE = "On hold"
@@ -278,9 +285,9 @@ class PostfixCorrelator(Correlator):
             state.attempts[key] = event.attempt
             entry = state.pending.get(key)
             if entry is not None:
-                self._set_text(entry, DEFERRED_PREFIX + text)
+                self._set_text(entry, f"{DEFERRED_PREFIX}{text})")
             elif state.state != COMPLETED:  # a late line of a removed message leaves no one waiting
-                state.pending[key] = [recipient, None, DEFERRED_PREFIX + text]
+                state.pending[key] = [recipient, None, f"{DEFERRED_PREFIX}{text})"]
             self._add_event(event, state.id)
             return
         self._add_event(event, state.id)
@@ -340,7 +347,7 @@ class PostfixCorrelator(Correlator):
     def _expired(self, state: MessageState, line: pp.PostfixLine) -> None:
         # qmgr "from=<alice@example.com>, status=expired, returned to sender": every waiting recipient failed
         for entry in list(state.pending.values()) or [["", None, ""]]:
-            last = entry[2][len(DEFERRED_PREFIX):] if entry[2].startswith(DEFERRED_PREFIX) else ""
+            last = entry[2][len(DEFERRED_PREFIX):-1] if entry[2].startswith(DEFERRED_PREFIX) else ""
             event = self._event_for(state, FAILURE, line.time, entry[0])
             event.message = f"{EXPIRED_MESSAGE}; last error: {last}" if last else EXPIRED_MESSAGE
             self._explain(event)

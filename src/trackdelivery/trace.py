@@ -826,6 +826,10 @@ def _postfix_config_dir(config: str | None) -> str | None:
     return config
 
 
+NO_MTA = ("No supported mail server is installed here: the trace needs Exim ('exim' or 'exim4') or Postfix "
+          "('postconf' and 'postmap') on PATH or in /usr/sbin.")
+
+
 def trace_address(address: str, config_file: str | None = None,
                   tracers: list[Tracer] | None = None, mta: str = "auto") -> AddressTrace:
     """Ask the first available MTA where mail to ``address`` would go."""
@@ -838,8 +842,7 @@ def trace_address(address: str, config_file: str | None = None,
     for tracer in candidates:
         if tracer.available():
             return tracer.trace(address)
-    raise TraceError("No supported mail server is installed here: the trace needs Exim "
-                     "('exim' or 'exim4' on PATH or in /usr/sbin).")
+    raise TraceError(NO_MTA)
 
 
 # -- showing it ------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import re
 
 import pytest
 
+from trackdelivery.correlate import RETRY_MESSAGE
+
 from .conftest import Sinks
 from .maillog import LogLine
 from .postfix import (
@@ -183,7 +185,7 @@ def test_silent_server_times_out_as_a_defer_and_the_message_waits(postfix: Postf
     tracker.expect("timeout", {"msgid": sent.msgid}, [
         record("defer", msgid=sent.msgid, email=SENDER, recipient=rcpt, host=SINK_HOST, ip=SINK_HOST,
                message=why, reason="connection_timeout", attempt=1, dsn="4.4.2"),
-        record("inprogress", msgid=sent.msgid, email=SENDER, recipient=rcpt, message=f"Deferred: {why}"),
+        record("inprogress", msgid=sent.msgid, email=SENDER, recipient=rcpt, message=f"{RETRY_MESSAGE} ({why})"),
     ], line, postfix.log)
 
 
@@ -214,7 +216,7 @@ def test_greylisted_message_is_deferred_then_delivered_by_a_queue_run(postfix: P
                    message=said, reason="greylisted", attempt=1, dsn="4.7.1", transport="smtp")
     tracker.expect("greylisted (4xx)", {"msgid": sent.msgid}, [
         defer,
-        record("inprogress", msgid=sent.msgid, email=SENDER, recipient=rcpt, message=f"Deferred: {said}"),
+        record("inprogress", msgid=sent.msgid, email=SENDER, recipient=rcpt, message=f"{RETRY_MESSAGE} ({said})"),
     ], deferred, postfix.log)
 
     sinks.greylist.release(rcpt)
