@@ -301,18 +301,24 @@ class Tracer(Protocol):
     def trace(self, address: str) -> AddressTrace: ...
 
 
-def find_exim() -> str | None:
-    """The Exim binary: ``exim``/``exim4`` on PATH, else in the usual sbin directories."""
-    for name in EXIM_NAMES:
+def find_program(names: Iterable[str], directories: Iterable[str]) -> str | None:
+    """The first of ``names`` on PATH, else in ``directories`` (sbin is often not on a user's PATH)."""
+    names = tuple(names)
+    for name in names:
         found = shutil.which(name)
         if found:
             return found
-    for directory in EXIM_DIRS:
-        for name in EXIM_NAMES:
+    for directory in directories:
+        for name in names:
             path = os.path.join(directory, name)
             if os.path.isfile(path) and os.access(path, os.X_OK):
                 return path
     return None
+
+
+def find_exim() -> str | None:
+    """The Exim binary: ``exim``/``exim4`` on PATH, else in the usual sbin directories."""
+    return find_program(EXIM_NAMES, EXIM_DIRS)
 
 
 class EximTracer:
@@ -716,14 +722,7 @@ def _mark_duplicates(node: TraceNode, seen: set[str]) -> None:
 
 def find_postfix_program(name: str) -> str | None:
     """A Postfix command (postconf, postmap) on PATH, else in the usual sbin directories."""
-    found = shutil.which(name)
-    if found:
-        return found
-    for directory in POSTFIX_DIRS:
-        path = os.path.join(directory, name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
+    return find_program((name,), POSTFIX_DIRS)
 
 
 class PostfixTracer:

@@ -11,11 +11,11 @@ import hmac
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .search import Scope
+from .store.sqlite import transaction
 
 ADMIN = "admin"
 RESELLER = "reseller"
@@ -177,17 +177,6 @@ def scope_for(db: sqlite3.Connection, user: User) -> Scope | None:
 # -- writing -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
 def _check_name(name: str, role: str) -> None:
     if not name or len(name) > _MAX_NAME or any(c.isspace() or not c.isprintable() for c in name):
         raise UserError(f"{name!r} is not a usable user name: use letters, digits and .-_@ without spaces.")
@@ -232,7 +221,7 @@ def add_user(
     if password is not None:
         check_password(password)
     password_hash = hash_password(password) if password else ""
-    with _transaction(db):
+    with transaction(db):
         cur = db.execute(
             "INSERT INTO users (name, role, password_hash, owner, created) VALUES (?, ?, ?, ?, ?)",
             (name, role, password_hash, owner, int(time.time())),
@@ -254,7 +243,7 @@ def _require(db: sqlite3.Connection, name: str) -> User:
 def remove_user(db: sqlite3.Connection, name: str) -> None:
     """Delete a user with its domains and tokens; its sessions stop working at their next request."""
     user = _require(db, name)
-    with _transaction(db):
+    with transaction(db):
         db.execute("DELETE FROM api_tokens WHERE user_id = ?", (user.id,))
         db.execute("DELETE FROM user_domains WHERE user_id = ?", (user.id,))
         db.execute("DELETE FROM users WHERE id = ?", (user.id,))
@@ -347,7 +336,7 @@ def import_cpanel(db: sqlite3.Connection, userdomains: str, trueuserowners: str 
             continue
         existing = get_user(db, name)
         if existing is None:
-            with _transaction(db):
+            with transaction(db):
                 cur = db.execute(
                     "INSERT INTO users (name, role, password_hash, owner, created) VALUES (?, ?, '', ?, ?)",
                     (name, role, owner, int(time.time())),
@@ -362,7 +351,7 @@ def import_cpanel(db: sqlite3.Connection, userdomains: str, trueuserowners: str 
         if (existing.role, existing.owner, existing.domains) == (role, owner, wanted):
             result.unchanged += 1
             continue
-        with _transaction(db):
+        with transaction(db):
             db.execute("UPDATE users SET role = ?, owner = ? WHERE id = ?", (role, owner, existing.id))
             db.execute("DELETE FROM user_domains WHERE user_id = ?", (existing.id,))
             db.executemany("INSERT INTO user_domains (user_id, domain) VALUES (?, ?)",

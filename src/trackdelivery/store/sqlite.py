@@ -9,6 +9,8 @@ import hashlib
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,19 @@ def domain_of(address: str) -> str:
     """'Bob@Example.COM' → 'example.com'; '' when there is no domain."""
     at = address.rfind("@")
     return address[at + 1 :].lower() if at >= 0 else ""
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT; ROLLBACK on any error (a failed COMMIT too) or interruption."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 class StoreError(Exception):
@@ -105,16 +120,11 @@ class Store:
             return
         if readonly:
             raise StoreError(f"The database {self.path} needs an upgrade: run 'trackdelivery ingest' once.")
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db):
             for number in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[number]:
                     self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     # -- bulk loading ------------------------------------------------------------------------
 
@@ -125,15 +135,10 @@ class Store:
         next ingest, follower or server completes (searches stay correct meanwhile, only slower).
         """
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             for name, _ in DEFERRABLE_INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, '1')", (DEFERRED_INDEXES,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def indexes_deferred(self) -> bool:
         row = self.db.execute("SELECT 1 FROM settings WHERE key = ?", (DEFERRED_INDEXES,)).fetchone()
@@ -144,15 +149,10 @@ class Store:
         if not self.indexes_deferred():
             return False
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             for name, columns in DEFERRABLE_INDEXES:
                 db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events({columns})")
             db.execute("DELETE FROM settings WHERE key = ?", (DEFERRED_INDEXES,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return True
 
     # -- ids and correlator state ------------------------------------------------------------
@@ -219,8 +219,7 @@ class Store:
     def commit_batch(self, batch: Batch, checkpoint: Checkpoint | None) -> None:
         """Write the batch and the checkpoint that covers it in one transaction: exactly once."""
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             if batch.messages:
                 db.executemany(
                     _INSERT_MESSAGE,
@@ -265,10 +264,6 @@ class Store:
                 )
             if checkpoint is not None:
                 self._save_checkpoint(checkpoint)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def domain_owners(self) -> dict[str, str]:
         """Domain (lower case) → the account user that owns it (users made by `users add/import-cpanel`)."""
@@ -321,8 +316,7 @@ class Store:
     def purge(self, older_than: int) -> tuple[int, int]:
         """Delete events and finished messages last seen before ``older_than`` (epoch); returns counts."""
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             events = db.execute("DELETE FROM events WHERE actionunixtime < ?", (older_than,)).rowcount
             messages = db.execute("DELETE FROM messages WHERE lastunixtime < ?", (older_than,)).rowcount
             if events:
@@ -330,10 +324,6 @@ class Store:
                 db.execute("INSERT INTO event_addresses (event_addresses) VALUES ('delete-all')")
                 rebuild = f"INSERT INTO event_addresses (rowid, {ADDRESS_TEXT_COLUMN}) SELECT id, {ADDRESS_TEXT_SQL} FROM events"  # noqa: S608 - constants
                 db.execute(rebuild)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         # The pragma frees one page per step; executescript steps it to the end (execute frees one page).
         db.executescript("PRAGMA incremental_vacuum;")
         return events, messages
