@@ -17,12 +17,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import REPO, write_log
+from fake_exim import FakeExim  # the trace tests' stand-in for exim
+from test_trace import TRANSPORTS  # captured from Exim 4.96
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -134,11 +137,12 @@ class Server:
         cli(self.db, self.config, "ingest", str(write_log(self.workdir / name, lines)))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("browser")
+@contextmanager
+def serving(workdir: Path, config_text: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """`trackdelivery serve` on a free loopback port, with ``config_text`` as its config file, over a
+    database ingested from exim_log() with the admin user; ``env`` is its environment (else ours)."""
     db, config = workdir / "td.sqlite3", workdir / "config.toml"
-    config.write_text("# empty: every default\n", encoding="utf-8")
+    config.write_text(config_text, encoding="utf-8")
     cli(db, config, "ingest", str(write_log(workdir / "exim_mainlog", exim_log())))
     cli(db, config, "users", "add", "admin", "--role", "admin", "--password-stdin", input=PASSWORD + "\n")
 
@@ -147,7 +151,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     process = subprocess.Popen(
         [sys.executable, "-m", "trackdelivery", "--db", str(db), "--config", str(config),
          "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -173,6 +177,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serving(tmp_path_factory.mktemp("browser"), "# empty: every default\n") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -684,9 +694,6 @@ def test_admins_see_how_many_log_lines_were_read_and_not_understood(page: Page) 
 # A server of its own: its config asks "exim", and a stand-in exim (tests/fake_exim.py) comes first on
 # its PATH, answering with outputs captured from a real Exim 4.96 (the real one: tests/mta).
 
-from fake_exim import FakeExim  # noqa: E402 - the trace tests' stand-in for exim
-from test_trace import TRANSPORTS  # noqa: E402 - captured from Exim 4.96
-
 HOSTILE_ADDRESS = "<img/src=x/onerror=window.__xss=1>@example.org"
 HOSTILE_REASON = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>'
 
@@ -700,40 +707,9 @@ def trace_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
                 "  router = dnslookup, transport = remote_smtp\n"
                 "  host mx1.example.net        [192.0.2.10]   MX=10\n")
     exim.answer("victim@example.org", f"victim@example.org is undeliverable: {HOSTILE_REASON}\n", status=2)
-    db, config = workdir / "td.sqlite3", workdir / "config.toml"
-    config.write_text('[trace]\nmta = "exim"\n', encoding="utf-8")
-    cli(db, config, "ingest", str(write_log(workdir / "exim_mainlog", exim_log())))
-    cli(db, config, "users", "add", "admin", "--role", "admin", "--password-stdin", input=PASSWORD + "\n")
-    port = free_port()
     env = dict(os.environ, PATH=f"{exim.directory}{os.pathsep}{os.environ.get('PATH', '')}")
-    log = (workdir / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "trackdelivery", "--db", str(db), "--config", str(config),
-         "serve", "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                pytest.fail("trackdelivery serve exited:\n" + (workdir / "serve.log").read_text())
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("trackdelivery serve did not answer within 20 s:\n" + (workdir / "serve.log").read_text())
-            time.sleep(0.1)
-        yield Server(url, db, config, workdir), exim
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with serving(workdir, '[trace]\nmta = "exim"\n', env=env) as running:
+        yield running, exim
 
 
 @pytest.fixture

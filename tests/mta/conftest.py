@@ -2,7 +2,8 @@
 sinks on loopback, an Exim of the tests' own, and the tracker following that Exim's live log.
 
 The Postfix half is the same with ``postfix.py`` (a server class like ``exim.py``) and the fixtures
-``postfix_root``/``postfix``/``postfix_tracker``; the sinks, the log watcher and the tracker are shared.
+``postfix_root``/``postfix``/``postfix_tracker``; the sinks, the log watcher, the tracker, running and
+stopping the daemon (``processes.py``) and sending with swaks (``submission.py``) are shared.
 """
 
 from __future__ import annotations
@@ -137,17 +138,23 @@ def sinks() -> Iterator[Sinks]:
         loop.close()
 
 
-@pytest.fixture(scope="module")
-def exim(exim_binary: str, swaks: str, sinks: Sinks) -> Iterator[EximServer]:
-    workdir = reachable_tempdir("trackdelivery-exim-")
-    server = EximServer(exim_binary, swaks, workdir, sinks.addresses())
+@contextmanager
+def running_mta(server: EximServer | PostfixServer, sinks: Sinks) -> Iterator[None]:
+    """``server`` started for the block; stopped afterwards and its working directory removed."""
     try:
         server.start()
-        yield server
+        yield
     finally:
         sinks.silent.close()  # a delivery still waiting for the silent sink gives up at once
         server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(server.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def exim(exim_binary: str, swaks: str, sinks: Sinks) -> Iterator[EximServer]:
+    server = EximServer(exim_binary, swaks, reachable_tempdir("trackdelivery-exim-"), sinks.addresses())
+    with running_mta(server, sinks):
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -155,15 +162,9 @@ def postfix(postfix_root: Path, swaks: str, sinks: Sinks) -> Iterator[PostfixSer
     if not packages.is_root():
         pytest.fail("The test Postfix needs root (its master refuses to run otherwise, and the queue belongs "
                     "to its own user): run these tests as root, e.g. 'make test' as root.", pytrace=False)
-    workdir = reachable_tempdir("trackdelivery-postfix-")
-    server = PostfixServer(postfix_root, swaks, workdir, sinks.addresses())
-    try:
-        server.start()
+    server = PostfixServer(postfix_root, swaks, reachable_tempdir("trackdelivery-postfix-"), sinks.addresses())
+    with running_mta(server, sinks):
         yield server
-    finally:
-        sinks.silent.close()  # a delivery still waiting for the silent sink gives up at once
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextmanager

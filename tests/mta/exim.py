@@ -15,16 +15,15 @@ import grp
 import os
 import pwd
 import re
-import signal
 import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from .maillog import MailLog
+from .processes import last_lines, logged_start, processes_with, start_daemon, stop_daemon
 from .sinks import LOOPBACK, free_port
+from .submission import Sent, submit
 
 LOCAL_DOMAIN = "local.test"
 MAILBOXES = ("alice", "bob", "carol", "dave")
@@ -134,14 +133,8 @@ _SINK_TRANSPORT = """\
 {extra}
 """
 
+# Exim's answer to DATA: "250 OK id=<queue id>".
 _QUEUE_ID_RE = re.compile(r"250 OK id=(?P<id>[0-9A-Za-z-]+)")
-
-
-@dataclass(slots=True)
-class Sent:
-    msgid: str  # Exim's queue id from its "250 OK id=..." answer ("" when the message was refused)
-    transcript: str  # swaks' output, for failure messages
-    returncode: int
 
 
 def exim_user() -> tuple[str, str]:
@@ -203,18 +196,10 @@ class EximServer:
     def start(self, attempts: int = 3) -> None:
         for attempt in range(1, attempts + 1):
             self.write_config()
-            out = (self.workdir / "daemon.out").open("wb")
             # -bdf: the daemon stays in the foreground, so its pid is ours to stop.
-            self.process = subprocess.Popen(
-                [self.binary, "-C", str(self.config), "-bdf", "-oX", str(self.port)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            out.close()
-            deadline = time.monotonic() + 15
-            while self.log.find(rf"daemon started: pid={self.process.pid}\b") is None:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            else:
+            self.process = start_daemon([self.binary, "-C", str(self.config), "-bdf", "-oX", str(self.port)],
+                                        self.workdir / "daemon.out")
+            if logged_start(self.process, self.log, rf"daemon started: pid={self.process.pid}\b"):
                 return
             if self.process.poll() is not None and "Address already in use" in self.diagnostics() \
                     and attempt < attempts:
@@ -224,13 +209,7 @@ class EximServer:
             pytest.fail("Exim did not start: " + self.diagnostics(), pytrace=False)
 
     def diagnostics(self) -> str:
-        parts = []
-        for name in ("daemon.out", "log/paniclog", "log/mainlog"):
-            path = self.workdir / name
-            if path.exists():
-                last = path.read_text(errors="replace").splitlines()[-20:]
-                parts.append(f"--- {name}:\n" + "\n".join(last))
-        return "\n".join(parts) or "(no output)"
+        return last_lines(self.workdir, ("daemon.out", "log/paniclog", "log/mainlog"))
 
     # -- using it ------------------------------------------------------------------------------
 
@@ -241,18 +220,8 @@ class EximServer:
     def send(self, sender: str, recipients: list[str], subject: str, auth: tuple[str, str] | None = None,
              expect_refusal: bool = False) -> Sent:
         """Submit one message over SMTP with swaks; returns the queue id Exim answered with."""
-        command = [self.swaks, "--server", f"{LOOPBACK}:{self.port}", "--helo", "client.test",
-                   "--from", sender, "--to", ",".join(recipients), "--header", f"Subject: {subject}",
-                   "--body", "A message from the trackdelivery MTA tests.\n", "--timeout", "20"]
-        if auth:
-            command += ["--auth", "PLAIN", "--auth-user", auth[0], "--auth-password", auth[1]]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-        transcript = done.stdout + done.stderr
-        m = _QUEUE_ID_RE.search(transcript)
-        if m is None and not expect_refusal:
-            pytest.fail(f"Exim did not accept the message (swaks exit {done.returncode}):\n{transcript}",
-                        pytrace=False)
-        return Sent(m["id"] if m else "", transcript, done.returncode)
+        return submit(self.swaks, self.port, _QUEUE_ID_RE, "Exim", sender, recipients, subject, auth,
+                      expect_refusal)
 
     def run_queue(self, selector: str) -> None:
         """A forced queue run (``-Rff``) for the messages with a recipient containing ``selector``."""
@@ -267,38 +236,9 @@ class EximServer:
 
     def own_processes(self) -> list[int]:
         """Every process running with our configuration file: the daemon and what it forked or ran."""
-        marker = str(self.config).encode()
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                if marker in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-        return pids
+        return processes_with(str(self.config).encode(), "cmdline")
 
     def stop(self) -> None:
         self.log.close()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        # Deliveries in progress finish on their own (the sinks are closed first); end any left.
-        deadline = time.monotonic() + 10
-        while self.own_processes() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            left = self.own_processes()
-            if not left:
-                break
-            for pid in left:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.5)
+        # Deliveries in progress finish on their own (the sinks are closed first); any left are ended.
+        stop_daemon(self.process, self.own_processes)

@@ -29,19 +29,18 @@ import pwd
 import re
 import secrets
 import shutil
-import signal
 import socketserver
 import subprocess
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
 from .maillog import MailLog
+from .processes import last_lines, logged_start, processes_with, start_daemon, stop_daemon
 from .sinks import LOOPBACK, free_port
+from .submission import Sent, submit
 
 LOCAL_DOMAIN = "local.test"
 MAILBOXES = ("alice", "bob", "carol", "dave")
@@ -139,14 +138,8 @@ _QUEUE_DIRS = {"active": 0o700, "bounce": 0o700, "corrupt": 0o700, "defer": 0o70
                "flush": 0o700, "hold": 0o700, "incoming": 0o700, "private": 0o700, "saved": 0o700,
                "trace": 0o700, "maildrop": 0o730, "public": 0o710}  # fmt: skip
 
+# Postfix's answer to DATA: "250 2.0.0 Ok: queued as <queue id>".
 _QUEUE_ID_RE = re.compile(r"250 2\.0\.0 Ok: queued as (?P<id>[0-9A-Za-z]+)")
-
-
-@dataclass(slots=True)
-class Sent:
-    msgid: str  # Postfix's queue id from its "250 2.0.0 Ok: queued as ..." answer ("" when refused)
-    transcript: str  # swaks' output, for failure messages
-    returncode: int
 
 
 def account_ids(user: str) -> tuple[int, int]:
@@ -329,20 +322,11 @@ class PostfixServer:
         self.auth.start()
         for attempt in range(1, attempts + 1):
             self.write_config()
-            out = (self.workdir / "master.out").open("wb")
             # -d: master stays in the foreground, so its pid is ours to stop; its own session, because on
             # SIGTERM it signals its whole process group.
-            self.process = subprocess.Popen(
-                [str(self.daemon_dir / "master"), "-c", str(self.config_dir), "-d"], stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env, start_new_session=True)
-            out.close()
-            deadline = time.monotonic() + 15
-            started = re.compile(rf"postfix/master\[{self.process.pid}\]: daemon started")
-            while self.log.find(started) is None:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            else:
+            self.process = start_daemon([str(self.daemon_dir / "master"), "-c", str(self.config_dir), "-d"],
+                                        self.workdir / "master.out", env=self.env, start_new_session=True)
+            if logged_start(self.process, self.log, rf"postfix/master\[{self.process.pid}\]: daemon started"):
                 return
             if self.process.poll() is not None and "in use" in self.diagnostics() and attempt < attempts:
                 self.port = free_port()  # taken between choosing it and master binding it: choose again
@@ -351,31 +335,15 @@ class PostfixServer:
             pytest.fail("Postfix did not start: " + self.diagnostics(), pytrace=False)
 
     def diagnostics(self) -> str:
-        parts = []
-        for name in ("master.out", "log/maillog"):
-            path = self.workdir / name
-            if path.exists():
-                last = path.read_text(errors="replace").splitlines()[-20:]
-                parts.append(f"--- {name}:\n" + "\n".join(last))
-        return "\n".join(parts) or "(no output)"
+        return last_lines(self.workdir, ("master.out", "log/maillog"))
 
     # -- using it ------------------------------------------------------------------------------
 
     def send(self, sender: str, recipients: list[str], subject: str, auth: tuple[str, str] | None = None,
              expect_refusal: bool = False) -> Sent:
         """Submit one message over SMTP with swaks; returns the queue id Postfix answered with."""
-        command = [self.swaks, "--server", f"{LOOPBACK}:{self.port}", "--helo", "client.test",
-                   "--from", sender, "--to", ",".join(recipients), "--header", f"Subject: {subject}",
-                   "--body", "A message from the trackdelivery MTA tests.\n", "--timeout", "20"]
-        if auth:
-            command += ["--auth", "PLAIN", "--auth-user", auth[0], "--auth-password", auth[1]]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-        transcript = done.stdout + done.stderr
-        m = _QUEUE_ID_RE.search(transcript)
-        if m is None and not expect_refusal:
-            pytest.fail(f"Postfix did not accept the message (swaks exit {done.returncode}):\n{transcript}",
-                        pytrace=False)
-        return Sent(m["id"] if m else "", transcript, done.returncode)
+        return submit(self.swaks, self.port, _QUEUE_ID_RE, "Postfix", sender, recipients, subject, auth,
+                      expect_refusal)
 
     def run_queue(self, queue_id: str) -> None:
         """Deliver the deferred message ``queue_id`` now (``postqueue -i``), as an operator would."""
@@ -390,39 +358,9 @@ class PostfixServer:
 
     def own_processes(self) -> list[int]:
         """Every live process of this Postfix: master passes MAIL_CONFIG=<our directory> to its children."""
-        marker = b"MAIL_CONFIG=" + str(self.config_dir).encode() + b"\0"
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                if marker in (entry / "environ").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-        return pids
+        return processes_with(b"MAIL_CONFIG=" + str(self.config_dir).encode() + b"\0", "environ")
 
     def stop(self) -> None:
         self.log.close()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # master ends its children and exits
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while self.own_processes() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            left = self.own_processes()
-            if not left:
-                break
-            for pid in left:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.5)
+        stop_daemon(self.process, self.own_processes)  # master ends its children and exits
         self.auth.stop()
-

@@ -8,26 +8,18 @@ expect — through the JSON API within 2 seconds of Exim writing the line, and t
 
 from __future__ import annotations
 
-import base64
 import re
 
 import pytest
 
 from .conftest import Sinks
 from .exim import AUTH_PASSWORD, AUTH_USER, BLOCKED, BLOCKED_MESSAGE, EximServer
+from .scenarios import SENDER, SINK_HOST, WAITING, mime_subject
 from .tracker import ANY, Tracker, record
 
 pytestmark = pytest.mark.mta
 
-SENDER = "dave@local.test"
-SINK_HOST = "127.0.0.1"  # every sink listens on loopback; Exim logs H=127.0.0.1 [127.0.0.1]:port
-WAITING = "In the queue: not delivered yet"
 WAITING_AFTER = "In the queue: the last attempt was deferred, the server will try again ({why})"
-
-
-
-def mime_subject(text: str) -> str:
-    return "=?UTF-8?B?" + base64.b64encode(text.encode()).decode() + "?="
 
 
 def delivered(exim: EximServer, msgid: str, recipient: str):  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ would expect — through the JSON API within 2 seconds of Postfix writing the li
 
 from __future__ import annotations
 
-import base64
 import re
 
 import pytest
@@ -28,23 +27,17 @@ from .postfix import (
     SILENT_TIMEOUT_SECONDS,
     PostfixServer,
 )
+from .scenarios import SENDER, SINK_HOST, WAITING, mime_subject
 from .tracker import ANY, Tracker, record
 
 pytestmark = pytest.mark.mta
 
-SENDER = "dave@local.test"
-SINK_HOST = "127.0.0.1"  # every sink listens on loopback; Postfix logs relay=127.0.0.1[127.0.0.1]:port
 MAILDIR = "delivered to maildir"  # virtual(8)'s status text
-WAITING = "In the queue: not delivered yet"
 
 
 @pytest.fixture(scope="module")
 def tracker(postfix_tracker: Tracker) -> Tracker:
     return postfix_tracker
-
-
-def mime_subject(text: str) -> str:
-    return "=?UTF-8?B?" + base64.b64encode(text.encode()).decode() + "?="
 
 
 def delivered(postfix: PostfixServer, msgid: str, recipient: str, status: str = "sent",
