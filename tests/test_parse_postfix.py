@@ -439,3 +439,24 @@ def test_parser_never_raises(prefix: str, text: str) -> None:
 def test_parser_never_raises_on_near_misses(text: str) -> None:
     SyslogYear(0).parse(text)
     parse_postfix_line(text)
+
+
+@pytest.mark.parametrize(("line", "pid", "peer", "tls"), [
+    ("Dec  9 10:18:23 mail postfix/submission/smtpd[20040]: Anonymous TLS connection established from "
+     "i59f7fc34.versanet.de[89.247.252.52]: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) "
+     "key-exchange X25519 server-signature RSA-PSS (2048 bits)",
+     "20040", ("i59f7fc34.versanet.de", "89.247.252.52"), "TLSv1.3:TLS_AES_256_GCM_SHA384:256"),
+    ("2022-01-08T19:42:12.572958+00:00 mx postfix/smtp[19191]: Trusted TLS connection established to "
+     "aspmx.l.google.com[74.125.143.26]:25: TLSv1.2 with cipher ECDHE-ECDSA-AES128-GCM-SHA256 (128/128 bits)",
+     "19191", ("aspmx.l.google.com", "74.125.143.26"), "TLSv1.2:ECDHE-ECDSA-AES128-GCM-SHA256:128"),
+])
+def test_tls_session_lines(line: str, pid: str, peer: tuple[str, str], tls: str) -> None:
+    parsed = parse_postfix_line(line, 2020)
+    assert parsed.kind == pp.TLS and parsed.pid == pid and parsed.queue_id == ""
+    assert (parsed.fields["peer_host"], parsed.fields["peer_ip"]) == peer
+    assert parsed.fields["tls"] == tls
+
+
+def test_a_program_without_pid_has_an_empty_pid() -> None:
+    parsed = parse_postfix_line("Dec  9 10:18:23 mail postfix/qmgr: 4AA091855DA0: removed", 2020)
+    assert parsed.kind == pp.REMOVED and parsed.pid == ""

@@ -787,3 +787,45 @@ def test_rotated_postfix_logs_are_read_oldest_first(tmp_path) -> None:
     middle = tmp_path / "b-mail"
     middle.write_text("Nov 15 09:00:00 mx postfix/pickup[1]: 3A2B3C4D5E: uid=0 from=<root>\n")
     assert order_by_time([str(newer), str(older), str(middle)]) == [str(older), str(middle), str(newer)]
+
+
+# -- TLS: the session a process logged before the line that uses it ---------------------------------
+
+TLS13 = "TLSv1.3:TLS_AES_256_GCM_SHA384:256"
+
+
+def test_inbound_tls_comes_from_the_smtpd_session_of_the_client(scenario) -> None:
+    events = scenario("12_two_independent_deliveries_in_the_same_smtpd_process_mixed.log")
+    tls = {e["msgid"]: e["tls"] for e in events}
+    # Two TLS clients of one submission smtpd process, one after the other.
+    assert tls["BA8F630001DA"] == TLS13 and tls["BABABABABA"] == TLS13
+    # The content filter re-injects them from localhost without TLS (1310930001DB, CACACACACACA): they
+    # keep the original client, and so its TLS.
+    assert [(e["senderip"], e["parent_msgid"]) for e in events if e["msgid"] in ("1310930001DB", "CACACACACACA")] == [
+        ("89.247.252.53", "BABABABABA"), ("89.247.252.52", "BA8F630001DA")]
+    assert tls["1310930001DB"] == TLS13 and tls["CACACACACACA"] == TLS13
+
+
+def test_outbound_tls_is_the_smtp_process_session_with_that_relay(tmp_path: Path, cli, search_json) -> None:
+    head = "Dec  9 10:18:2{} mail postfix/"
+    lines = [
+        head.format(0) + "smtpd[100]: connect from mx.example.net[192.0.2.7]",
+        head.format(0) + "smtpd[100]: Anonymous TLS connection established from mx.example.net[192.0.2.7]: "
+        "TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256 (128/128 bits)",
+        head.format(0) + "smtpd[100]: disconnect from mx.example.net[192.0.2.7] ehlo=2 starttls=1 quit=1",
+        # The same smtpd process, a new client without STARTTLS: the old session is not its.
+        head.format(1) + "smtpd[100]: connect from plain.example.net[192.0.2.8]",
+        head.format(1) + "smtpd[100]: 1A2B3C4D5E: client=plain.example.net[192.0.2.8]",
+        head.format(1) + "qmgr[50]: 1A2B3C4D5E: from=<a@example.net>, size=100, nrcpt=2 (queue active)",
+        head.format(2) + "smtp[200]: Verified TLS connection established to mx1.example.org[198.51.100.1]:25: "
+        "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519",
+        head.format(2) + "smtp[200]: 1A2B3C4D5E: to=<b@example.org>, relay=mx1.example.org[198.51.100.1]:25, "
+        "delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok)",
+        # The same smtp process, next to another server without TLS: not the first session's TLS.
+        head.format(3) + "smtp[200]: 1A2B3C4D5E: to=<c@example.com>, relay=mx.example.com[203.0.113.5]:25, "
+        "delay=2, delays=0/0/1/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)",
+        head.format(3) + "qmgr[50]: 1A2B3C4D5E: removed",
+    ]
+    cli("ingest", str(write_log(tmp_path / "maillog", lines)))
+    tls = {e["recipient"]: e["tls"] for e in search_json("--asc")}
+    assert tls == {"b@example.org": TLS13, "c@example.com": ""}

@@ -39,7 +39,7 @@ _MAX_REMEMBERED = 10_000
 _STATUS_TYPES = {"sent": SUCCESS, "deferred": DEFER, "bounced": FAILURE, "SOFTBOUNCE": DEFER}
 _STARTS = frozenset((pp.CLIENT, pp.PICKUP, pp.MESSAGE_ID, pp.QUEUED))
 _REUSING = frozenset((pp.CLIENT, pp.PICKUP))  # a second one for an open id means the id was reused
-_SPECIAL = frozenset((pp.REJECT, pp.DISCARD, pp.DNSBL))  # fed without the common path
+_SPECIAL = frozenset((pp.REJECT, pp.DISCARD, pp.DNSBL, pp.TLS, pp.CONNECT))  # fed without the common path
 _SOCKET_HINTS = ("/", "private", "public")
 
 
@@ -88,6 +88,9 @@ class PostfixCorrelator(Correlator):
         # Queue id of a message not seen yet → the message it continues ("queued as", bounces).
         self._parents: dict[str, str] = {}
         self._listed: dict[str, str] = {}  # client IP → the DNS blocklist dnsblog saw it on
+        # (syslog host, program, pid) → (peer IP, "TLSv1.3:cipher:bits") of the process's TLS session:
+        # smtpd logs it before the client= line of the message, smtp before the delivery it makes.
+        self._tls: dict[tuple[str, str, str], tuple[str, str]] = {}
 
     # -- state -------------------------------------------------------------------------------
 
@@ -148,6 +151,12 @@ class PostfixCorrelator(Correlator):
                 if len(self._listed) > _MAX_REMEMBERED:
                     self._listed.clear()
                 self._listed[line.fields["ip"]] = line.fields["list"]
+            elif kind == pp.TLS:
+                if len(self._tls) > _MAX_REMEMBERED:
+                    self._tls.clear()
+                self._tls[(line.host, line.program, line.pid)] = (line.fields["peer_ip"], line.fields["tls"])
+            elif kind == pp.CONNECT:
+                self._tls.pop((line.host, line.program, line.pid), None)  # a new client: no TLS yet
             else:
                 self._host = line.host
                 self._refused(line, raw)
@@ -193,6 +202,9 @@ class PostfixCorrelator(Correlator):
             state.senderhost, state.senderip = _client_name(f["orig_client_host"]), f["orig_client_ip"]
         else:
             state.senderhost, state.senderip = _client_name(f.get("client_host", "")), f.get("client_ip", "")
+        tls = self._session_tls(line, f.get("client_ip", ""))
+        if tls:
+            state.tls = tls
         username = f.get("sasl_username")
         if username:
             state.sender = username
@@ -203,6 +215,11 @@ class PostfixCorrelator(Correlator):
             known = self._known(parent)
             if known is not None:
                 self._inherit_client(state, known)
+
+    def _session_tls(self, line: pp.PostfixLine, peer_ip: str) -> str:
+        """The TLS of the session this line's process has with ``peer_ip`` ("" if none, or another peer's)."""
+        session = self._tls.get((line.host, line.program, line.pid))
+        return session[1] if session is not None and peer_ip and session[0] == peer_ip else ""
 
     def _pickup(self, state: MessageState, line: pp.PostfixLine) -> None:
         # "uid=0 from=<root>": a local submission (sendmail, a script, cron)
@@ -259,9 +276,12 @@ class PostfixCorrelator(Correlator):
         host, address, _port = pp.split_endpoint(relay)
         if address and not address.startswith(_SOCKET_HINTS):
             event.host, event.ip, event.transport_is_remote = host, address, 1
+            tls = self._session_tls(line, address)
+            if tls:
+                event.tls = tls
         elif relay not in ("none", "local", "virtual"):
             event.host = host or relay  # lmtp to a socket, pipe to "dovecot"
-        if "tls" in f:
+        if "tls" in f:  # a tls= field on the line itself
             event.tls = f["tls"]
         delay = _seconds(f.get("delay"))
         if delay is not None:
@@ -331,6 +351,7 @@ class PostfixCorrelator(Correlator):
         """A content filter's re-injection comes from localhost: it keeps the original client and login."""
         if not child.senderip or is_loopback(child.senderip):
             child.senderhost, child.senderip = parent.senderhost, parent.senderip
+            child.tls = child.tls or parent.tls  # how the original client's session was protected
         if not child.sender and parent.sender:
             child.sender, child.senderauth = parent.sender, parent.senderauth
 

@@ -31,6 +31,7 @@ REQUEUED = "requeued"  # postsuper "ID: requeued"
 HELD = "held"  # postsuper "ID: placed on hold"
 RELEASED = "released"  # postsuper "ID: released from hold"
 PROXY_ACCEPT = "proxy_accept"  # smtpd before-queue filter "proxy-accept: END-OF-MESSAGE: 250 ... queued as ID"
+TLS = "tls"  # smtpd/smtp/lmtp "Anonymous TLS connection established from|to host[ip]: TLSv1.3 with cipher ..."
 DNSBL = "dnsbl"  # dnsblog "addr 192.0.2.1 listed by domain zen.spamhaus.org as 127.0.0.2"
 NOTE = "note"  # a Postfix line that is not a delivery event (TLS, warnings, statistics, ...)
 OTHER = "other"  # a syslog line of another program in the same file (dovecot, amavis, opendkim, ...)
@@ -56,8 +57,12 @@ _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun",
 _PREFIX_RE = re.compile(
     r"(?:(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d\d?) (\d\d:\d\d:\d\d)"
     r"|(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(Z|[+-]\d\d(?::?\d\d)?)?)"
-    r"(?:[.,]\d+(Z|[+-]\d\d(?::?\d\d)?)?)? (\S+) ([^\s\[:]+)(?:\[\d+\])?: "
+    r"(?:[.,]\d+(Z|[+-]\d\d(?::?\d\d)?)?)? (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: "
     r"(?:([0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}|NOQUEUE): )?"
+)
+_TLS_RE = re.compile(
+    r"(?:\w+ )?TLS connection established (?:from|to) (?P<peer>\S+?): (?P<protocol>\S+) with cipher "
+    r"(?P<cipher>\S+) \((?P<bits>\d+)/"
 )
 QUEUE_ID_RE = re.compile(r"[0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}")
 # "<action>: <STAGE> from <client>: <reason>; from=<a> to=<b> proto=ESMTP helo=<h>" (smtpd, postscreen,
@@ -100,6 +105,7 @@ class PostfixLine:
     fields: dict[str, str] = field(default_factory=dict)
     message: str = ""  # status text (without its parentheses), reject reason, notification id
     yearless: bool = False  # classic syslog time: the year came from year_hint (or was guessed)
+    pid: str = ""  # the process id in "smtpd[9708]" ("" when the program has none)
 
 
 # -- timestamps ------------------------------------------------------------------------------------
@@ -402,7 +408,7 @@ def parse_postfix_line(line: str, year_hint: int | None = None) -> PostfixLine:
     m = _PREFIX_RE.match(line)
     if m is None:
         return PostfixLine(UNKNOWN if line.strip() else NOTE, message=line)
-    mon, day, hms, date, ihms, tz, tz2, host, program, qid = m.groups()
+    mon, day, hms, date, ihms, tz, tz2, host, program, pid, qid = m.groups()
     service = _services.get(program)
     if service is None:
         service = _service_of(program)
@@ -417,14 +423,24 @@ def parse_postfix_line(line: str, year_hint: int | None = None) -> PostfixLine:
     body = line[m.end():]
     if qid is not None:
         if qid == NOQUEUE:
-            return _parse_noqueue(PostfixLine(NOTE, stamp, "", program, service, host, {}, "", mon is not None), body)
-        out = PostfixLine(NOTE, stamp, qid, program, service, host, {}, "", mon is not None)
+            return _parse_noqueue(
+                PostfixLine(NOTE, stamp, "", program, service, host, {}, "", mon is not None, pid or ""), body)
+        out = PostfixLine(NOTE, stamp, qid, program, service, host, {}, "", mon is not None, pid or "")
         return _parse_queue_line(out, qid, body, service)
-    out = PostfixLine(NOTE, stamp, "", program, service, host, {}, "", mon is not None)
+    out = PostfixLine(NOTE, stamp, "", program, service, host, {}, "", mon is not None, pid or "")
     if service == "smtpd" and body.startswith("connect from "):
         out.kind = CONNECT
         _client_fields(out.fields, body[13:])
         return out
+    if "TLS connection established " in body:
+        t = _TLS_RE.match(body)
+        if t is not None:
+            # "Anonymous TLS connection established from mx[192.0.2.7]: TLSv1.3 with cipher
+            #  TLS_AES_256_GCM_SHA384 (256/256 bits) ...": the session a later line of this process uses
+            out.kind = TLS
+            _client_fields(out.fields, t["peer"], "peer")
+            out.fields["tls"] = f"{t['protocol']}:{t['cipher']}:{t['bits']}"
+            return out
     if body.startswith("proxy-"):
         if body.startswith("proxy-accept: END-OF-MESSAGE: "):
             # "proxy-accept: END-OF-MESSAGE: 250 2.0.0 from MTA(...): 250 2.0.0 Ok: queued as A0320E00C3;
