@@ -779,3 +779,57 @@ def test_trace_shows_hostile_addresses_and_answers_as_text(trace_page: tuple[Pag
     assert page.evaluate("typeof window.__xss") == "undefined"
     # The 400 for the hostile address is the only thing the browser logged.
     assert all("status of 400" in message for message in problems.messages), problems.messages
+
+
+def test_details_trace_the_events_recipient_only_where_the_user_may(
+        browser: Browser, trace_page: tuple[Page, PageProblems], trace_server: tuple[Server, FakeExim]) -> None:
+    page, problems = trace_page
+    server, exim = trace_server
+    search(page, "list@example.org")
+    open_details(page, "list@example.org", "Delivered")
+    section = page.locator("dialog#details .trace-section")
+    expect(section.get_by_role("heading", name="Address trace")).to_be_visible()
+    button = section.get_by_role("button", name="Where would mail to list@example.org go?")
+    button.focus()
+    with page.expect_response(lambda r: "/api/v1/trace?address=list%40example.org" in r.url):
+        page.keyboard.press("Enter")
+    result = section.locator(".trace-result")
+    expect(result.locator(".explanation-title")).to_have_text("Mail to this address would be delivered.")
+    expect(result).to_contain_text("list@example.org is an alias or forwarder. Mail to it goes to:")
+    expect(result).to_contain_text("Forwarded to carol@example.net: Sent on to mx1.example.net [192.0.2.10] (MX 10)")
+    expect(button).to_be_focused()  # the keyboard user is where they were
+    screenshot(page, "desktop-details-trace.png")
+    assert exim.traced()[-1] == "list@example.org"
+    assert problems.messages == []
+
+    # An account of example.org sees carol@example.org's mail to dave@example-mail.net, whose domain is
+    # not its own: no trace is offered for it, neither in the details nor as the search's panel; for
+    # its own list@example.org it is, on a phone too.
+    cli(server.db, server.config, "users", "add", "org", "--role", "account", "--domain", "example.org",
+        "--password-stdin", input=PASSWORD + "\n")
+    context, phone, phone_problems = new_page(browser, None, PHONE, is_mobile=True, has_touch=True)
+    try:
+        phone.goto(server.url + "/login")
+        phone.get_by_label("User name").fill("org")
+        phone.get_by_label("Password").fill(PASSWORD)
+        phone.get_by_role("button", name="Log in").click()
+        expect(rows(phone).first).to_be_visible()
+        search(phone, "dave@example-mail.net")
+        expect(phone.locator("#trace-panel")).to_be_hidden()
+        open_details(phone, "dave@example-mail.net", "Deferred")
+        expect(phone.locator("dialog#details .explanation-title").first).to_be_visible()
+        expect(phone.locator("dialog#details .trace-section")).to_have_count(0)
+        phone.keyboard.press("Escape")
+        search(phone, "list@example.org")
+        expect(phone.locator("#trace-panel")).to_be_visible()
+        open_details(phone, "list@example.org", "Delivered")
+        section = phone.locator("dialog#details .trace-section")
+        section.get_by_role("button", name="Where would mail to list@example.org go?").click()
+        expect(section.locator(".trace-result .explanation-title")).to_have_text(
+            "Mail to this address would be delivered.")
+        details = phone.locator("#details-body")
+        assert details.evaluate("e => e.scrollWidth <= e.clientWidth"), "no sideways scrolling on a phone"
+    finally:
+        context.close()
+    assert "dave@example-mail.net" not in exim.traced()
+    assert phone_problems.messages == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -53,11 +54,15 @@ def index(request: Request, store: StoreDep) -> Response:
     user = session_user(request, store, session)
     if user is None or session is None:
         return _redirect("/login")
+    scope = users.scope_for(store.db, user)
     return _render(request, "index.html", {
         "user": {"name": user.name, "role": user.role},
         "csrf_token": signer(request).csrf_token(session),
         "retention_days": request.app.state.config.retention_days,
         "trace_enabled": request.app.state.config.trace.enabled,
+        # What this user may trace (web/tracing.py decides again): "" = anything (an admin).
+        "trace_scope": "" if scope is None else json.dumps(
+            {"domains": list(scope.domains or ()), "addresses": list(scope.addresses or ())}),
         "version": __version__,
     })
 

@@ -648,8 +648,14 @@
   // ---------- address trace: where would mail to this address go? ----------
 
   const TRACE_ENABLED = body.dataset.traceEnabled === "true";
+  // The addresses this user may trace: their domains (or own address); none given = any (an admin).
+  const TRACE_SCOPE = body.dataset.traceScope ? JSON.parse(body.dataset.traceScope) : null;
   // One whole address; the server checks it again, strictly, before it asks the mail server anything.
   const WHOLE_ADDRESS = /^[^\s@]+@[^\s@]+$/;
+  // The API's rule for one plain address (web/tracing.py), for a recipient from the logs (a pipe, a
+  // file or a bare local part is not one); the server checks again and has the last word.
+  const TRACEABLE_ADDRESS = new RegExp("^[A-Za-z0-9_][A-Za-z0-9_+=-]*(?:\\.[A-Za-z0-9_+=-]+)*@" +
+    "[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$");
   // The overall answer: the icon of the event it would become, and a sentence.
   const TRACE_STATUS = {
     deliverable: ["success", "Mail to this address would be delivered."],
@@ -662,8 +668,16 @@
   let traceAddress = "";
   let traceSeq = 0;
 
+  function inTraceScope(address) {
+    if (!TRACE_SCOPE) return true;
+    const lower = address.toLowerCase();
+    return TRACE_SCOPE.addresses.includes(lower) ||
+      TRACE_SCOPE.domains.includes(lower.slice(lower.lastIndexOf("@") + 1));
+  }
+
   function updateTracePanel(s) {
-    const address = TRACE_ENABLED && s.q && s.match === "exact" && WHOLE_ADDRESS.test(s.q) ? s.q : "";
+    const address = TRACE_ENABLED && s.q && s.match === "exact" && WHOLE_ADDRESS.test(s.q) &&
+      inTraceScope(s.q) ? s.q : "";
     $("trace-panel").hidden = !address;
     if (address === traceAddress) return; // paging or sorting the same search keeps the answer
     traceAddress = address;
@@ -673,23 +687,38 @@
     $("trace-run").disabled = false;
   }
 
-  async function runTrace() {
+  function traceable(address) {
+    return address.length <= 254 && address.indexOf("@") <= 64 && TRACEABLE_ADDRESS.test(address);
+  }
+
+  function runTrace() {
     const address = traceAddress;
     if (!address) return;
     const seq = ++traceSeq;
-    const button = $("trace-run");
-    const result = $("trace-result");
+    // Another address searched meanwhile makes the answer stale.
+    askTrace(address, $("trace-run"), $("trace-result"), () => seq === traceSeq);
+  }
+
+  // Ask the server where mail to `address` would go and draw the answer in `result`, or the server's
+  // one sentence when it cannot (not one of yours, too many traces, turned off); `wanted()` says
+  // whether the answer is still wanted when it comes.
+  async function askTrace(address, button, result, wanted) {
+    const hadFocus = document.activeElement === button;
     button.disabled = true;
     result.replaceChildren(el("p", "muted", "Asking the mail server…"));
     try {
       const data = await getJSON(API + "/trace?address=" + encodeURIComponent(address));
-      if (seq !== traceSeq) return; // another address was searched meanwhile
+      if (!wanted()) return;
       result.replaceChildren(...traceView(data));
     } catch (err) {
-      if (seq !== traceSeq) return;
+      if (!wanted()) return;
       result.replaceChildren(el("p", "alert alert-error trace-error", err.message || String(err)));
     } finally {
-      if (seq === traceSeq) button.disabled = false;
+      if (wanted()) {
+        button.disabled = false;
+        // A disabled button loses focus: give it back to a keyboard user who pressed it.
+        if (hadFocus && (!document.activeElement || document.activeElement === body)) button.focus();
+      }
     }
   }
 
@@ -988,6 +1017,26 @@
     return sec;
   }
 
+  // Where would mail to this event's recipient go now? The panel's question, asked from the details.
+  function traceSection(event) {
+    const address = typeof event.recipient === "string" ? event.recipient : "";
+    if (!TRACE_ENABLED || !traceable(address) || !inTraceScope(address)) return null;
+    const sec = section("Address trace", "trace-section");
+    sec.appendChild(el("p", "trace-intro", "Ask this server where it would deliver mail sent to this " +
+      "address now. Nothing is sent."));
+    // Plain text, not addressText(): its split text nodes would put spaces in the button's name.
+    const button = el("button", "button small trace-button", "Where would mail to " + address + " go?");
+    button.type = "button";
+    const result = el("div", "trace-result");
+    result.setAttribute("role", "status");
+    result.setAttribute("aria-live", "polite");
+    // Back, another message or another event draw new nodes: an answer for these is then not wanted.
+    button.addEventListener("click", () => askTrace(address, button, result, () => result.isConnected));
+    sec.appendChild(button);
+    sec.appendChild(result);
+    return sec;
+  }
+
   function fieldsTable(event) {
     const sec = section("Every detail", "fields-section");
     const table = el("table", "fields");
@@ -1044,6 +1093,8 @@
     const parts = [summaryLine(event), explanationBox(event.type, data.explanation, event)];
     const mainAdvice = (data.explanation && data.explanation.advice) || "";
     if (data.story) parts.push(timeline(data.story, event, redraw, mainAdvice));
+    const trace = traceSection(event);
+    if (trace) parts.push(trace);
     parts.push(fieldsTable(event));
     parts.push(rawLines(data.raw_lines && data.raw_lines.length ? data.raw_lines
       : data.story ? data.story.raw_lines : []));
