@@ -235,3 +235,61 @@ def test_serve_follows_the_configured_logs_in_the_background(db_path: Path, tmp_
 def test_every_web_command_has_help(cli, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     out = cli(*command, "--help").stdout
     assert "Usage:" in out and len(out.splitlines()) > 4
+
+
+# -- ownership set in the config file ([accounts], [resellers]) -------------------------------------
+
+OWNERSHIP = """\
+[accounts]
+shop = ["shop-example.com", "Shop-Example.NET"]
+cafe = ["cafe-example.org"]
+
+[resellers]
+resell = ["cafe"]
+"""
+
+
+def test_config_accounts_become_users_and_own_the_mail_ingested(cli, db_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import write_log
+
+    config = tmp_path / "config.toml"
+    config.write_text(OWNERSHIP)
+    log = write_log(tmp_path / "exim_mainlog", [
+        "2026-11-16 10:00:00 1tX000-00000000001-AbCd <= ann@shop-example.net H=(a) [192.0.2.1] P=esmtpa "
+        "S=100 for bob@cafe-example.org",
+        "2026-11-16 10:00:01 1tX000-00000000001-AbCd => bob <bob@cafe-example.org> R=local T=local_delivery",
+        "2026-11-16 10:00:01 1tX000-00000000001-AbCd Completed",
+    ])
+    result = cli("--config", str(config), "ingest", str(log))
+    assert "Accounts from " in result.output and "created 3, updated 0" in result.output
+    shop, cafe, resell = (_user(db_path, name) for name in ("shop", "cafe", "resell"))
+    assert shop is not None and (shop.role, shop.domains, shop.owner) == (
+        "account", ("shop-example.com", "shop-example.net"), None)
+    assert cafe is not None and (cafe.role, cafe.domains, cafe.owner) == ("account", ("cafe-example.org",), "resell")
+    assert resell is not None and resell.role == "reseller"
+    found = cli("search", "--all", "--format", "json").stdout
+    import json
+
+    (event,) = json.loads(found)
+    assert (event["user"], event["domain"], event["deliveryuser"], event["deliverydomain"]) == (
+        "shop", "shop-example.net", "cafe", "cafe-example.org")
+    # Changed in the config: only what differs changes, the password stays.
+    cli("users", "passwd", "shop", "--password-stdin", input="a-long-enough-password\n")
+    config.write_text(OWNERSHIP.replace(', "Shop-Example.NET"', ""))
+    again = cli("--config", str(config), "users", "list")  # any command that opens the database to write
+    shop = _user(db_path, "shop")
+    assert shop is not None and shop.domains == ("shop-example.com",) and shop.has_password
+    assert "created 0, updated 1" in again.output
+    assert "Accounts from" not in cli("--config", str(config), "users", "list").output  # nothing differs now
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[accounts]\nshop = "shop-example.com"\n', "[accounts] shop must be a list of domains"),
+    ("accounts = 3\n", "[accounts] must be a table"),
+    ('[resellers]\nresell = [1, 2]\n', "[resellers] resell must be a list of account names"),
+])
+def test_config_ownership_of_the_wrong_shape_is_one_sentence(cli, tmp_path: Path, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    result = cli("--config", str(config), "users", "list", expect=1)
+    assert message in result.output and "Traceback" not in result.output

@@ -71,10 +71,26 @@ class Context:
 
     def open_store(self, readonly: bool = False) -> Store:
         try:
-            return Store(self.db_path, readonly=readonly)
+            store = Store(self.db_path, readonly=readonly)
         except StoreError as exc:
             _fail(str(exc))
-        raise AssertionError("unreachable")
+            raise AssertionError("unreachable") from None
+        if not readonly and (self.config.accounts or self.config.resellers):
+            self._sync_accounts(store)
+        return store
+
+    def _sync_accounts(self, store: Store) -> None:
+        """The config's [accounts] and [resellers] made true in the users table (only what differs)."""
+        from . import users
+
+        result = users.sync_accounts(store.db, *users.accounts_from_config(self.config.accounts,
+                                                                          self.config.resellers))
+        if result.created or result.updated:
+            click.echo(f"Accounts from {self.config.path}: created {len(result.created)}, "
+                       f"updated {len(result.updated)}.", err=True)
+        if result.skipped:
+            click.echo(f"Accounts from {self.config.path} skipped (name taken by an admin or mailbox user, or "
+                       f"unusable): {', '.join(result.skipped)}.", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -318,9 +318,9 @@ def users_import_cpanel(obj: Context, userdomains: str | None, trueuserowners: s
         click.echo(f"Skipped (name taken by an admin or mailbox user, or unusable): {', '.join(result.skipped)}.")
     if result.bad_lines:
         click.echo(f"{result.bad_lines} line(s) were not 'left: right' pairs and were ignored.")
-    if result.not_in_cpanel:
+    if result.not_listed:
         click.echo("No longer in cPanel (remove with 'trackdelivery users remove NAME'): "
-                   + ", ".join(result.not_in_cpanel) + ".")
+                   + ", ".join(result.not_listed) + ".")
 
 
 @users.command("demo-admin", short_help="Create or reset the admin 'admin' with a new password.")

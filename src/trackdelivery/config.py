@@ -42,6 +42,9 @@ class Config:
     server: str = ""  # name of this log source in the records; default: the host name
     path: str = ""  # where it was read from ("" = defaults)
     trace: TraceSettings = field(default_factory=TraceSettings)
+    # Ownership, as `users import-cpanel` sets it: account → its domains; reseller → its accounts.
+    accounts: dict[str, list[str]] = field(default_factory=dict)
+    resellers: dict[str, list[str]] = field(default_factory=dict)
 
 
 def load_config(path: str | None = None) -> Config:
@@ -73,6 +76,8 @@ def load_config(path: str | None = None) -> Config:
         if "server" in data:
             config.server = str(data["server"])
         config.trace = _trace_settings(data.get("trace", {}), chosen)
+        config.accounts = _name_lists(data.get("accounts", {}), "accounts", "domains", chosen)
+        config.resellers = _name_lists(data.get("resellers", {}), "resellers", "account names", chosen)
     except (TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"The config file {chosen} has a value of the wrong kind: {exc}.") from exc
     return config
@@ -94,3 +99,16 @@ def _trace_settings(table: dict[str, object], path: str) -> TraceSettings:
         raise ConfigError(f"The config file {path}: [trace] timeout_seconds must be a whole number from 1 to 600.")
     settings.timeout_seconds = timeout
     return settings
+
+
+def _name_lists(table: object, name: str, what: str, path: str) -> dict[str, list[str]]:
+    """``[accounts]`` / ``[resellers]``: each key a user name, each value a list of strings."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"The config file {path}: [{name}] must be a table, e.g. shop = [\"shop.example\"].")
+    lists: dict[str, list[str]] = {}
+    for key, value in table.items():
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"The config file {path}: [{name}] {key} must be a list of {what}, "
+                              f"e.g. {key} = [\"example.com\"].")
+        lists[str(key)] = value
+    return lists

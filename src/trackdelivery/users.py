@@ -296,25 +296,23 @@ def parse_colon_pairs(text: str) -> tuple[list[tuple[str, str]], int]:
 
 
 @dataclass(slots=True)
-class CpanelImport:
+class AccountSync:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)  # names taken by an admin or mailbox user
-    not_in_cpanel: list[str] = field(default_factory=list)  # account/reseller users cPanel no longer has
+    not_listed: list[str] = field(default_factory=list)  # account/reseller users the source no longer has
     bad_lines: int = 0
 
 
-def import_cpanel(db: sqlite3.Connection, userdomains: str, trueuserowners: str = "") -> CpanelImport:
+def import_cpanel(db: sqlite3.Connection, userdomains: str, trueuserowners: str = "") -> AccountSync:
     """Create or update one user per cPanel account with its domains and reseller; idempotent.
 
     ``userdomains`` and ``trueuserowners`` are the files' contents. Accounts that own other accounts
     become resellers. Passwords and tokens of existing users are kept.
     """
-    result = CpanelImport()
     domain_pairs, bad = parse_colon_pairs(userdomains)
     owner_pairs, bad_owners = parse_colon_pairs(trueuserowners)
-    result.bad_lines = bad + bad_owners
     domains: dict[str, set[str]] = {}
     for domain, account in domain_pairs:
         if domain == "*" or account == CPANEL_NOBODY:
@@ -324,6 +322,24 @@ def import_cpanel(db: sqlite3.Connection, userdomains: str, trueuserowners: str 
         account: owner for account, owner in owner_pairs
         if owner not in (CPANEL_ROOT_OWNER, account, CPANEL_NOBODY)
     }
+    result = sync_accounts(db, domains, owners)
+    result.bad_lines = bad + bad_owners
+    return result
+
+
+def accounts_from_config(accounts: dict[str, list[str]], resellers: dict[str, list[str]]
+                         ) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """The config's ``[accounts]`` (account → domains) and ``[resellers]`` (reseller → accounts) as
+    ``sync_accounts`` takes them."""
+    domains = {name: set(_clean_domains(listed)) for name, listed in accounts.items()}
+    owners = {account: reseller for reseller, owned in resellers.items() for account in owned if account != reseller}
+    return domains, owners
+
+
+def sync_accounts(db: sqlite3.Connection, domains: dict[str, set[str]], owners: dict[str, str]) -> AccountSync:
+    """Make the account and reseller users match ``domains`` (account → its domains) and ``owners``
+    (account → its reseller): created or updated, only what differs; passwords and tokens are kept."""
+    result = AccountSync()
     resellers = set(owners.values())
     for name in sorted(set(domains) | resellers):
         role = RESELLER if name in resellers else ACCOUNT
@@ -358,7 +374,7 @@ def import_cpanel(db: sqlite3.Connection, userdomains: str, trueuserowners: str 
                            [(existing.id, d) for d in wanted])
         result.updated.append(name)
     known = set(domains) | resellers
-    result.not_in_cpanel = [
+    result.not_listed = [
         u.name for u in list_users(db) if u.role in (ACCOUNT, RESELLER) and u.name not in known
     ]
     return result
