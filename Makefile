@@ -19,7 +19,8 @@ venv: $(BIN)/trackdelivery
 
 # eximstats (exim4-base) and pflogsumm are the independent oracles the tests compare with;
 # chromium is the real browser the page's end-to-end tests drive (no browser download);
-# exim4-daemon-light and swaks are the real MTA and SMTP client of tests/mta (docs/mta-tests.md).
+# exim4-daemon-light and swaks are the real MTA and SMTP client of tests/mta (docs/mta-tests.md);
+# libnet-ssleay-perl lets swaks send with --tls, openssl makes the TLS tests' self-signed certificate.
 # exim4-daemon-light is not installed over another MTA (Debian allows one): the tests unpack it instead.
 # The exim4 daemon Debian starts after installing it is stopped: the tests run their own Exim.
 debs:
@@ -31,6 +32,8 @@ debs:
 	  dpkg-query -W -f '$${db:Status-Abbrev} $${Provides}\n' 2>/dev/null | grep -q '^ii.*mail-transport-agent' || \
 	  missing="$$missing exim4-daemon-light"; \
 	command -v swaks >/dev/null 2>&1 || missing="$$missing swaks"; \
+	perl -MNet::SSLeay -e1 2>/dev/null || missing="$$missing libnet-ssleay-perl"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing Debian packages:$$missing"; \

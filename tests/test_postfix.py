@@ -829,3 +829,21 @@ def test_outbound_tls_is_the_smtp_process_session_with_that_relay(tmp_path: Path
     cli("ingest", str(write_log(tmp_path / "maillog", lines)))
     tls = {e["recipient"]: e["tls"] for e in search_json("--asc")}
     assert tls == {"b@example.org": TLS13, "c@example.com": ""}
+
+
+def test_outbound_tls_is_the_session_with_that_relay_port(tmp_path: Path, cli, search_json) -> None:
+    # Captured from the test Postfix (tests/mta): one smtp process delivers over STARTTLS to a server on
+    # 127.0.0.1:37461, then in clear to another one on 127.0.0.1:42385.
+    smtp = "Dec 01 20:21:{} mta postfix/smtp[15367]: "
+    lines = [
+        smtp.format(18) + "Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:37461: TLSv1.3 with "
+        "cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS "
+        "(2048 bits) server-digest SHA256",
+        smtp.format(18) + "8CBE120C944: to=<kim@tls.test>, relay=127.0.0.1[127.0.0.1]:37461, delay=0.11, "
+        "delays=0.01/0.01/0.09/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as SINK-37461-1)",
+        smtp.format(28) + "CD71620D01E: to=<plain@accept.test>, relay=127.0.0.1[127.0.0.1]:42385, "
+        "delay=0.05, delays=0/0/0.05/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as SINK-42385-2)",
+    ]
+    cli("ingest", str(write_log(tmp_path / "maillog", lines)))
+    tls = {e["recipient"]: e["tls"] for e in search_json("--asc")}
+    assert tls == {"kim@tls.test": TLS13, "plain@accept.test": ""}

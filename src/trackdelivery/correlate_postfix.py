@@ -88,9 +88,9 @@ class PostfixCorrelator(Correlator):
         # Queue id of a message not seen yet → the message it continues ("queued as", bounces).
         self._parents: dict[str, str] = {}
         self._listed: dict[str, str] = {}  # client IP → the DNS blocklist dnsblog saw it on
-        # (syslog host, program, pid) → (peer IP, "TLSv1.3:cipher:bits") of the process's TLS session:
-        # smtpd logs it before the client= line of the message, smtp before the delivery it makes.
-        self._tls: dict[tuple[str, str, str], tuple[str, str]] = {}
+        # (syslog host, program, pid) → (peer IP, peer port, "TLSv1.3:cipher:bits") of the process's TLS
+        # session: smtpd logs it before the client= line of the message, smtp before the delivery it makes.
+        self._tls: dict[tuple[str, str, str], tuple[str, str, str]] = {}
 
     # -- state -------------------------------------------------------------------------------
 
@@ -154,7 +154,9 @@ class PostfixCorrelator(Correlator):
             elif kind == pp.TLS:
                 if len(self._tls) > _MAX_REMEMBERED:
                     self._tls.clear()
-                self._tls[(line.host, line.program, line.pid)] = (line.fields["peer_ip"], line.fields["tls"])
+                f = line.fields
+                session = (f["peer_ip"], f.get("peer_port", ""), f["tls"])
+                self._tls[(line.host, line.program, line.pid)] = session
             elif kind == pp.CONNECT:
                 self._tls.pop((line.host, line.program, line.pid), None)  # a new client: no TLS yet
             else:
@@ -216,10 +218,16 @@ class PostfixCorrelator(Correlator):
             if known is not None:
                 self._inherit_client(state, known)
 
-    def _session_tls(self, line: pp.PostfixLine, peer_ip: str) -> str:
-        """The TLS of the session this line's process has with ``peer_ip`` ("" if none, or another peer's)."""
+    def _session_tls(self, line: pp.PostfixLine, peer_ip: str, peer_port: str = "") -> str:
+        """The TLS of the session this line's process has with ``peer_ip`` ("" if none, or another peer's).
+
+        When both lines name a port it must match too: an smtp process that had a TLS session with
+        127.0.0.1:10025 later delivers in clear to 127.0.0.1:10024 (smtp's lines always name the port).
+        """
         session = self._tls.get((line.host, line.program, line.pid))
-        return session[1] if session is not None and peer_ip and session[0] == peer_ip else ""
+        if session is None or not peer_ip or session[0] != peer_ip:
+            return ""
+        return session[2] if not (peer_port and session[1]) or session[1] == peer_port else ""
 
     def _pickup(self, state: MessageState, line: pp.PostfixLine) -> None:
         # "uid=0 from=<root>": a local submission (sendmail, a script, cron)
@@ -273,10 +281,10 @@ class PostfixCorrelator(Correlator):
         event.deliveredto = to
         event.transport = line.service
         relay = f.get("relay", "")
-        host, address, _port = pp.split_endpoint(relay)
+        host, address, port = pp.split_endpoint(relay)
         if address and not address.startswith(_SOCKET_HINTS):
             event.host, event.ip, event.transport_is_remote = host, address, 1
-            tls = self._session_tls(line, address)
+            tls = self._session_tls(line, address, port)
             if tls:
                 event.tls = tls
         elif relay not in ("none", "local", "virtual"):

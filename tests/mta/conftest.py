@@ -1,5 +1,6 @@
 """Fixtures for the MTA tests: the Debian packages (installed as root when missing, never skipped), SMTP
-sinks on loopback, an Exim of the tests' own, and the tracker following that Exim's live log.
+sinks on loopback, a self-signed TLS certificate, an Exim of the tests' own, and the tracker following
+that Exim's live log.
 
 The Postfix half is the same with ``postfix.py`` (a server class like ``exim.py``) and the fixtures
 ``postfix_root``/``postfix``/``postfix_tracker``; the sinks, the log watcher, the tracker, running and
@@ -19,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from . import packages
+from .certificate import Certificate, make_certificate
 from .exim import EximServer
 from .postfix import PostfixServer
-from .sinks import AcceptingSink, GreylistingSink, RejectingSink, SilentSink, SinkLoop
+from .sinks import AcceptingSink, GreylistingSink, RejectingSink, SilentSink, SinkLoop, TlsSink
 from .tracker import Tracker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +31,8 @@ EXIM_PACKAGE = "exim4-daemon-light"
 EXIM_PROGRAMS = ("exim4", "exim")
 EXIM_SERVICE, EXIM_PID_FILE = "exim4", "/run/exim4/exim.pid"
 SWAKS_PACKAGE = "swaks"
+# swaks --tls needs the Perl module Net::SSLeay (swaks only recommends it).
+SWAKS_TLS_PACKAGE, SWAKS_TLS_MODULE = "libnet-ssleay-perl", "Net::SSLeay"
 # "unpacked": run Exim from its package unpacked into a temporary directory instead of installing it
 # (what happens anyway when another MTA, e.g. Postfix, is installed: Debian allows only one).
 EXIM_MODE_ENV = "TRACKDELIVERY_TEST_EXIM"
@@ -52,7 +56,22 @@ def swaks() -> str:
         found = packages.find_program("swaks")
     if found is None:
         pytest.fail("swaks was installed but is not on PATH.", pytrace=False)
+    if not packages.perl_module_available(SWAKS_TLS_MODULE):
+        packages.apt_install([SWAKS_TLS_PACKAGE], f"{SWAKS_TLS_MODULE} (what swaks needs to send with --tls)")
+        if not packages.perl_module_available(SWAKS_TLS_MODULE):
+            pytest.fail(f"{SWAKS_TLS_PACKAGE} was installed but Perl still cannot load {SWAKS_TLS_MODULE}.",
+                        pytrace=False)
     return found
+
+
+@pytest.fixture(scope="session")
+def certificate() -> Iterator[Certificate]:
+    """The self-signed certificate the test MTAs and the TLS sink present (removed at the end)."""
+    directory = reachable_tempdir("trackdelivery-tls-")
+    try:
+        yield make_certificate(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -118,19 +137,22 @@ class Sinks:
     greylist: GreylistingSink
     reject: RejectingSink
     silent: SilentSink
+    tls: TlsSink
 
     def addresses(self) -> dict[str, tuple[str, int]]:
-        return {s.name: (s.host, s.port) for s in (self.accept, self.greylist, self.reject, self.silent)}
+        return {s.name: (s.host, s.port)
+                for s in (self.accept, self.greylist, self.reject, self.silent, self.tls)}
 
     def close(self) -> None:
-        for sink in (self.silent, self.accept, self.greylist, self.reject):
+        for sink in (self.silent, self.accept, self.greylist, self.reject, self.tls):
             sink.close()
 
 
 @pytest.fixture(scope="module")
-def sinks() -> Iterator[Sinks]:
+def sinks(certificate: Certificate) -> Iterator[Sinks]:
     loop = SinkLoop()
-    made = Sinks(AcceptingSink(loop), GreylistingSink(loop), RejectingSink(loop), SilentSink())
+    made = Sinks(AcceptingSink(loop), GreylistingSink(loop), RejectingSink(loop), SilentSink(),
+                 TlsSink(loop, certificate))
     try:
         yield made
     finally:
@@ -151,18 +173,21 @@ def running_mta(server: EximServer | PostfixServer, sinks: Sinks) -> Iterator[No
 
 
 @pytest.fixture(scope="module")
-def exim(exim_binary: str, swaks: str, sinks: Sinks) -> Iterator[EximServer]:
-    server = EximServer(exim_binary, swaks, reachable_tempdir("trackdelivery-exim-"), sinks.addresses())
+def exim(exim_binary: str, swaks: str, sinks: Sinks, certificate: Certificate) -> Iterator[EximServer]:
+    server = EximServer(exim_binary, swaks, reachable_tempdir("trackdelivery-exim-"), sinks.addresses(),
+                        certificate)
     with running_mta(server, sinks):
         yield server
 
 
 @pytest.fixture(scope="module")
-def postfix(postfix_root: Path, swaks: str, sinks: Sinks) -> Iterator[PostfixServer]:
+def postfix(postfix_root: Path, swaks: str, sinks: Sinks,
+            certificate: Certificate) -> Iterator[PostfixServer]:
     if not packages.is_root():
         pytest.fail("The test Postfix needs root (its master refuses to run otherwise, and the queue belongs "
                     "to its own user): run these tests as root, e.g. 'make test' as root.", pytrace=False)
-    server = PostfixServer(postfix_root, swaks, reachable_tempdir("trackdelivery-postfix-"), sinks.addresses())
+    server = PostfixServer(postfix_root, swaks, reachable_tempdir("trackdelivery-postfix-"),
+                           sinks.addresses(), certificate)
     with running_mta(server, sinks):
         yield server
 

@@ -4,9 +4,11 @@ one loopback port, routing test domains to the SMTP sinks. The system's mail set
 Domains and addresses it knows (the tests rely on them):
 - ``@local.test``: mailboxes alice, bob, carol, dave (maildirs under ``mail/``); aliases ``team`` → alice,
   bob and ``sales`` → team; ``discard`` → :blackhole:; ``blocked`` refused at RCPT by the ACL.
-- ``@accept.test``, ``@greylist.test``, ``@reject.test``, ``@silent.test``: the sinks of the same names,
-  each through its own manualroute router (``<name>_sink``) and smtp transport (``<name>_smtp``).
-- SMTP AUTH PLAIN with alice / wonderland (advertised without TLS: loopback only).
+- ``@accept.test``, ``@greylist.test``, ``@reject.test``, ``@silent.test``, ``@tls.test``: the sinks of the
+  same names, each through its own manualroute router (``<name>_sink``) and smtp transport
+  (``<name>_smtp``); Exim tries STARTTLS wherever it is offered (only the tls sink offers it).
+- SMTP AUTH PLAIN with alice / wonderland (advertised without TLS as well: loopback only).
+- STARTTLS offered to every client, with the tests' self-signed certificate (certificate.py).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import grp
 import os
 import pwd
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from .certificate import Certificate
 from .maillog import MailLog
 from .processes import last_lines, logged_start, processes_with, start_daemon, stop_daemon
 from .sinks import LOOPBACK, free_port
@@ -54,7 +58,9 @@ daemon_smtp_ports = {port}
 daemon_startup_retries = 0
 host_lookup =
 rfc1413_hosts =
-tls_advertise_hosts =
+tls_advertise_hosts = *
+tls_certificate = {workdir}/tls/tls.crt
+tls_privatekey = {workdir}/tls/tls.key
 log_selector = +all
 delay_warning =
 domainlist local_domains = {local_domain}
@@ -154,11 +160,13 @@ class EximServer:
 
     name = "exim"
 
-    def __init__(self, binary: str, swaks: str, workdir: Path, sinks: dict[str, tuple[str, int]]) -> None:
+    def __init__(self, binary: str, swaks: str, workdir: Path, sinks: dict[str, tuple[str, int]],
+                 certificate: Certificate) -> None:
         self.binary = binary
         self.swaks = swaks
         self.workdir = workdir
         self.sinks = sinks  # sink name → (host, port)
+        self.certificate = certificate
         self.port = free_port()
         self.config = workdir / "exim.conf"
         self.log = MailLog(workdir / "log" / "mainlog")
@@ -169,9 +177,13 @@ class EximServer:
 
     def write_config(self) -> None:
         uid, gid = pwd.getpwnam(self.user).pw_uid, pwd.getpwnam(self.user).pw_gid
-        for sub in ("spool", "log", "mail"):
+        for sub in ("spool", "log", "mail", "tls"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
             os.chown(self.workdir / sub, uid, gid)
+        # Exim reads its TLS key as its own user, not as root (Debian's is root:Debian-exim, mode 640).
+        for source in (self.certificate.cert, self.certificate.key):
+            copy = Path(shutil.copy2(source, self.workdir / "tls" / source.name))
+            os.chown(copy, uid, gid)
         (self.workdir / "aliases").write_text("".join(f"{k}: {v}\n" for k, v in ALIASES.items()))
         routers, transports = [], []
         for name, (host, port) in self.sinks.items():
@@ -218,10 +230,10 @@ class EximServer:
                               timeout=timeout, stdin=subprocess.DEVNULL)
 
     def send(self, sender: str, recipients: list[str], subject: str, auth: tuple[str, str] | None = None,
-             expect_refusal: bool = False) -> Sent:
-        """Submit one message over SMTP with swaks; returns the queue id Exim answered with."""
+             expect_refusal: bool = False, tls: bool = False) -> Sent:
+        """Submit one message over SMTP with swaks (``tls``: after STARTTLS); returns Exim's queue id."""
         return submit(self.swaks, self.port, _QUEUE_ID_RE, "Exim", sender, recipients, subject, auth,
-                      expect_refusal)
+                      expect_refusal, tls)
 
     def run_queue(self, selector: str) -> None:
         """A forced queue run (``-Rff``) for the messages with a recipient containing ``selector``."""

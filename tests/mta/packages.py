@@ -113,6 +113,11 @@ def unpack_package(package: str, into: Path, what: str, libraries_only: bool = F
     return root
 
 
+def perl_module_available(module: str) -> bool:
+    """Whether Perl can load ``module`` (e.g. Net::SSLeay, which swaks needs for --tls)."""
+    return _run(["perl", f"-M{module}", "-e1"], timeout=60).returncode == 0
+
+
 def package_installed(package: str) -> bool:
     done = _run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", package], timeout=60)
     return done.returncode == 0 and done.stdout.startswith("ii")

@@ -7,8 +7,11 @@ Domains and addresses it knows (the tests rely on them):
   mailboxes alice, bob, carol, dave; ``virtual_alias_maps`` team → alice, bob and sales → team;
   ``discard`` → the ``discard:`` transport; ``dropped`` → an access ``DISCARD`` action at RCPT;
   ``blocked`` → refused at RCPT by ``check_recipient_access`` (REJECT).
-- ``@accept.test``, ``@greylist.test``, ``@reject.test``, ``@silent.test``: the sinks of the same names,
-  through ``transport_maps`` entries ``smtp:[127.0.0.1]:PORT`` (``relay_domains``).
+- ``@accept.test``, ``@greylist.test``, ``@reject.test``, ``@silent.test``, ``@tls.test``: the sinks of the
+  same names, through ``transport_maps`` entries ``smtp:[127.0.0.1]:PORT`` (``relay_domains``).
+- STARTTLS both ways, with the tests' self-signed certificate (certificate.py): smtpd offers it
+  (``smtpd_tls_security_level = may``), smtp uses it where offered (``smtp_tls_security_level = may``:
+  only the tls sink offers it); both log each session (``*_tls_loglevel = 1``).
 - SMTP AUTH PLAIN with alice / wonderland, checked by ``DovecotAuthServer``: Postfix's
   ``smtpd_sasl_type = dovecot`` client talking to a tiny Dovecot auth protocol server on a socket here.
 - ``header_checks`` ``/^Subject:/ INFO``: Postfix logs a message's subject only through such a rule.
@@ -37,6 +40,7 @@ from typing import BinaryIO
 
 import pytest
 
+from .certificate import Certificate
 from .maillog import MailLog
 from .processes import last_lines, logged_start, processes_with, start_daemon, stop_daemon
 from .sinks import LOOPBACK, free_port
@@ -99,6 +103,12 @@ header_checks = regexp:{config_dir}/header_checks
 smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = {auth_socket}
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {tls_cert}
+smtpd_tls_key_file = {tls_key}
+smtpd_tls_loglevel = 1
+smtp_tls_security_level = may
+smtp_tls_loglevel = 1
 smtp_connect_timeout = {silent_timeout}s
 smtp_helo_timeout = {silent_timeout}s
 # One timed-out delivery must not suspend the silent sink's other messages ("dead destination").
@@ -109,6 +119,7 @@ maximal_backoff_time = {backoff}
 """
 
 # Every service runs unchrooted (chroot "n"): the daemons need the unpacked libraries and our directories.
+# tlsmgr: without it STARTTLS fails (swaks: "STARTTLS attempted but failed").
 _MASTER_CF = """\
 # service type  private unpriv  chroot  wakeup  maxproc command
 {loopback}:{port} inet n - n - - smtpd
@@ -130,6 +141,7 @@ virtual   unix  -       n       n       -       -       virtual
 smtp      unix  -       -       n       -       -       smtp
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
@@ -231,11 +243,13 @@ class PostfixServer:
 
     name = "postfix"
 
-    def __init__(self, root: Path, swaks: str, workdir: Path, sinks: dict[str, tuple[str, int]]) -> None:
+    def __init__(self, root: Path, swaks: str, workdir: Path, sinks: dict[str, tuple[str, int]],
+                 certificate: Certificate) -> None:
         self.root = root
         self.swaks = swaks
         self.workdir = workdir
         self.sinks = sinks  # sink name → (host, port)
+        self.certificate = certificate  # read by master's children while still root: no copy needed
         self.port = free_port()
         self.command_dir = root / "usr" / "sbin"
         self.daemon_dir = root / "usr" / "lib" / "postfix" / "sbin"
@@ -306,6 +320,7 @@ class PostfixServer:
             setgid_group=SETGID_GROUP, local_domain=LOCAL_DOMAIN, loopback=LOOPBACK,
             mailbox_uid=mailbox_uid, mailbox_gid=mailbox_gid, sink_domains=" ".join(sink_domains),
             auth_socket=self.auth.path, silent_timeout=SILENT_TIMEOUT_SECONDS, backoff=BACKOFF,
+            tls_cert=self.certificate.cert, tls_key=self.certificate.key,
         ))
         (self.config_dir / "master.cf").write_text(_MASTER_CF.format(loopback=LOOPBACK, port=self.port))
         for name in maps:
@@ -340,10 +355,10 @@ class PostfixServer:
     # -- using it ------------------------------------------------------------------------------
 
     def send(self, sender: str, recipients: list[str], subject: str, auth: tuple[str, str] | None = None,
-             expect_refusal: bool = False) -> Sent:
-        """Submit one message over SMTP with swaks; returns the queue id Postfix answered with."""
+             expect_refusal: bool = False, tls: bool = False) -> Sent:
+        """Submit one message over SMTP with swaks (``tls``: after STARTTLS); returns Postfix's queue id."""
         return submit(self.swaks, self.port, _QUEUE_ID_RE, "Postfix", sender, recipients, subject, auth,
-                      expect_refusal)
+                      expect_refusal, tls)
 
     def run_queue(self, queue_id: str) -> None:
         """Deliver the deferred message ``queue_id`` now (``postqueue -i``), as an operator would."""

@@ -5,6 +5,7 @@
 - ``RejectingSink``: answers 550 "User unknown" to every recipient (the MTA bounces).
 - ``SilentSink``: completes the TCP handshake and never says a word (the MTA times out; the message
   waits in the queue).
+- ``TlsSink``: takes every message like ``AcceptingSink``, and offers STARTTLS (not required).
 
 The aiosmtpd sinks share one asyncio loop in a background thread; ports are chosen by the kernel.
 """
@@ -13,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from .certificate import Certificate
 
 LOOPBACK = "127.0.0.1"
 
@@ -43,6 +47,9 @@ class ReceivedMessage:
     rcpt_tos: list[str]
     content: bytes
     reply: str  # what the sink answered to DATA (the MTA logs it as C="...")
+    # The TLS session the message came over as the sink's ssl module saw it, "protocol:cipher:bits" (the
+    # form Postfix and swaks log, OpenSSL's names): "TLSv1.3:TLS_AES_256_GCM_SHA384:256"; "" in clear.
+    tls: str = ""
 
 
 class SinkLoop:
@@ -66,6 +73,7 @@ class SmtpSink:
     """An aiosmtpd server on its own loopback port; subclasses decide how RCPT TO is answered."""
 
     name = "sink"
+    tls_context: ssl.SSLContext | None = None  # set: STARTTLS is offered (not required)
 
     def __init__(self, loop: SinkLoop) -> None:
         self._loop = loop
@@ -76,7 +84,8 @@ class SmtpSink:
 
         async def serve() -> asyncio.AbstractServer:
             return await loop.loop.create_server(
-                lambda: SMTP(self, hostname=f"{self.name}.sink.test", ident="test sink"), sock=self._sock)
+                lambda: SMTP(self, hostname=f"{self.name}.sink.test", ident="test sink",
+                             tls_context=self.tls_context, require_starttls=False), sock=self._sock)
 
         self._server: asyncio.AbstractServer = loop.call(serve())
 
@@ -96,8 +105,12 @@ class SmtpSink:
         with self._lock:
             reply = f"250 2.0.0 Ok: queued as SINK-{self.port}-{len(self.received) + 1}"
             content = envelope.original_content or b""
+            tls = ""
+            if session.ssl is not None and server.transport is not None:  # the SSL transport after STARTTLS
+                cipher, protocol, bits = server.transport.get_extra_info("cipher")
+                tls = f"{protocol}:{cipher}:{bits}"
             self.received.append(ReceivedMessage(str(envelope.mail_from), list(envelope.rcpt_tos), content,
-                                                 reply))
+                                                 reply, tls))
         return reply
 
     def message_for(self, recipient: str) -> ReceivedMessage | None:
@@ -117,6 +130,18 @@ class SmtpSink:
 
 class AcceptingSink(SmtpSink):
     name = "accept"
+
+
+class TlsSink(SmtpSink):
+    """Accepts every message and offers STARTTLS with the tests' self-signed certificate."""
+
+    name = "tls"
+
+    def __init__(self, loop: SinkLoop, certificate: Certificate) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)  # server side, no client certificate
+        context.load_cert_chain(certificate.cert, certificate.key)
+        self.tls_context = context
+        super().__init__(loop)
 
 
 class RejectingSink(SmtpSink):

@@ -14,7 +14,8 @@ import pytest
 
 from .conftest import Sinks
 from .exim import AUTH_PASSWORD, AUTH_USER, BLOCKED, BLOCKED_MESSAGE, EximServer
-from .scenarios import SENDER, SINK_HOST, WAITING, mime_subject
+from .maillog import LogLine
+from .scenarios import SENDER, SINK_HOST, WAITING, mime_subject, tls_version_and_bits
 from .tracker import ANY, Tracker, record
 
 pytestmark = pytest.mark.mta
@@ -142,6 +143,48 @@ def test_authenticated_submission_records_who_logged_in(exim: EximServer, sinks:
         record("success", msgid=sent.msgid, email=sender, sender=AUTH_USER, senderauth="plain",
                protocol="esmtpa", recipient=rcpt, host=SINK_HOST, ip=SINK_HOST,
                message=received.reply if received else ""),
+    ], line, exim.log)
+
+
+def logged_tls(line: LogLine) -> str:
+    """The X= field of an Exim line as Exim wrote it, in its TLS library's names: Debian's GnuTLS build
+    writes "X=TLS1.3:ECDHE_X25519__RSA_PSS_RSAE_SHA256__AES_256_GCM:256", an OpenSSL build
+    "X=TLS1.3:TLS_AES_256_GCM_SHA384:256". The tracker must show exactly that."""
+    m = re.search(r" X=(\S+)", line.text)
+    assert m is not None, f"Exim logged no TLS session (X=) on:\n  {line.text}"
+    assert m[1].startswith("TLS"), line.text
+    return m[1]
+
+
+def test_starttls_submission_records_the_tls_exim_logged(exim: EximServer, tracker: Tracker) -> None:
+    sent = exim.send(SENDER, ["carol@local.test"], "Sent over STARTTLS", tls=True)
+    arrival = exim.log.wait_for(re.compile(re.escape(f"{sent.msgid} <= {SENDER} ")))
+    tls = logged_tls(arrival)
+    assert " P=esmtps " in arrival.text  # esmtp with TLS
+    assert tls_version_and_bits(tls) == tls_version_and_bits(sent.tls), (tls, sent.tls)  # swaks's session
+    line = delivered(exim, sent.msgid, "carol <carol@local.test>")
+    assert " X=" not in line.text  # a local delivery: the message's TLS is the client's
+    tracker.expect("STARTTLS submission", {"msgid": sent.msgid}, [
+        record("success", msgid=sent.msgid, email=SENDER, recipient="carol@local.test", message="Accepted",
+               protocol="esmtps", tls=tls),
+    ], line, exim.log)
+
+
+def test_delivery_over_starttls_records_the_outbound_session(exim: EximServer, sinks: Sinks,
+                                                             tracker: Tracker) -> None:
+    rcpt = "kim@tls.test"
+    sent = exim.send(SENDER, [rcpt], "Relayed over STARTTLS")  # in clear to Exim, over TLS to the sink
+    arrival = exim.log.wait_for(re.compile(re.escape(f"{sent.msgid} <= {SENDER} ")))
+    assert " X=" not in arrival.text
+    line = delivered(exim, sent.msgid, rcpt)
+    tls = logged_tls(line)
+    received = sinks.tls.message_for(rcpt)
+    assert received is not None and received.tls, "the TLS sink got the message in clear"
+    assert tls_version_and_bits(tls) == tls_version_and_bits(received.tls), (tls, received.tls)
+    tracker.expect("delivery over STARTTLS", {"msgid": sent.msgid}, [
+        record("success", msgid=sent.msgid, email=SENDER, recipient=rcpt, host=SINK_HOST, ip=SINK_HOST,
+               message=received.reply, router="tls_sink", transport="tls_smtp", transport_is_remote=1,
+               tls=tls),
     ], line, exim.log)
 
 

@@ -199,6 +199,75 @@ def test_authenticated_submission_records_who_logged_in(postfix: PostfixServer, 
     ], line, postfix.log)
 
 
+# smtpd/smtp with *_tls_loglevel = 1, e.g. "postfix/smtpd[4242]: Anonymous TLS connection established from
+# localhost[127.0.0.1]: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519
+# server-signature RSA-PSS (2048 bits) server-digest SHA256"; smtp's: "Untrusted TLS connection
+# established to 127.0.0.1[127.0.0.1]:PORT: TLSv1.3 with cipher ...".
+_TLS_SESSION_RE = re.compile(
+    r"postfix/(?P<process>\w+\[\d+\]): \w+ TLS connection established (?:from|to) (?P<peer>\S+): "
+    r"(?P<protocol>\S+) with cipher (?P<cipher>\S+) \((?P<bits>\d+)/\d+ bits\)")
+_PROCESS_RE = re.compile(r"postfix/(\w+\[\d+\]): ")
+
+
+def logged_tls(postfix: PostfixServer, used_by: LogLine, peer: str) -> str:
+    """The TLS session with ``peer`` that the process which wrote ``used_by`` logged last before it, as
+    the tracker must show it: "protocol:cipher:bits" ("TLSv1.3:TLS_AES_256_GCM_SHA384:256")."""
+    process = _PROCESS_RE.search(used_by.text)
+    assert process is not None, used_by.text
+    session = None
+    for line in postfix.log.lines:
+        if line is used_by:
+            break
+        m = _TLS_SESSION_RE.search(line.text)
+        if m is not None and m["process"] == process[1]:
+            session = m
+    assert session is not None, f"postfix/{process[1]} logged no TLS session before:\n  {used_by.text}"
+    assert session["peer"] == peer and session["protocol"].startswith("TLS"), session[0]
+    return f"{session['protocol']}:{session['cipher']}:{session['bits']}"
+
+
+def test_starttls_submission_records_the_tls_smtpd_logged(postfix: PostfixServer, tracker: Tracker) -> None:
+    sent = postfix.send(SENDER, ["carol@local.test"], "Sent over STARTTLS", tls=True)
+    client = postfix.log.wait_for(re.compile(re.escape(f" {sent.msgid}: client=localhost[127.0.0.1]")))
+    tls = logged_tls(postfix, client, "localhost[127.0.0.1]")
+    assert tls == sent.tls  # the session swaks negotiated
+    line = delivered(postfix, sent.msgid, "carol@local.test")
+    tracker.expect("STARTTLS submission", {"msgid": sent.msgid}, [
+        record("success", msgid=sent.msgid, email=SENDER, recipient="carol@local.test", message=MAILDIR,
+               tls=tls),
+    ], line, postfix.log)
+
+
+def test_delivery_over_starttls_records_the_outbound_session(postfix: PostfixServer, sinks: Sinks,
+                                                             tracker: Tracker) -> None:
+    rcpt = "kim@tls.test"
+    sent = postfix.send(SENDER, [rcpt], "Relayed over STARTTLS")  # in clear to Postfix, over TLS to the sink
+    assert sent.tls == ""
+    line = delivered(postfix, sent.msgid, rcpt)
+    tls = logged_tls(postfix, line, f"{SINK_HOST}[{SINK_HOST}]:{sinks.tls.port}")
+    received = sinks.tls.message_for(rcpt)
+    assert received is not None and received.tls == tls, "the TLS sink got the message another way"
+    tracker.expect("delivery over STARTTLS", {"msgid": sent.msgid}, [
+        record("success", msgid=sent.msgid, email=SENDER, recipient=rcpt, host=SINK_HOST, ip=SINK_HOST,
+               message=received.reply, transport="smtp", transport_is_remote=1, tls=tls),
+    ], line, postfix.log)
+
+
+def test_delivery_in_clear_after_a_tls_one_has_no_tls(postfix: PostfixServer, sinks: Sinks,
+                                                     tracker: Tracker) -> None:
+    # Usually the smtp process of the previous test delivers this one too: its TLS session with the tls
+    # sink (another port of 127.0.0.1) is not this delivery's.
+    rcpt = "lena.plain@accept.test"
+    sent = postfix.send(SENDER, [rcpt], "Relayed in clear")
+    line = delivered(postfix, sent.msgid, rcpt)
+    received = sinks.accept.message_for(rcpt)
+    assert received is not None and received.tls == ""
+    tracker.expect("delivery in clear after one over STARTTLS", {"msgid": sent.msgid}, [
+        record("success", msgid=sent.msgid, email=SENDER, recipient=rcpt, host=SINK_HOST, ip=SINK_HOST,
+               message=received.reply, tls=""),
+    ], line, postfix.log)
+
+
 def test_greylisted_message_is_deferred_then_delivered_by_a_queue_run(postfix: PostfixServer, sinks: Sinks,
                                                                       tracker: Tracker) -> None:
     rcpt = "judy@greylist.test"
