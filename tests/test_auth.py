@@ -253,6 +253,23 @@ def test_logout_needs_the_csrf_token_and_ends_the_session(site: Site) -> None:
     assert site.client.get("/api/v1/search").status_code == 401
 
 
+def test_a_copy_of_the_cookie_is_logged_out_too(site: Site) -> None:
+    login(site.client, "shop")
+    copied = site.client.cookies.get(SESSION_COOKIE)
+    assert copied and site.client.get("/api/v1/search").status_code == 200
+    token = csrf_from(site.client.get("/").text)
+    assert site.client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    site.client.cookies.set(SESSION_COOKIE, copied)  # someone who had copied it, or the browser's old copy
+    assert site.client.get("/api/v1/search").status_code == 401
+    page = site.client.get("/", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+    login(site.client, "shop")  # logging in again makes a new session, which works
+    assert site.client.get("/api/v1/search").status_code == 200
+    with Store(site.db_path) as store:
+        (revoked,) = store.db.execute("SELECT count(*) FROM revoked_sessions").fetchone()
+    assert revoked == 1
+
+
 def test_password_change_or_removal_ends_sessions(site: Site) -> None:
     login(site.client, "shop")
     with Store(site.db_path) as store:

@@ -163,6 +163,14 @@ MIGRATIONS: list[list[str]] = [
         "tokenize='trigram', detail='none')",
         f"INSERT INTO event_addresses (rowid, {ADDRESS_TEXT_COLUMN}) SELECT id, {ADDRESS_TEXT_SQL} FROM events",  # noqa: S608
     ],
+    # 4: sessions ended by "Log out": a copy of the cookie no longer works anywhere, until it would have
+    # expired anyway (then the row is dropped).
+    [
+        """CREATE TABLE revoked_sessions (
+            nonce TEXT PRIMARY KEY,        -- the session's random nonce (in the signed cookie)
+            expires INTEGER NOT NULL       -- when the cookie would have expired: the row can go then
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,7 +18,7 @@ from ..store.sqlite import Store
 from ..users import User
 from .database import open_store
 from .errors import ApiError
-from .sessions import SESSION_COOKIE, SESSION_LIFETIME, Session, SessionSigner
+from .sessions import SESSION_COOKIE, SESSION_LIFETIME, Session, SessionSigner, is_revoked
 
 LOCAL_PROXIES = frozenset(("127.0.0.1", "::1"))
 
@@ -68,8 +68,9 @@ def read_session(request: Request) -> Session | None:
 
 
 def session_user(request: Request, store: Store, session: Session | None) -> User | None:
-    """The user of a valid logged-in session; None for no session, a removed user or a changed password."""
-    if session is None or session.user_id is None:
+    """The user of a valid logged-in session; None for no session, a logged-out one, a removed user or a
+    changed password."""
+    if session is None or session.user_id is None or is_revoked(store.db, session):
         return None
     user = users.get_user_by_id(store.db, session.user_id)
     if user is None or not user.password_hash:

@@ -13,7 +13,7 @@ from ..store.sqlite import Store
 from . import ratelimit
 from .auth import client_ip, read_session, same_origin, session_user, set_session_cookie, signer
 from .database import open_store
-from .sessions import Session
+from .sessions import Session, revoke
 
 router = APIRouter(include_in_schema=False)
 StoreDep = Annotated[Store, Depends(open_store)]
@@ -103,9 +103,12 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: FormText = "") -> Response:
-    if not same_origin(request) or not signer(request).csrf_ok(read_session(request), csrf_token):
+def logout(request: Request, store: StoreDep, csrf_token: FormText = "") -> Response:
+    session = read_session(request)
+    if not same_origin(request) or not signer(request).csrf_ok(session, csrf_token):
         return _cross_site()
+    if session is not None and session.user_id is not None:
+        revoke(store.db, session)  # a copy of the cookie is logged out too
     response = _redirect("/login")
     set_session_cookie(request, response, signer(request).new_session())
     return response

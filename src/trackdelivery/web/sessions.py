@@ -2,7 +2,8 @@
 
 A session is a small signed JSON value: a random nonce (which the CSRF token is bound to), the time it
 was issued and, once logged in, the user id with a tag of the password hash, so that changing the
-password or removing the user ends every session at its next request.
+password or removing the user ends every session at its next request. Logging out records the nonce
+(``revoke``), so a copy of the cookie stops working too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..store.sqlite import transaction
 from ..users import User
 
 SESSION_COOKIE = "td_session"
@@ -99,3 +101,16 @@ class SessionSigner:
         if session is None or not token:
             return False
         return hmac.compare_digest(token.encode(), self.csrf_token(session).encode())
+
+
+def revoke(db: sqlite3.Connection, session: Session) -> None:
+    """End ``session`` for every copy of its cookie (and forget sessions that have expired anyway)."""
+    now = int(time.time())
+    with transaction(db):
+        db.execute("DELETE FROM revoked_sessions WHERE expires < ?", (now,))
+        db.execute("INSERT OR IGNORE INTO revoked_sessions (nonce, expires) VALUES (?, ?)",
+                   (session.nonce, session.issued + SESSION_LIFETIME))
+
+
+def is_revoked(db: sqlite3.Connection, session: Session) -> bool:
+    return db.execute("SELECT 1 FROM revoked_sessions WHERE nonce = ?", (session.nonce,)).fetchone() is not None
