@@ -293,10 +293,14 @@ def test_searches_stay_right_while_indexes_are_deferred_and_the_next_writer_buil
     assert len(_indexes(db_path)) == 1  # only events_message, which ingest itself reads by
     found = json.loads(cli("search", "--recipient", "r7@example.com", "--format", "json").output)
     assert [e["recipient"] for e in found] == ["r7@example.com"]
+    assert "Search indexes: not built yet" in cli("status").output
+    assert json.loads(cli("status", "--format", "json").output)["search_indexes"] is False
     with Store(db_path) as store:
         Follower(store, [str(log)])
         assert not store.indexes_deferred()
     assert len(_indexes(db_path)) == 10
+    assert "Search indexes" not in cli("status").output
+    assert json.loads(cli("status", "--format", "json").output)["search_indexes"] is True
 
 
 def _bulk_in_progress(db: Path) -> bool:

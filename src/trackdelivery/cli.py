@@ -234,8 +234,9 @@ def status(obj: Context, fmt: str) -> None:
                 "updated": store.db.execute("SELECT updated FROM files WHERE id = ?", (cp.id,)).fetchone()[0],
             })
         totals = stats(store.db)
+        indexes_missing = store.indexes_deferred()
     if fmt == "json":
-        click.echo(json.dumps({"files": rows, "stats": totals}))
+        click.echo(json.dumps({"files": rows, "stats": totals, "search_indexes": not indexes_missing}))
         return
     if not rows:
         click.echo("No log files read yet: run 'trackdelivery ingest FILE' or 'trackdelivery follow FILE'.")
@@ -244,6 +245,9 @@ def status(obj: Context, fmt: str) -> None:
         click.echo(f"{r['path']}: {r['lines']} lines, offset {r['offset']}, {lag}, "
                    f"{r['unparsed']} not understood, updated {_format_time(r['updated'])}")
     click.echo(f"Events: {sum(totals['events'].values())}; messages: {totals['messages']}.")
+    if indexes_missing:
+        click.echo("Search indexes: not built yet (a bulk ingest is running, or was stopped): searches are slow "
+                   "until it ends; if none is running, 'trackdelivery ingest', 'follow' or 'serve' builds them.")
 
 
 def _search_options(func: Any) -> Any:
