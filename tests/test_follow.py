@@ -284,3 +284,32 @@ def test_status_shows_files_offsets_and_lag(tmp_path: Path, cli) -> None:
     assert entry["lines"] == 7 and entry["unparsed"] == 1
     assert entry["lag_bytes"] == len("".join(line + "\n" for line in message_lines(1, start=9)))
     assert "bytes behind" in cli("status").stdout
+
+
+def test_a_first_start_on_a_large_log_reads_it_in_bulk(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from trackdelivery import ingest
+
+    lines = message_lines(100)  # 100 messages, 300 lines
+    log = tmp_path / "exim_mainlog"
+    log.write_text("\n".join(lines) + "\n")
+    deferred: list[str] = []
+    defer = Store.defer_indexes
+    monkeypatch.setattr(Store, "defer_indexes", lambda store: (deferred.append(store.path.name), defer(store))[1])
+    databases = {}
+    for name, threshold in (("bulk", 1), ("kept", 1 << 40)):  # BULK_MIN_BYTES: this log is large, or not
+        monkeypatch.setattr(ingest, "BULK_MIN_BYTES", threshold)
+        databases[name] = db = tmp_path / f"{name}.sqlite3"
+        with Store(db) as store:
+            follower = Follower(store, [str(log)], server="test")
+            assert follower.read_backlog() == len(lines)
+            assert not store.indexes_deferred()
+            follower.close()
+    assert deferred == ["bulk.sqlite3"]
+    rows = {}
+    for name, db in databases.items():
+        with Store(db) as store:
+            rows[name] = store.db.execute("SELECT * FROM events ORDER BY id").fetchall()
+            indexes = store.db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                       "AND tbl_name = 'events'").fetchone()[0]
+        assert indexes == 10
+    assert len(rows["bulk"]) == 100 and rows["bulk"] == rows["kept"]

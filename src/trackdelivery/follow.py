@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .ingest import Ingestor, identify, skip
+from .ingest import Ingestor, identify, skip, wants_bulk
 from .source import READ_ERRORS, SourceError, first_time, is_compressed, open_log
 from .store.sqlite import HEAD_BYTES, Checkpoint, Store, head_hash
 
@@ -97,6 +97,22 @@ class Follower:
                         candidates.append(sibling)  # rotated away entirely while we were down
             for sibling in sorted(candidates, key=lambda p: first_time(p) or 0):
                 self.ingestor.ingest_path(sibling)
+
+    def read_backlog(self) -> int:
+        """Catch up, then read what the followed files already hold; returns the lines read.
+
+        A first start on a large log reads it in bulk, as ``ingest`` does: the search indexes are built
+        once it is read (searches meanwhile are correct, only slower).
+        """
+        if wants_bulk(self.store, self.paths):
+            log.info("Reading what the logs already hold in bulk: the search indexes are built at its end.")
+            self.store.defer_indexes()
+        try:
+            self.catch_up()
+            return self.poll()
+        finally:
+            if self.store.indexes_deferred():
+                self.store.build_indexes()
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -222,7 +238,7 @@ class Follower:
 
     def run(self, stop: threading.Event, poll_seconds: float = POLL_SECONDS) -> None:
         """Poll until ``stop`` is set (SIGTERM handlers set it); the last poll's lines are committed."""
-        self.catch_up()
+        self.read_backlog()
         while not stop.is_set():
             lines = self.poll()
             self._maybe_purge()
