@@ -422,7 +422,8 @@ PREFIXES = ("", "Jun  3 10:40:57 mail postfix/smtpd[9708]: ", "Jun  3 10:40:57 m
             "2022-01-08T19:42:12+00:00 mail postfix/cleanup[1]: 1F5A2194AA9: ",
             "Oct 26 18:13:50 mx postfix/postscreen[42]: NOQUEUE: reject: ", "Jun  3 10:40:57 mail postfix/smtp[1]: "
             "4AA091855DA0: to=<", "Jun  3 10:40:57 mail postfix/bounce[1]: 4AA091855DA0: sender non-delivery "
-            "notification: ")  # fmt: skip
+            "notification: ", "Jun  3 10:40:57 mail postfix/smtp[1]: Untrusted TLS connection established to ",
+            "Jun  3 10:40:57 mail postfix/cleanup[2]: 4AA091855DA0: info: header Subject: ")  # fmt: skip
 
 
 @settings(max_examples=400, deadline=None)
@@ -431,7 +432,8 @@ def test_parser_never_raises(prefix: str, text: str) -> None:
     parsed = parse_postfix_line(prefix + text, 2026)
     assert parsed.kind in {pp.CONNECT, pp.CLIENT, pp.PICKUP, pp.MESSAGE_ID, pp.QUEUED, pp.DELIVERY, pp.EXPIRED,
                            pp.REMOVED, pp.NOTIFICATION, pp.REJECT, pp.DISCARD, pp.HOLD, pp.DELETED, pp.REQUEUED,
-                           pp.HELD, pp.RELEASED, pp.PROXY_ACCEPT, pp.DNSBL, pp.NOTE, pp.OTHER, pp.UNKNOWN}  # fmt: skip
+                           pp.HELD, pp.RELEASED, pp.PROXY_ACCEPT, pp.DNSBL, pp.TLS, pp.CHECK_NOTE, pp.NOTE,
+                           pp.OTHER, pp.UNKNOWN}  # fmt: skip
 
 
 @settings(max_examples=200, deadline=None)
