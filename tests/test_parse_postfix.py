@@ -238,12 +238,15 @@ def test_cleanup_milter_reject() -> None:
 
 
 @pytest.mark.parametrize(("action", "kind"), [("reject", pp.REJECT), ("discard", pp.DISCARD), ("hold", pp.HOLD),
-                                              ("warning", pp.NOTE), ("replace", pp.NOTE)])  # fmt: skip
+                                              ("warning", pp.CHECK_NOTE), ("info", pp.CHECK_NOTE),
+                                              ("replace", pp.NOTE)])  # fmt: skip
 def test_header_checks(action: str, kind: str) -> None:
     parsed = parse(f"Oct 26 18:13:50 mx postfix/cleanup[42]: D8B07E3DB6: {action}: header Subject: Cheap meds from "
                    "o1.example.net[167.89.17.173]; from=<b@example.net> to=<f@example.co.uk> proto=ESMTP "
                    "helo=<o1.example.net>: 5.7.1 Message content rejected")  # fmt: skip
     assert parsed.kind == kind
+    if kind == pp.CHECK_NOTE:  # WARN and INFO only log: the subject is kept for the message's records
+        assert parsed.fields["subject"] == "Cheap meds"
     if kind != pp.NOTE:
         assert parsed.fields["stage"] == "header" and parsed.fields["check"] == "Subject: Cheap meds"
         assert (parsed.fields["client_ip"], parsed.fields["to"]) == ("167.89.17.173", "f@example.co.uk")

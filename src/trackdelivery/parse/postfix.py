@@ -84,7 +84,7 @@ _DNSBLOG_RE = re.compile(r"addr (?P<ip>\S+) listed by domain (?P<list>\S+) as (?
 _ACTIONS = ("reject: ", "milter-reject: ", "proxy-reject: ", "discard: ", "milter-discard: ", "hold: ",
             "milter-hold: ")  # fmt: skip
 _ACTION_KIND = {"reject": REJECT, "milter-reject": REJECT, "proxy-reject": REJECT, "discard": DISCARD,
-                "milter-discard": DISCARD, "hold": HOLD, "milter-hold": HOLD, "info": CHECK_NOTE}  # fmt: skip
+                "milter-discard": DISCARD, "hold": HOLD, "milter-hold": HOLD, "info": CHECK_NOTE, "warning": CHECK_NOTE}  # fmt: skip
 _NOTIFICATIONS = (
     "sender non-delivery notification: ",
     "sender delay notification: ",
@@ -346,10 +346,12 @@ def _parse_queue_line(out: PostfixLine, qid: str, body: str, service: str) -> Po
     for action in _ACTIONS:
         if body.startswith(action):
             return _parse_action(out, action[:-2], body[len(action):])
-    if first == "i" and body.startswith("info: ") and _CHECK_RE.match(body, 6) is not None:
-        # header_checks "/^Subject:/ INFO", the only way Postfix logs a subject: "info: header Subject:
-        # =?UTF-8?B?w4lsw6h2ZQ==?= from mx[192.0.2.7]; from=<a> to=<b> proto=ESMTP helo=<h>"
-        out = _parse_action(out, "info", body[6:])
+    level = "info" if first == "i" and body.startswith("info: ") else (
+        "warning" if first == "w" and body.startswith("warning: ") else "")
+    if level and _CHECK_RE.match(body, len(level) + 2) is not None:
+        # header_checks "/^Subject:/ INFO" (or WARN), the only way Postfix logs a subject: "info: header
+        # Subject: =?UTF-8?B?w4lsw6h2ZQ==?= from mx[192.0.2.7]; from=<a> to=<b> proto=ESMTP helo=<h>"
+        out = _parse_action(out, level, body[len(level) + 2:])
         check = out.fields.get("check", "")
         if out.fields.get("stage") == "header" and check[:9].lower() == "subject: ":
             out.fields["subject"] = decode_mime_words(check[9:])
