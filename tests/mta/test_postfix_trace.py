@@ -88,3 +88,46 @@ def test_an_address_that_looks_like_an_option_is_only_a_lookup_key(postfix: Post
     answer = trace_json(postfix, "-x@local.test", exit_code=2)  # postmap -q -x@local.test: a key, not -x
     assert answer["tree"] == {"address": "-x@local.test", "kind": "undeliverable",
                               "error": "User unknown in virtual mailbox table"}
+
+
+# -- the same Postfix through the web API (GET /api/v1/trace) ---------------------------------------
+
+
+def test_the_web_api_traces_with_the_real_postfix_and_keeps_tenants_to_their_domains(
+        postfix: PostfixServer, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from trackdelivery import users
+    from trackdelivery.config import Config, TraceSettings
+    from trackdelivery.store.sqlite import Store
+    from trackdelivery.web import create_app
+
+    # The server process finds the same (usually unpacked) Postfix and its libraries.
+    for name, value in postfix.env.items():
+        if name != "MAIL_CONFIG":
+            monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MAIL_CONFIG", raising=False)
+    monkeypatch.setenv("PATH", str(postfix.command_dir) + os.pathsep + os.environ.get("PATH", ""))
+    db = tmp_path_factory.mktemp("web-trace-postfix") / "td.sqlite3"
+    with Store(db) as store:
+        users.add_user(store.db, "admin", users.ADMIN)
+        users.add_user(store.db, "local", users.ACCOUNT, domains=["local.test"])
+        tokens = {name: users.create_token(store.db, name) for name in ("admin", "local")}
+    settings = TraceSettings(mta="postfix", config_file=str(postfix.config_dir))
+    client = TestClient(create_app(str(db), Config(db=str(db), trace=settings)))
+
+    def get(user: str, address: str):  # type: ignore[no-untyped-def]
+        return client.get("/api/v1/trace", params={"address": address},
+                          headers={"Authorization": f"Bearer {tokens[user]}"})
+
+    admin = get("admin", "sales@local.test")
+    assert admin.status_code == 200, admin.text
+    assert admin.json()["mta"] == "postfix" and admin.json()["tree"] == alias_chain_tree(MAILBOX)
+    assert admin.json() == {**trace_json(postfix, "sales@local.test"), "command": admin.json()["command"]}
+    own = get("local", "alice@local.test")
+    assert own.status_code == 200 and own.json()["tree"] == {"address": "alice@local.test", **MAILBOX}
+    assert own.json()["command"] == []  # a tenant does not see the server's paths
+    other = get("local", "carol@accept.test")
+    assert other.status_code == 403 and other.json() == {"error": "You can trace only addresses in your own domains."}
+    option = get("admin", "-q")
+    assert option.status_code == 400 and "cannot be traced" in option.json()["error"]
