@@ -23,13 +23,8 @@ class Certificate:
 
 
 def openssl() -> str:
-    found = packages.find_program("openssl")
-    if found is None:
-        packages.apt_install([OPENSSL_PACKAGE], "openssl (makes the TLS tests' self-signed certificate)")
-        found = packages.find_program("openssl")
-    if found is None:
-        pytest.fail("openssl was installed but is not on PATH.", pytrace=False)
-    return found
+    return packages.require_program("openssl", OPENSSL_PACKAGE,
+                                    "openssl (makes the TLS tests' self-signed certificate)")
 
 
 def make_certificate(directory: Path) -> Certificate:

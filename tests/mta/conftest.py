@@ -50,12 +50,7 @@ def reachable_tempdir(prefix: str) -> Path:
 
 @pytest.fixture(scope="session")
 def swaks() -> str:
-    found = packages.find_program("swaks")
-    if found is None:
-        packages.apt_install([SWAKS_PACKAGE], "swaks (the SMTP client the tests send mail with)")
-        found = packages.find_program("swaks")
-    if found is None:
-        pytest.fail("swaks was installed but is not on PATH.", pytrace=False)
+    found = packages.require_program("swaks", SWAKS_PACKAGE, "swaks (the SMTP client the tests send mail with)")
     if not packages.perl_module_available(SWAKS_TLS_MODULE):
         packages.apt_install([SWAKS_TLS_PACKAGE], f"{SWAKS_TLS_MODULE} (what swaks needs to send with --tls)")
         if not packages.perl_module_available(SWAKS_TLS_MODULE):

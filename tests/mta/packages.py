@@ -113,6 +113,18 @@ def unpack_package(package: str, into: Path, what: str, libraries_only: bool = F
     return root
 
 
+def require_program(name: str, package: str, what: str) -> str:
+    """The program ``name``: installed from Debian's ``package`` when missing (``what`` says why it is
+    needed); the test fails with a sentence when that is not possible."""
+    found = find_program(name)
+    if found is None:
+        apt_install([package], what)
+        found = find_program(name)
+    if found is None:
+        pytest.fail(f"{name} was installed but is not on PATH.", pytrace=False)
+    return found
+
+
 def perl_module_available(module: str) -> bool:
     """Whether Perl can load ``module`` (e.g. Net::SSLeay, which swaks needs for --tls)."""
     return _run(["perl", f"-M{module}", "-e1"], timeout=60).returncode == 0

@@ -11,7 +11,7 @@ import pytest
 
 from .conftest import Sinks
 from .exim import EximServer
-from .tracing import alias_chain_text, alias_chain_tree, json_answer, run_trace
+from .tracing import alias_chain_text, alias_chain_tree, json_answer, run_trace, web_trace_client
 
 pytestmark = pytest.mark.mta
 
@@ -75,25 +75,9 @@ def test_trace_text_shows_the_chain_as_a_tree(exim: EximServer) -> None:
 
 def test_the_web_api_traces_with_the_real_exim_and_keeps_tenants_to_their_domains(
         exim: EximServer, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fastapi.testclient import TestClient
-
-    from trackdelivery import users
-    from trackdelivery.config import Config, TraceSettings
-    from trackdelivery.store.sqlite import Store
-    from trackdelivery.web import create_app
-
     monkeypatch.setenv("PATH", os.path.dirname(exim.binary) + os.pathsep + os.environ.get("PATH", ""))
     db = tmp_path_factory.mktemp("web-trace") / "td.sqlite3"
-    with Store(db) as store:
-        users.add_user(store.db, "admin", users.ADMIN)
-        users.add_user(store.db, "local", users.ACCOUNT, domains=["local.test"])
-        tokens = {name: users.create_token(store.db, name) for name in ("admin", "local")}
-    settings = TraceSettings(mta="exim", config_file=str(exim.config))
-    client = TestClient(create_app(str(db), Config(db=str(db), trace=settings)))
-
-    def get(user: str, address: str):  # type: ignore[no-untyped-def]
-        return client.get("/api/v1/trace", params={"address": address},
-                          headers={"Authorization": f"Bearer {tokens[user]}"})
+    get = web_trace_client(db, "exim", str(exim.config))
 
     admin = get("admin", "sales@local.test")
     assert admin.status_code == 200, admin.text

@@ -12,7 +12,7 @@ import pytest
 
 from .conftest import Sinks
 from .postfix import DISCARD, DISCARD_TEXT, PostfixServer
-from .tracing import alias_chain_text, alias_chain_tree, json_answer, run_trace
+from .tracing import alias_chain_text, alias_chain_tree, json_answer, run_trace, web_trace_client
 
 pytestmark = pytest.mark.mta
 
@@ -95,13 +95,6 @@ def test_an_address_that_looks_like_an_option_is_only_a_lookup_key(postfix: Post
 
 def test_the_web_api_traces_with_the_real_postfix_and_keeps_tenants_to_their_domains(
         postfix: PostfixServer, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fastapi.testclient import TestClient
-
-    from trackdelivery import users
-    from trackdelivery.config import Config, TraceSettings
-    from trackdelivery.store.sqlite import Store
-    from trackdelivery.web import create_app
-
     # The server process finds the same (usually unpacked) Postfix and its libraries.
     for name, value in postfix.env.items():
         if name != "MAIL_CONFIG":
@@ -109,16 +102,7 @@ def test_the_web_api_traces_with_the_real_postfix_and_keeps_tenants_to_their_dom
     monkeypatch.delenv("MAIL_CONFIG", raising=False)
     monkeypatch.setenv("PATH", str(postfix.command_dir) + os.pathsep + os.environ.get("PATH", ""))
     db = tmp_path_factory.mktemp("web-trace-postfix") / "td.sqlite3"
-    with Store(db) as store:
-        users.add_user(store.db, "admin", users.ADMIN)
-        users.add_user(store.db, "local", users.ACCOUNT, domains=["local.test"])
-        tokens = {name: users.create_token(store.db, name) for name in ("admin", "local")}
-    settings = TraceSettings(mta="postfix", config_file=str(postfix.config_dir))
-    client = TestClient(create_app(str(db), Config(db=str(db), trace=settings)))
-
-    def get(user: str, address: str):  # type: ignore[no-untyped-def]
-        return client.get("/api/v1/trace", params={"address": address},
-                          headers={"Authorization": f"Bearer {tokens[user]}"})
+    get = web_trace_client(db, "postfix", str(postfix.config_dir))
 
     admin = get("admin", "sales@local.test")
     assert admin.status_code == 200, admin.text

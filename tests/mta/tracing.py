@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -48,3 +50,30 @@ def alias_chain_text(delivered_here: str) -> str:
         "\n"
         "Mail to sales@local.test would be delivered.\n"
     )
+
+
+TraceCall = Callable[[str, str], Any]  # (user, address) → the API's response
+
+
+def web_trace_client(db: Path, mta: str, config: str) -> TraceCall:
+    """``GET /api/v1/trace`` of a web app asking ``mta`` with ``config``, as the user "admin" or the
+    account "local" (owner of local.test)."""
+    from fastapi.testclient import TestClient
+
+    from trackdelivery import users
+    from trackdelivery.config import Config, TraceSettings
+    from trackdelivery.store.sqlite import Store
+    from trackdelivery.web import create_app
+
+    with Store(db) as store:
+        users.add_user(store.db, "admin", users.ADMIN)
+        users.add_user(store.db, "local", users.ACCOUNT, domains=["local.test"])
+        tokens = {name: users.create_token(store.db, name) for name in ("admin", "local")}
+    settings = TraceSettings(mta=mta, config_file=config)
+    client = TestClient(create_app(str(db), Config(db=str(db), trace=settings)))
+
+    def get(user: str, address: str) -> Any:
+        return client.get("/api/v1/trace", params={"address": address},
+                          headers={"Authorization": f"Bearer {tokens[user]}"})
+
+    return get
