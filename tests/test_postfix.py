@@ -606,7 +606,7 @@ def test_following_a_live_maillog_that_starts_with_other_programs(tmp_path: Path
                     f"Nov 16 10:00:02 mx postfix/qmgr[3]: {Q1}: removed\n")  # fmt: skip
         follower.poll()
         follower.close()
-        rows = store.db.execute("SELECT type, recipient, server FROM events ORDER BY id").fetchall()
+        rows = store.db.execute("SELECT type, recipient, server FROM event_records ORDER BY id").fetchall()
         assert store.db.execute("SELECT format FROM files").fetchall() == [("postfix",)]
     assert rows == [("success", "b@example.org", "mx")]  # the inprogress event of the first poll is gone
 

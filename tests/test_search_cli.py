@@ -227,7 +227,15 @@ def test_purge_rebuilds_the_trigram_index(tmp_path: Path) -> None:
     with Store(tmp_path / "db.sqlite3") as store:
         ingest_files(store, [str(write_log(tmp_path / "old", old)), str(write_log(tmp_path / "new", new))])
         store.purge(int(time.time()) - 30 * 86400)
-        stale = store.db.execute("SELECT count(*) FROM event_addresses WHERE event_addresses MATCH 'old'").fetchone()
+        stale = store.db.execute("SELECT count(*) FROM address_trigrams WHERE address_trigrams MATCH 'old'").fetchone()
+        addresses = [a for (a,) in store.db.execute("SELECT address FROM addresses ORDER BY address")]
         found = [e.recipient for e in search(store.db, SearchFilter(address="zebra", match="contains"))]
+        # Mail after the purge, from another process's point of view: its address is indexed again.
+        again = [f"{time.strftime('%Y-%m-%d')} 11:00:00 1tNew1-00000000003-CCCC <= a@example.net H=[192.0.2.1] "
+                 "P=esmtp S=1 for zebra@old-example.com"]
+        ingest_files(store, [str(write_log(tmp_path / "again", again))])
+        found_again = [e.recipient for e in search(store.db, SearchFilter(address="old-ex", match="contains"))]
     assert stale == (0,)
+    assert addresses == ["a@example.net", "zebra@new-example.com"]  # the purged mail's address is gone
     assert found == ["zebra@new-example.com"]
+    assert found_again == ["zebra@old-example.com"]

@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .record import EVENT_FIELDS, EVENT_TYPES, DeliveryEvent
+from .store.schema import ADDRESS_COLUMNS as _ADDRESS_COLUMNS
+from .store.schema import EVENT_RECORDS
 
 MATCH_MODES = ("exact", "begins", "contains")
 SORTABLE = frozenset(EVENT_FIELDS)
 DEFAULT_SORT = "actionunixtime"
-_SELECT = "SELECT " + ", ".join(EVENT_FIELDS) + " FROM events"  # noqa: S608 - constant SQL text, values bound
+_SELECT = "SELECT " + ", ".join(EVENT_FIELDS) + f" FROM {EVENT_RECORDS}"  # noqa: S608 - constant SQL text, values bound
 
 
 class SearchError(ValueError):
@@ -57,8 +59,16 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-# The columns the trigram index (event_addresses) covers.
-ADDRESS_COLUMNS = frozenset(("recipient", "deliveredto", "email", "sender"))
+# The columns whose addresses the addresses table (and its trigram index) holds.
+ADDRESS_COLUMNS = frozenset(_ADDRESS_COLUMNS)
+# The stored addresses that contain a text: the trigram index narrows, LIKE checks exactly. While a bulk
+# ingest has set the trigram index aside (Store.defer_indexes) every address is checked with LIKE instead.
+_ADDRESSES_CONTAINING = (
+    "SELECT address FROM addresses WHERE id IN (SELECT rowid FROM address_trigrams WHERE address_trigrams MATCH ?)"
+    " AND address LIKE ? ESCAPE '\\'"
+    " UNION SELECT address FROM addresses WHERE EXISTS (SELECT 1 FROM settings WHERE key = 'deferred_indexes')"
+    " AND address LIKE ? ESCAPE '\\'"
+)
 
 
 def _trigram_query(value: str) -> str:
@@ -70,11 +80,14 @@ def _trigram_query(value: str) -> str:
 
 def _match(columns: tuple[str, ...], value: str, mode: str, params: list[object]) -> str:
     """One condition: any of ``columns`` matches ``value`` in ``mode`` (case-insensitive)."""
-    narrow = ""
     if mode == "contains" and len(value) >= 3 and value.isascii() and ADDRESS_COLUMNS.issuperset(columns):
-        # Narrow with the trigram index first, then check exactly with LIKE (the index finds a superset).
-        narrow = "id IN (SELECT rowid FROM event_addresses WHERE event_addresses MATCH ?) AND "
-        params.append(_trigram_query(value))
+        # The matching addresses from the (small) addresses table, then their events through the indexes.
+        grams, pattern = _trigram_query(value), "%" + _like_escape(value.lower()) + "%"
+        parts = []
+        for column in columns:
+            parts.append(f"{column} IN ({_ADDRESSES_CONTAINING})")
+            params.extend((grams, pattern, pattern))
+        return "(" + " OR ".join(parts) + ")"
     if mode == "exact":
         clause, param = "{} = ?", value
     elif mode == "begins":
@@ -85,7 +98,7 @@ def _match(columns: tuple[str, ...], value: str, mode: str, params: list[object]
     for column in columns:
         parts.append(clause.format(column))
         params.append(param)
-    return "(" + narrow + "(" + " OR ".join(parts) + "))"
+    return "(" + " OR ".join(parts) + ")"
 
 
 def _in(column: str, values: tuple[str, ...], params: list[object]) -> str:
@@ -143,7 +156,14 @@ def build_where(f: SearchFilter) -> tuple[str, list[object]]:
         conditions.append("(sender_domain = ? OR recipient_domain = ?)")
         params.extend((d, d))
     if f.msgid:
-        conditions.append(_match(("msgid", "parent_msgid"), f.msgid, f.match, params))
+        if f.match == "exact":
+            # The message's events and its bounces' (their messages name it as parent; partial index).
+            conditions.append(
+                "(msgid = ? OR message_ref IN (SELECT id FROM messages WHERE parent_msgid = ? AND parent_msgid != ''))"
+            )
+            params.extend((f.msgid, f.msgid))
+        else:
+            conditions.append(_match(("msgid", "parent_msgid"), f.msgid, f.match, params))
     if f.host:
         conditions.append(_match(("host", "senderhost"), f.host, f.match, params))
     if f.ip:
@@ -185,7 +205,7 @@ def iter_rows(db: sqlite3.Connection, f: SearchFilter) -> Iterator[tuple[int, De
     if f.limit:
         # Sort and page the ids first, then read just those rows: sorting whole rows (with their long
         # reply texts) of a big match costs far more than the page itself.
-        sql = f"{columns} WHERE id IN (SELECT id FROM events{where}{order} LIMIT ? OFFSET ?){order}"  # noqa: S608 - constant SQL text, values bound
+        sql = f"{columns} WHERE id IN (SELECT id FROM {EVENT_RECORDS}{where}{order} LIMIT ? OFFSET ?){order}"  # noqa: S608 - constant SQL text, values bound
         params.extend((f.limit, f.offset))
     else:
         sql = columns + where + order
@@ -208,11 +228,11 @@ def search(db: sqlite3.Connection, f: SearchFilter) -> list[DeliveryEvent]:
 
 def count(db: sqlite3.Connection, f: SearchFilter) -> int:
     where, params = build_where(f)
-    return int(db.execute("SELECT count(*) FROM events" + where, params).fetchone()[0])  # noqa: S608 - constant SQL text, values bound
+    return int(db.execute(f"SELECT count(*) FROM {EVENT_RECORDS}" + where, params).fetchone()[0])  # noqa: S608 - constant SQL text, values bound
 
 
 def last_id(db: sqlite3.Connection, f: SearchFilter) -> int:
     """The largest row id among the events ``f`` matches (0 when none): the mark for "new since" polling."""
     where, params = build_where(f)
-    sql = "SELECT coalesce(max(id), 0) FROM events" + where  # noqa: S608 - build_where binds every value
+    sql = f"SELECT coalesce(max(id), 0) FROM {EVENT_RECORDS}" + where  # noqa: S608 - build_where binds every value
     return int(db.execute(sql, params).fetchone()[0])

@@ -10,6 +10,7 @@ from typing import Any
 from . import explain
 from .record import EVENT_TYPES, DeliveryEvent
 from .search import Scope, SearchFilter, build_where, iter_events
+from .store.schema import EVENT_RECORDS
 
 
 @dataclass(slots=True)
@@ -133,9 +134,9 @@ def _scoped_stats(db: sqlite3.Connection, since: int | None, until: int | None, 
     # search builds the WHERE clause, scope included; one pass counts every type.
     where, params = build_where(SearchFilter(since=since, until=until, limit=0, scope=scope))
     events = {t: 0 for t in EVENT_TYPES}
-    sql = "SELECT type, count(*) FROM events" + where + " GROUP BY type"  # noqa: S608 - values are bound
+    sql = f"SELECT type, count(*) FROM {EVENT_RECORDS}" + where + " GROUP BY type"  # noqa: S608 - values are bound
     for type_, n in db.execute(sql, params):
         events[type_] = n
-    sql = "SELECT count(DISTINCT msgid) FROM events" + where  # noqa: S608 - values are bound
+    sql = f"SELECT count(DISTINCT msgid) FROM {EVENT_RECORDS}" + where  # noqa: S608 - values are bound
     messages = db.execute(sql + " AND msgid != '' AND sendunixtime IS NOT NULL", params).fetchone()[0]
     return {"messages": messages, "events": events, "lines": None, "unparsed": None}

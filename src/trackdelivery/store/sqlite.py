@@ -15,21 +15,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..correlate import Batch, MessageState
-from ..record import EVENT_FIELDS
-from .schema import ADDRESS_TEXT_COLUMN, ADDRESS_TEXT_SQL, DEFERRABLE_INDEXES, MIGRATIONS, SCHEMA_VERSION
+from ..record import REMOTE_OWNER
+from .schema import (
+    ADDRESS_TRIGGER,
+    DEFERRABLE_INDEXES,
+    DELETE_UNUSED_ADDRESSES,
+    EVENT_COLUMNS,
+    MIGRATIONS,
+    REBUILD_ADDRESS_TRIGRAMS,
+    SCHEMA_VERSION,
+)
 
 HEAD_BYTES = 1024  # a file's identity is the hash of its first bytes (decompressed)
 DEFERRED_INDEXES = "deferred_indexes"  # settings key: set while a bulk ingest has dropped the event indexes
+ADDRESSES_PURGED = "addresses_purged"  # settings key: changes whenever purge deletes addresses
 
 _MESSAGE_COLUMNS = (
     "id, msgid, server, email, sender, senderhost, senderip, senderauth, size, spamscore, sendunixtime, "
     "lastunixtime, subject, message_id, protocol, tls, parent_msgid, recipients, state, raw"
 )
 _INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 20)})"  # noqa: S608 - constant SQL text, values bound
-_INSERT_EVENT = (
-    f"INSERT INTO events (id, message_ref, raw, sender_domain, recipient_domain, {', '.join(EVENT_FIELDS)}) "  # noqa: S608 - constant SQL text, values bound
-    f"VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(EVENT_FIELDS))})"
-)
+_INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
+_INSERT_ADDRESS = "INSERT OR IGNORE INTO addresses (address) VALUES (?)"
+_KNOWN_ADDRESSES_MAX = 200_000  # addresses remembered as stored; past it the set starts again (memory bound)
 
 
 def domain_of(address: str) -> str:
@@ -81,6 +89,8 @@ class Store:
         self.path = Path(path)
         self._owners: dict[str, str] | None = None  # read again at most once a minute while ingesting
         self._owners_read = 0.0
+        self._known_addresses: set[str] = set()  # lower case, already in the addresses table
+        self._addresses_generation: str | None = None  # ADDRESSES_PURGED when _known_addresses was filled
         if readonly and not self.path.exists():
             raise StoreError(f"No database at {self.path}: run 'trackdelivery ingest LOGFILE' first.")
         if not readonly:
@@ -138,6 +148,7 @@ class Store:
         with transaction(db):
             for name, _ in DEFERRABLE_INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
+            db.execute(f"DROP TRIGGER IF EXISTS {ADDRESS_TRIGGER[0]}")
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, '1')", (DEFERRED_INDEXES,))
 
     def indexes_deferred(self) -> bool:
@@ -152,6 +163,9 @@ class Store:
         with transaction(db):
             for name, columns in DEFERRABLE_INDEXES:
                 db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events({columns})")
+            for statement in REBUILD_ADDRESS_TRIGRAMS:
+                db.execute(statement)
+            db.execute(ADDRESS_TRIGGER[1])
             db.execute("DELETE FROM settings WHERE key = ?", (DEFERRED_INDEXES,))
         return True
 
@@ -233,28 +247,9 @@ class Store:
                     ],
                 )
             if batch.events:
-                refs = batch.event_message
-                raws = batch.event_raw
                 self._apply_owners(batch)
-                db.executemany(
-                    _INSERT_EVENT,
-                    [
-                        (
-                            eid, refs.get(eid), raws.get(eid), domain_of(e.email), domain_of(e.recipient), e.type,
-                            e.msgid, e.email, e.sender, e.user, e.domain,
-                            e.senderhost, e.senderip, e.senderauth, e.size, e.spamscore, e.sendunixtime,
-                            e.recipient, e.deliveredto, e.deliveryuser, e.deliverydomain, e.router, e.transport,
-                            e.host, e.ip, e.message, e.actionunixtime, e.transport_is_remote, e.subject,
-                            e.message_id, e.dsn, e.reason, e.reason_text, e.tls, e.protocol, e.parent_msgid,
-                            e.server, e.queue_time, e.attempt,
-                        )
-                        for eid, e in batch.events.items()
-                    ],
-                )
-                db.executemany(
-                    "INSERT INTO event_addresses (rowid, addresses) VALUES (?, ?)",
-                    [(eid, f"{e.recipient} {e.deliveredto} {e.email} {e.sender}") for eid, e in batch.events.items()],
-                )
+                db.executemany(_INSERT_EVENT, self._event_rows(batch))
+                self._add_addresses(batch)
             if batch.deleted_events:
                 db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in batch.deleted_events])
             if batch.updated_messages_text:
@@ -264,6 +259,63 @@ class Store:
                 )
             if checkpoint is not None:
                 self._save_checkpoint(checkpoint)
+
+    @staticmethod
+    def _event_rows(batch: Batch) -> list[tuple[object, ...]]:
+        """The events table's rows (schema.EVENT_COLUMNS) of a batch's events.
+
+        A message's own fields are not repeated; the client, TLS, protocol and server fields are kept
+        only where the event's differ from its message's (the view event_records joins them back).
+        """
+        refs = batch.event_message
+        raws = batch.event_raw
+        states = batch.messages
+        remote = REMOTE_OWNER
+        rows: list[tuple[object, ...]] = []
+        for eid, e in batch.events.items():
+            ref = refs.get(eid)
+            host, ip, auth, tls, protocol, server = e.senderhost, e.senderip, e.senderauth, e.tls, e.protocol, e.server
+            state = states.get(ref) if ref is not None else None
+            if state is not None:
+                host = host if host != state.senderhost else ""
+                ip = ip if ip != state.senderip else ""
+                auth = auth if auth != state.senderauth else ""
+                tls = tls if tls != state.tls else ""
+                protocol = protocol if protocol != state.protocol else ""
+                server = server if server != state.server else ""
+            rows.append((
+                eid, ref, e.type, e.msgid, e.email, e.sender,
+                None if e.user == remote else e.user, None if e.domain == remote else e.domain,
+                host, ip, auth, e.recipient, e.deliveredto,
+                None if e.deliveryuser == remote else e.deliveryuser,
+                None if e.deliverydomain == remote else e.deliverydomain,
+                e.router, e.transport, e.host, e.ip, e.message, e.actionunixtime, e.transport_is_remote, e.dsn,
+                e.reason, e.reason_text, tls, protocol, server, e.queue_time, e.attempt, raws.get(eid),
+                domain_of(e.email), domain_of(e.recipient),
+            ))  # fmt: skip
+        return rows
+
+    def _add_addresses(self, batch: Batch) -> None:
+        """Put the batch's addresses that are new into the addresses table (a trigger indexes them)."""
+        known = self._known_addresses
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (ADDRESSES_PURGED,)).fetchone()
+        generation = row[0] if row else None
+        if generation != self._addresses_generation:  # another process purged: forget what we knew
+            known.clear()
+            self._addresses_generation = generation
+        new: set[str] = set()
+        for e in batch.events.values():
+            for address in (e.recipient, e.deliveredto, e.email, e.sender):
+                if address:
+                    key = address.lower()
+                    if key not in known:
+                        new.add(key)
+        if not new:
+            return
+        self.db.executemany(_INSERT_ADDRESS, [(address,) for address in new])
+        if len(known) + len(new) > _KNOWN_ADDRESSES_MAX:
+            known.clear()
+        known.update(new)
 
     def domain_owners(self) -> dict[str, str]:
         """Domain (lower case) → the account user that owns it (users made by `users add/import-cpanel`)."""
@@ -320,10 +372,14 @@ class Store:
             events = db.execute("DELETE FROM events WHERE actionunixtime < ?", (older_than,)).rowcount
             messages = db.execute("DELETE FROM messages WHERE lastunixtime < ?", (older_than,)).rowcount
             if events:
-                # A contentless index cannot forget single rows: rebuild it from the events that remain.
-                db.execute("INSERT INTO event_addresses (event_addresses) VALUES ('delete-all')")
-                rebuild = f"INSERT INTO event_addresses (rowid, {ADDRESS_TEXT_COLUMN}) SELECT id, {ADDRESS_TEXT_SQL} FROM events"  # noqa: S608 - constants
-                db.execute(rebuild)
+                # Forget the addresses no event has any more. A contentless index cannot forget single
+                # rows: it is rebuilt from the addresses that remain.
+                db.execute(DELETE_UNUSED_ADDRESSES)
+                for statement in REBUILD_ADDRESS_TRIGRAMS:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (ADDRESSES_PURGED, os.urandom(8).hex())
+                )
         # The pragma frees one page per step; executescript steps it to the end (execute frees one page).
         db.executescript("PRAGMA incremental_vacuum;")
         return events, messages

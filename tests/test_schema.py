@@ -1,0 +1,152 @@
+"""The slim events table (schema 5): what a row stores, the view that makes whole records, the upgrade
+of an older database, and the addresses table behind "contains" searches."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+from pathlib import Path
+
+from conftest import write_log
+
+from trackdelivery import ingest
+from trackdelivery.ingest import ingest_files
+from trackdelivery.record import EVENT_FIELDS
+from trackdelivery.search import SearchFilter, iter_rows
+from trackdelivery.store.schema import EVENT_COLUMNS, MIGRATIONS, SCHEMA_VERSION
+from trackdelivery.store.sqlite import Store
+
+LOG = [
+    "2026-11-16 10:00:00 1tA000-00000000001-AAAA <= alice@example.net H=mx.example.net (helo.example.net)"
+    " [192.0.2.1]:4711 P=esmtps X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_login:alice S=1234"
+    ' id=abc@example.net T="Hello there" for bob@example.com carol@example.org',
+    "2026-11-16 10:00:01 1tA000-00000000001-AAAA => bob <bob@example.com> R=localuser T=local_delivery",
+    "2026-11-16 10:00:02 1tA000-00000000001-AAAA -> carol@example.org R=dnslookup T=remote_smtp"
+    ' H=mx.example.org [192.0.2.7] X=TLS1.2:ECDHE-RSA-AES128-GCM-SHA256:128 C="250 OK"',
+    "2026-11-16 10:00:02 1tA000-00000000001-AAAA Completed",
+    "2026-11-16 10:01:00 H=(evil.example) [198.51.100.9]:3755 I=[192.0.2.2]:25 F=<spam@evil.example>"
+    " rejected RCPT <bob@example.com>: relay not permitted",
+    "2026-11-16 10:02:00 1tA001-00000000002-BBBB <= <> R=1tA000-00000000001-AAAA U=mailnull P=local S=900"
+    ' T="Mail delivery failed" for alice@example.net',
+]
+
+
+def _records(db: Path) -> list[tuple[int, dict]]:
+    with Store(db) as store:
+        return [(i, {f: getattr(e, f) for f in EVENT_FIELDS})
+                for i, e in iter_rows(store.db, SearchFilter(limit=0, sort="actionunixtime", ascending=True))]
+
+
+def test_an_event_row_keeps_only_what_is_its_own_and_the_view_gives_the_whole_record(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    with Store(db) as store:
+        ingest_files(store, [str(write_log(tmp_path / "mainlog", LOG))], server="mx1")
+        rows = {r["recipient"] + "/" + r["type"]: r for r in (
+            dict(zip(EVENT_COLUMNS, row, strict=True)) for row in store.db.execute("SELECT * FROM events"))}
+    records = {r["recipient"] + "/" + r["type"]: r for _, r in _records(db)}
+    bob, carol = rows["bob@example.com/success"], rows["carol@example.org/success"]
+    # The message's client, protocol and server are not repeated in its events' rows ...
+    assert (bob["senderhost"], bob["senderip"], bob["senderauth"], bob["protocol"], bob["server"]) == ("",) * 5
+    assert bob["user"] is None and bob["deliverydomain"] is None  # "-remote-"
+    # ... a delivery's own TLS is (it differs from the arrival's), and so is a rejection's client.
+    assert carol["tls"] == "TLS1.2:ECDHE-RSA-AES128-GCM-SHA256:128" and bob["tls"] == ""
+    rejected = rows["bob@example.com/rejected"]
+    assert (rejected["senderhost"], rejected["senderip"], rejected["server"]) == ("evil.example", "198.51.100.9", "mx1")
+    # The records are whole again.
+    assert {k: records["bob@example.com/success"][k] for k in (
+        "senderhost", "senderip", "senderauth", "sender", "size", "sendunixtime", "subject", "message_id",
+        "protocol", "tls", "server", "user", "deliverydomain")} == {
+        "senderhost": "mx.example.net", "senderip": "192.0.2.1", "senderauth": "dovecot_login", "sender": "alice",
+        "size": 1234, "sendunixtime": records["bob@example.com/success"]["sendunixtime"], "subject": "Hello there",
+        "message_id": "abc@example.net", "protocol": "esmtps", "tls": "TLS1.3:TLS_AES_256_GCM_SHA384:256",
+        "server": "mx1", "user": "-remote-", "deliverydomain": "-remote-"}
+    assert records["bob@example.com/success"]["sendunixtime"] is not None
+    assert records["carol@example.org/success"]["tls"] == "TLS1.2:ECDHE-RSA-AES128-GCM-SHA256:128"
+    assert records["alice@example.net/inprogress"]["parent_msgid"] == "1tA000-00000000001-AAAA"
+    r = records["bob@example.com/rejected"]
+    assert (r["senderhost"], r["server"], r["size"], r["subject"]) == ("evil.example", "mx1", None, "")
+
+
+def _downgrade_to_schema_4(new: Path, old: Path) -> None:
+    """A schema-4 database (wide events rows, one trigram row per event) holding ``new``'s records."""
+    conn = sqlite3.connect(old, isolation_level=None)
+    for migration in MIGRATIONS[:4]:
+        for statement in migration:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute("ATTACH ? AS new", (str(new),))
+    conn.execute("INSERT INTO messages SELECT * FROM new.messages")
+    fields = ", ".join(EVENT_FIELDS)
+    conn.execute(
+        f"INSERT INTO events (id, message_ref, raw, sender_domain, recipient_domain, {fields})"  # noqa: S608 - constants
+        f" SELECT id, message_ref, raw, sender_domain, recipient_domain, {fields} FROM new.event_records"
+    )
+    conn.execute("INSERT INTO files SELECT * FROM new.files")
+    conn.close()
+
+
+def test_a_schema_4_database_is_upgraded_with_every_record_unchanged(tmp_path: Path) -> None:
+    new, old = tmp_path / "new.sqlite3", tmp_path / "old.sqlite3"
+    with Store(new) as store:
+        ingest_files(store, [str(write_log(tmp_path / "mainlog", LOG))], server="mx1")
+    _downgrade_to_schema_4(new, old)
+    assert sqlite3.connect(old).execute("SELECT count(*) FROM event_addresses").fetchone()[0] == 0
+    before = _records(new)
+    with Store(old) as store:  # opening it runs migration 5
+        version = store.db.execute("PRAGMA user_version").fetchone()[0]
+        addresses = [a for (a,) in store.db.execute("SELECT address FROM addresses ORDER BY address")]
+        tables = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        found = [e.recipient for e in iter_rows_contains(store, "xample.or")]
+    assert version == SCHEMA_VERSION == 5
+    assert _records(old) == before and len(before) == 4
+    assert addresses == ["alice", "alice@example.net", "bob", "bob@example.com", "carol@example.org", "mailnull",
+                         "spam@evil.example"]
+    assert "event_addresses" not in tables
+    assert found == ["carol@example.org"]
+
+
+def iter_rows_contains(store: Store, text: str) -> list:
+    return [e for _, e in iter_rows(store.db, SearchFilter(recipient=text, match="contains", limit=0))]
+
+
+def test_contains_searches_find_addresses_through_the_address_trigrams(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    with Store(db) as store:
+        ingest_files(store, [str(write_log(tmp_path / "mainlog", LOG))])
+        plan = str(store.db.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM event_records WHERE recipient IN (SELECT address FROM addresses"
+            " WHERE id IN (SELECT rowid FROM address_trigrams WHERE address_trigrams MATCH 'exa'))"
+        ).fetchall())
+        found = sorted(e.recipient for e in iter_rows_contains(store, "B@EXAMPLE"))
+        by_percent = iter_rows_contains(store, "b%c")  # LIKE's wildcards are plain characters here
+    assert "address_trigrams" in plan and "events_recipient" in plan
+    assert found == ["bob@example.com", "bob@example.com"]  # delivered, and the rejection
+    assert by_percent == []
+
+
+def test_ingest_runs_the_cycle_collector_rarely_and_restores_it() -> None:
+    before = gc.get_threshold()
+    try:
+        with ingest._rare_collections():
+            inside = gc.get_threshold()
+            raise RuntimeError("stop")
+    except RuntimeError:
+        pass
+    assert inside[0] == ingest.INGEST_GC_THRESHOLD and inside[1:] == before[1:]
+    assert gc.get_threshold() == before
+
+
+def test_contains_searches_stay_right_while_a_bulk_ingest_has_set_the_trigram_index_aside(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    with Store(db) as store:
+        ingest_files(store, [str(write_log(tmp_path / "first", LOG[:4]))], bulk=False)
+        store.defer_indexes()  # what a bulk ingest does first (and leaves behind when it is killed)
+        ingest.Ingestor(store).ingest_path(str(write_log(tmp_path / "second", LOG[4:])))  # no index build
+        trigrams = """SELECT count(*) FROM address_trigrams WHERE address_trigrams MATCH '"evi" AND "vil"'"""
+        indexed_while_deferred = store.db.execute(trigrams).fetchone()[0]
+        while_deferred = [e.email for _, e in iter_rows(store.db, SearchFilter(sender="evil.ex", match="contains"))]
+        store.build_indexes()
+        indexed_after = store.db.execute(trigrams).fetchone()[0]
+        after = [e.email for _, e in iter_rows(store.db, SearchFilter(sender="evil.ex", match="contains"))]
+    assert indexed_while_deferred == 0 and while_deferred == ["spam@evil.example"]
+    assert indexed_after == 1 and after == ["spam@evil.example"]
