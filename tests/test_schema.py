@@ -150,3 +150,30 @@ def test_contains_searches_stay_right_while_a_bulk_ingest_has_set_the_trigram_in
         after = [e.email for _, e in iter_rows(store.db, SearchFilter(sender="evil.ex", match="contains"))]
     assert indexed_while_deferred == 0 and while_deferred == ["spam@evil.example"]
     assert indexed_after == 1 and after == ["spam@evil.example"]
+
+
+def test_counts_read_the_events_table_unless_a_message_field_is_involved(tmp_path: Path) -> None:
+    from trackdelivery.search import Scope, build_where, count, source
+
+    db = tmp_path / "db.sqlite3"
+    filters = {
+        "plain": SearchFilter(),
+        "scoped": SearchFilter(scope=Scope(domains=("example.com",))),
+        "address": SearchFilter(address="bob@example.com"),
+        "message id": SearchFilter(msgid="1tA000-00000000001-AAAA"),
+        "client host": SearchFilter(host="mx.example.net"),  # the message's: only the view has it
+        "subject": SearchFilter(text="hello there"),
+        "owner": SearchFilter(sort="user"),
+    }
+    with Store(db) as store:
+        ingest_files(store, [str(write_log(tmp_path / "mainlog", LOG))])
+        counted = {name: count(store.db, f) for name, f in filters.items()}
+        through_view = {}
+        for name, f in filters.items():
+            where, params = build_where(f)
+            through_view[name] = store.db.execute("SELECT count(*) FROM event_records" + where, params).fetchone()[0]  # noqa: S608 - values bound
+        firsts = {name: [e.recipient for _, e in iter_rows(store.db, f)][:1] for name, f in filters.items()}
+    assert counted == through_view == {"plain": 4, "scoped": 2, "address": 2, "message id": 3, "client host": 2,
+                                       "subject": 2, "owner": 4}
+    assert firsts["client host"] == ["carol@example.org"] and firsts["owner"] == ["alice@example.net"]
+    assert [source(f, sorting=True) for f in filters.values()] == ["events"] * 4 + ["event_records"] * 3

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .record import EVENT_FIELDS, EVENT_TYPES, DeliveryEvent
 from .store.schema import ADDRESS_COLUMNS as _ADDRESS_COLUMNS
-from .store.schema import EVENT_RECORDS
+from .store.schema import EVENT_RECORDS, MESSAGE_COLUMNS, OVERRIDE_COLUMNS, OWNER_COLUMNS
 
 MATCH_MODES = ("exact", "begins", "contains")
 SORTABLE = frozenset(EVENT_FIELDS)
@@ -53,6 +53,20 @@ class SearchFilter:
     scope: Scope | None = field(default=None)
     after_id: int | None = None  # only events stored after this row id ("N new events" polling)
     event_id: int | None = None  # one event by its row id (the API's details, scope-checked here)
+
+
+# Record fields that only the view event_records has whole (from the message, or "-remote-" for NULL).
+_RECORD_ONLY = frozenset(MESSAGE_COLUMNS + OVERRIDE_COLUMNS + OWNER_COLUMNS)
+
+
+def source(f: SearchFilter, sorting: bool = False) -> str:
+    """The table to filter (and, with ``sorting``, sort) ``f`` on: the events table itself when every
+    column involved is an event column, else the view. The view joins each row's message, which SQLite
+    does not skip even when no message column is used: counting 1M events takes 3x as long through it.
+    """
+    if f.host or f.ip or f.text or (f.msgid and f.match != "exact") or (sorting and f.sort in _RECORD_ONLY):
+        return EVENT_RECORDS
+    return "events"
 
 
 def _like_escape(value: str) -> str:
@@ -205,7 +219,7 @@ def iter_rows(db: sqlite3.Connection, f: SearchFilter) -> Iterator[tuple[int, De
     if f.limit:
         # Sort and page the ids first, then read just those rows: sorting whole rows (with their long
         # reply texts) of a big match costs far more than the page itself.
-        sql = f"{columns} WHERE id IN (SELECT id FROM {EVENT_RECORDS}{where}{order} LIMIT ? OFFSET ?){order}"  # noqa: S608 - constant SQL text, values bound
+        sql = f"{columns} WHERE id IN (SELECT id FROM {source(f, sorting=True)}{where}{order} LIMIT ? OFFSET ?){order}"  # noqa: S608 - constant SQL text, values bound
         params.extend((f.limit, f.offset))
     else:
         sql = columns + where + order
@@ -228,11 +242,11 @@ def search(db: sqlite3.Connection, f: SearchFilter) -> list[DeliveryEvent]:
 
 def count(db: sqlite3.Connection, f: SearchFilter) -> int:
     where, params = build_where(f)
-    return int(db.execute(f"SELECT count(*) FROM {EVENT_RECORDS}" + where, params).fetchone()[0])  # noqa: S608 - constant SQL text, values bound
+    return int(db.execute(f"SELECT count(*) FROM {source(f)}" + where, params).fetchone()[0])  # noqa: S608 - constant SQL text, values bound
 
 
 def last_id(db: sqlite3.Connection, f: SearchFilter) -> int:
     """The largest row id among the events ``f`` matches (0 when none): the mark for "new since" polling."""
     where, params = build_where(f)
-    sql = f"SELECT coalesce(max(id), 0) FROM {EVENT_RECORDS}" + where  # noqa: S608 - build_where binds every value
+    sql = f"SELECT coalesce(max(id), 0) FROM {source(f)}" + where  # noqa: S608 - build_where binds every value
     return int(db.execute(sql, params).fetchone()[0])

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import explain
 from .record import EVENT_TYPES, DeliveryEvent
-from .search import Scope, SearchFilter, build_where, iter_events
+from .search import Scope, SearchFilter, build_where, iter_events, source
 from .store.schema import EVENT_RECORDS
 
 
@@ -132,9 +132,10 @@ def stats(
 
 def _scoped_stats(db: sqlite3.Connection, since: int | None, until: int | None, scope: Scope) -> dict[str, Any]:
     # search builds the WHERE clause, scope included; one pass counts every type.
-    where, params = build_where(SearchFilter(since=since, until=until, limit=0, scope=scope))
+    f = SearchFilter(since=since, until=until, limit=0, scope=scope)
+    where, params = build_where(f)
     events = {t: 0 for t in EVENT_TYPES}
-    sql = f"SELECT type, count(*) FROM {EVENT_RECORDS}" + where + " GROUP BY type"  # noqa: S608 - values are bound
+    sql = f"SELECT type, count(*) FROM {source(f)}" + where + " GROUP BY type"  # noqa: S608 - values are bound
     for type_, n in db.execute(sql, params):
         events[type_] = n
     sql = f"SELECT count(DISTINCT msgid) FROM {EVENT_RECORDS}" + where  # noqa: S608 - values are bound
