@@ -27,7 +27,7 @@ def snapshot(db: Path) -> list:
             "SELECT type, msgid, email, recipient, actionunixtime, message, attempt FROM events"
             " ORDER BY msgid, type, recipient, actionunixtime"
         ).fetchall()
-        messages = store.db.execute("SELECT msgid, state, raw FROM messages ORDER BY msgid").fetchall()
+        messages = store.db.execute("SELECT msgid, state, raw FROM messages JOIN message_raw USING (id) ORDER BY msgid").fetchall()
     return [events, messages]
 
 

@@ -147,7 +147,7 @@ def _snapshot(db: Path) -> list:
         events = store.db.execute(
             "SELECT type, msgid, email, recipient, actionunixtime, message FROM events ORDER BY msgid, type, recipient"
         ).fetchall()
-        messages = store.db.execute("SELECT msgid, state, raw FROM messages ORDER BY msgid").fetchall()
+        messages = store.db.execute("SELECT msgid, state, raw FROM messages JOIN message_raw USING (id) ORDER BY msgid").fetchall()
     return [events, messages]
 
 

@@ -55,6 +55,7 @@ class SearchFilter:
     event_id: int | None = None  # one event by its row id (the API's details, scope-checked here)
 
 
+_MESSAGES_WITH_SUBJECT = "SELECT id FROM messages WHERE subject LIKE ? ESCAPE '\\'"
 # Record fields that only the view event_records has whole (from the message, or "-remote-" for NULL).
 _RECORD_ONLY = frozenset(MESSAGE_COLUMNS + OVERRIDE_COLUMNS + OWNER_COLUMNS)
 
@@ -64,7 +65,7 @@ def source(f: SearchFilter, sorting: bool = False) -> str:
     column involved is an event column, else the view. The view joins each row's message, which SQLite
     does not skip even when no message column is used: counting 1M events takes 3x as long through it.
     """
-    if f.host or f.ip or f.text or (f.msgid and f.match != "exact") or (sorting and f.sort in _RECORD_ONLY):
+    if f.host or f.ip or (f.msgid and f.match != "exact") or (sorting and f.sort in _RECORD_ONLY):
         return EVENT_RECORDS
     return "events"
 
@@ -183,9 +184,12 @@ def build_where(f: SearchFilter) -> tuple[str, list[object]]:
     if f.ip:
         conditions.append(_match(("ip", "senderip"), f.ip, f.match, params))
     if f.text:
-        conditions.append(
-            _match(("message", "subject", "recipient", "email", "sender", "reason_text"), f.text, "contains", params)
-        )
+        # The subject is the message's: its messages are found once, not joined to every event.
+        pattern = "%" + _like_escape(f.text) + "%"
+        columns = ("message", "recipient", "email", "sender", "reason_text")
+        likes = " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in columns)
+        conditions.append(f"({likes} OR message_ref IN ({_MESSAGES_WITH_SUBJECT}))")
+        params.extend([pattern] * (len(columns) + 1))
     if f.since is not None:
         conditions.append("actionunixtime >= ?")
         params.append(f.since)

@@ -50,7 +50,9 @@ def message_story(db: sqlite3.Connection, msgid: str, scope: Scope | None = None
     ):
         linked.append(child)
     raw: list[str] = []
-    for (text,) in db.execute("SELECT raw FROM messages WHERE msgid = ? ORDER BY id", (msgid,)):
+    for (text,) in db.execute(
+        "SELECT r.raw FROM messages m JOIN message_raw r ON r.id = m.id WHERE m.msgid = ? ORDER BY m.id", (msgid,)
+    ):
         raw.extend(text.split("\n") if text else [])
     if not raw:
         raw = [line for (line,) in db.execute(

@@ -138,6 +138,11 @@ def _v1_to_slim(name: str) -> str:
     return f"e.{name}"
 
 
+MESSAGE_RAW_TABLE = """CREATE TABLE message_raw (
+    id INTEGER PRIMARY KEY,              -- messages.id
+    raw TEXT NOT NULL DEFAULT ''         -- the message's log lines, newline separated
+)"""
+
 # Addresses seen in events (lower case, each once) and their trigram index: "contains" address searches
 # find the matching addresses here, then the events through the address indexes.
 # A bulk ingest drops the trigger (name, statement) and fills the trigram index once at its end: kept up to
@@ -283,9 +288,9 @@ MIGRATIONS: list[list[str]] = [
             expires INTEGER NOT NULL       -- when the cookie would have expired: the row can go then
         )""",
     ],
-    # 5: slim events (a message's fields once, in its row; the view event_records joins them back), and
-    # the trigram index over distinct addresses instead of every event's: ingest writes about half the
-    # bytes, and a large ingest takes about a third less time (docs/speed.md).
+    # 5: slim events (a message's fields once, in its row; the view event_records joins them back), the
+    # raw lines of a message in message_raw, and the trigram index over distinct addresses instead of
+    # every event's (docs/architecture.md, docs/speed.md).
     [
         EVENTS_TABLE.replace("CREATE TABLE events (", "CREATE TABLE events_v5 ("),
         f"INSERT INTO events_v5 ({', '.join(EVENT_COLUMNS)}) SELECT "  # noqa: S608 - constants
@@ -295,6 +300,10 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE events_v5 RENAME TO events",
         *(f"CREATE INDEX {name} ON events({columns})" for name, columns in EVENT_INDEXES),
         "DROP TABLE event_addresses",
+        # A message's log lines in their own table: scanning messages (a subject search) no longer reads them.
+        MESSAGE_RAW_TABLE,
+        "INSERT INTO message_raw (id, raw) SELECT id, raw FROM messages WHERE raw != ''",
+        "ALTER TABLE messages DROP COLUMN raw",
         *ADDRESS_TABLES,
         FILL_ADDRESSES,
         EVENT_RECORDS_VIEW,

@@ -32,9 +32,10 @@ ADDRESSES_PURGED = "addresses_purged"  # settings key: changes whenever purge de
 
 _MESSAGE_COLUMNS = (
     "id, msgid, server, email, sender, senderhost, senderip, senderauth, size, spamscore, sendunixtime, "
-    "lastunixtime, subject, message_id, protocol, tls, parent_msgid, recipients, state, raw"
+    "lastunixtime, subject, message_id, protocol, tls, parent_msgid, recipients, state"
 )
-_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 20)})"  # noqa: S608 - constant SQL text, values bound
+_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608 - constant SQL text, values bound
+_INSERT_MESSAGE_RAW = "INSERT OR REPLACE INTO message_raw (id, raw) VALUES (?, ?)"
 _INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_ADDRESS = "INSERT OR IGNORE INTO addresses (address) VALUES (?)"
 _KNOWN_ADDRESSES_MAX = 200_000  # addresses remembered as stored; past it the set starts again (memory bound)
@@ -187,7 +188,8 @@ class Store:
 
     def load_message(self, msgid: str) -> MessageState | None:
         row = self.db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE msgid = ? ORDER BY id DESC LIMIT 1", (msgid,)  # noqa: S608 - constant SQL text, values bound
+            f"SELECT {_MESSAGE_COLUMNS}, (SELECT raw FROM message_raw r WHERE r.id = messages.id) FROM messages"  # noqa: S608 - constant SQL text, values bound
+            " WHERE msgid = ? ORDER BY id DESC LIMIT 1", (msgid,)
         ).fetchone()
         if row is None:
             return None
@@ -241,11 +243,12 @@ class Store:
                         (
                             s.id, s.msgid, s.server, s.email, s.sender, s.senderhost, s.senderip, s.senderauth,
                             s.size, s.spamscore, s.sendunixtime, s.lastunixtime, s.subject, s.message_id,
-                            s.protocol, s.tls, s.parent_msgid, s.recipients, s.state, "\n".join(s.raw),
+                            s.protocol, s.tls, s.parent_msgid, s.recipients, s.state,
                         )
                         for s in batch.messages.values()
                     ],
                 )
+                db.executemany(_INSERT_MESSAGE_RAW, [(s.id, "\n".join(s.raw)) for s in batch.messages.values()])
             if batch.events:
                 self._apply_owners(batch)
                 db.executemany(_INSERT_EVENT, self._event_rows(batch))
@@ -370,6 +373,8 @@ class Store:
         db = self.db
         with transaction(db):
             events = db.execute("DELETE FROM events WHERE actionunixtime < ?", (older_than,)).rowcount
+            db.execute("DELETE FROM message_raw WHERE id IN (SELECT id FROM messages WHERE lastunixtime < ?)",
+                       (older_than,))
             messages = db.execute("DELETE FROM messages WHERE lastunixtime < ?", (older_than,)).rowcount
             if events:
                 # Forget the addresses no event has any more. A contentless index cannot forget single
