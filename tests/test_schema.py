@@ -87,7 +87,7 @@ def _downgrade_to_schema_4(new: Path, old: Path) -> None:
     conn.close()
 
 
-def test_a_schema_4_database_is_upgraded_with_every_record_unchanged(tmp_path: Path) -> None:
+def test_a_schema_4_database_is_upgraded_with_every_record_unchanged(tmp_path: Path, caplog) -> None:
     new, old = tmp_path / "new.sqlite3", tmp_path / "old.sqlite3"
     with Store(new) as store:
         ingest_files(store, [str(write_log(tmp_path / "mainlog", LOG))], server="mx1")
@@ -103,6 +103,7 @@ def test_a_schema_4_database_is_upgraded_with_every_record_unchanged(tmp_path: P
         tables = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         found = [e.recipient for e in iter_rows_contains(store, "xample.or")]
     assert version == SCHEMA_VERSION == 5
+    assert "Upgrading the database" in caplog.text and "to schema 5" in caplog.text
     assert _records(old) == before and len(before) == 4
     assert raw_after == raw_before == LOG[:4]
     assert "raw" not in [c[1] for c in sqlite3.connect(old).execute("PRAGMA table_info(messages)")]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .record import EVENT_FIELDS, EVENT_TYPES, DeliveryEvent
 from .store.schema import ADDRESS_COLUMNS as _ADDRESS_COLUMNS
-from .store.schema import EVENT_RECORDS, MESSAGE_COLUMNS, OVERRIDE_COLUMNS, OWNER_COLUMNS
+from .store.schema import DEFERRED_INDEXES, EVENT_RECORDS, MESSAGE_COLUMNS, OVERRIDE_COLUMNS, OWNER_COLUMNS
 
 MATCH_MODES = ("exact", "begins", "contains")
 SORTABLE = frozenset(EVENT_FIELDS)
@@ -79,9 +79,9 @@ ADDRESS_COLUMNS = frozenset(_ADDRESS_COLUMNS)
 # The stored addresses that contain a text: the trigram index narrows, LIKE checks exactly. While a bulk
 # ingest has set the trigram index aside (Store.defer_indexes) every address is checked with LIKE instead.
 _ADDRESSES_CONTAINING = (
-    "SELECT address FROM addresses WHERE id IN (SELECT rowid FROM address_trigrams WHERE address_trigrams MATCH ?)"
+    "SELECT address FROM addresses WHERE id IN (SELECT rowid FROM address_trigrams WHERE address_trigrams MATCH ?)"  # noqa: S608 - constants
     " AND address LIKE ? ESCAPE '\\'"
-    " UNION SELECT address FROM addresses WHERE EXISTS (SELECT 1 FROM settings WHERE key = 'deferred_indexes')"
+    f" UNION SELECT address FROM addresses WHERE EXISTS (SELECT 1 FROM settings WHERE key = '{DEFERRED_INDEXES}')"
     " AND address LIKE ? ESCAPE '\\'"
 )
 

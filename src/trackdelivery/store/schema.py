@@ -121,13 +121,13 @@ EVENT_RECORDS_VIEW = (
     + ", e.raw AS raw, e.sender_domain AS sender_domain, e.recipient_domain AS recipient_domain"
     " FROM events e LEFT JOIN messages m ON m.id = e.message_ref"
 )
-_SLIM_COLUMNS = [
+# The events table's columns, in order (the rows Store writes).
+EVENT_COLUMNS = (
     "id", "message_ref", "type", "msgid", "email", "sender", "user", "domain", "senderhost", "senderip",
     "senderauth", "recipient", "deliveredto", "deliveryuser", "deliverydomain", "router", "transport", "host",
     "ip", "message", "actionunixtime", "transport_is_remote", "dsn", "reason", "reason_text", "tls", "protocol",
     "server", "queue_time", "attempt", "raw", "sender_domain", "recipient_domain",
-]  # fmt: skip
-EVENT_COLUMNS = tuple(_SLIM_COLUMNS)
+)  # fmt: skip
 
 
 def _v1_to_slim(name: str) -> str:
@@ -138,10 +138,43 @@ def _v1_to_slim(name: str) -> str:
     return f"e.{name}"
 
 
+# The messages table since migration 5: its log lines moved to message_raw.
+MESSAGES_TABLE = """CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    msgid TEXT NOT NULL,
+    server TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT '',
+    sender TEXT NOT NULL DEFAULT '',
+    senderhost TEXT NOT NULL DEFAULT '',
+    senderip TEXT NOT NULL DEFAULT '',
+    senderauth TEXT NOT NULL DEFAULT '',
+    size INTEGER,
+    spamscore REAL,
+    sendunixtime INTEGER,
+    lastunixtime INTEGER,
+    subject TEXT NOT NULL DEFAULT '',
+    message_id TEXT NOT NULL DEFAULT '',
+    protocol TEXT NOT NULL DEFAULT '',
+    tls TEXT NOT NULL DEFAULT '',
+    parent_msgid TEXT NOT NULL DEFAULT '',
+    recipients TEXT NOT NULL DEFAULT '',  -- envelope recipients from "for ...", space separated
+    state TEXT NOT NULL DEFAULT 'open'    -- open | completed
+)"""
+MESSAGE_FIELDS = (
+    "id, msgid, server, email, sender, senderhost, senderip, senderauth, size, spamscore, sendunixtime, "
+    "lastunixtime, subject, message_id, protocol, tls, parent_msgid, recipients, state"
+)
+MESSAGE_INDEXES = [
+    "CREATE INDEX messages_msgid ON messages(msgid)",
+    "CREATE INDEX messages_parent ON messages(parent_msgid) WHERE parent_msgid != ''",
+]
 MESSAGE_RAW_TABLE = """CREATE TABLE message_raw (
     id INTEGER PRIMARY KEY,              -- messages.id
     raw TEXT NOT NULL DEFAULT ''         -- the message's log lines, newline separated
 )"""
+
+# The settings key that is set while a bulk ingest has set the search indexes aside (Store.defer_indexes).
+DEFERRED_INDEXES = "deferred_indexes"
 
 # Addresses seen in events (lower case, each once) and their trigram index: "contains" address searches
 # find the matching addresses here, then the events through the address indexes.
@@ -214,8 +247,7 @@ MIGRATIONS: list[list[str]] = [
             state TEXT NOT NULL DEFAULT 'open',    -- open | completed
             raw TEXT NOT NULL DEFAULT ''           -- the message's log lines, newline separated
         )""",
-        "CREATE INDEX messages_msgid ON messages(msgid)",
-        "CREATE INDEX messages_parent ON messages(parent_msgid) WHERE parent_msgid != ''",
+        *MESSAGE_INDEXES,
         EVENTS_TABLE_V1,
         # Indexes that fit the searches: newest first overall, by type, and by the searched addresses.
         *(f"CREATE INDEX {name} ON events({columns})" for name, columns in EVENT_INDEXES),
@@ -303,7 +335,12 @@ MIGRATIONS: list[list[str]] = [
         # A message's log lines in their own table: scanning messages (a subject search) no longer reads them.
         MESSAGE_RAW_TABLE,
         "INSERT INTO message_raw (id, raw) SELECT id, raw FROM messages WHERE raw != ''",
-        "ALTER TABLE messages DROP COLUMN raw",
+        # Copied rather than ALTER TABLE DROP COLUMN, which leaves the rows' pages as large as before.
+        MESSAGES_TABLE.replace("CREATE TABLE messages (", "CREATE TABLE messages_v5 ("),
+        f"INSERT INTO messages_v5 SELECT {MESSAGE_FIELDS} FROM messages",  # noqa: S608 - constants
+        "DROP TABLE messages",
+        "ALTER TABLE messages_v5 RENAME TO messages",
+        *MESSAGE_INDEXES,
         *ADDRESS_TABLES,
         FILL_ADDRESSES,
         EVENT_RECORDS_VIEW,

@@ -6,6 +6,7 @@ WAL mode lets the web page read while an ingest writes; every write is a short t
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import time
@@ -19,22 +20,20 @@ from ..record import REMOTE_OWNER
 from .schema import (
     ADDRESS_TRIGGER,
     DEFERRABLE_INDEXES,
+    DEFERRED_INDEXES,
     DELETE_UNUSED_ADDRESSES,
     EVENT_COLUMNS,
+    MESSAGE_FIELDS,
     MIGRATIONS,
     REBUILD_ADDRESS_TRIGRAMS,
     SCHEMA_VERSION,
 )
 
+log = logging.getLogger("trackdelivery")
 HEAD_BYTES = 1024  # a file's identity is the hash of its first bytes (decompressed)
-DEFERRED_INDEXES = "deferred_indexes"  # settings key: set while a bulk ingest has dropped the event indexes
 ADDRESSES_PURGED = "addresses_purged"  # settings key: changes whenever purge deletes addresses
 
-_MESSAGE_COLUMNS = (
-    "id, msgid, server, email, sender, senderhost, senderip, senderauth, size, spamscore, sendunixtime, "
-    "lastunixtime, subject, message_id, protocol, tls, parent_msgid, recipients, state"
-)
-_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608 - constant SQL text, values bound
+_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({MESSAGE_FIELDS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_MESSAGE_RAW = "INSERT OR REPLACE INTO message_raw (id, raw) VALUES (?, ?)"
 _INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_ADDRESS = "INSERT OR IGNORE INTO addresses (address) VALUES (?)"
@@ -131,6 +130,10 @@ class Store:
             return
         if readonly:
             raise StoreError(f"The database {self.path} needs an upgrade: run 'trackdelivery ingest' once.")
+        if version:
+            log.warning("Upgrading the database %s to schema %d, once: this takes about half a minute per "
+                        "million events; do not interrupt it (an interrupted upgrade starts again).",
+                        self.path, SCHEMA_VERSION)
         with transaction(self.db):
             for number in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[number]:
@@ -188,7 +191,7 @@ class Store:
 
     def load_message(self, msgid: str) -> MessageState | None:
         row = self.db.execute(
-            f"SELECT {_MESSAGE_COLUMNS}, (SELECT raw FROM message_raw r WHERE r.id = messages.id) FROM messages"  # noqa: S608 - constant SQL text, values bound
+            f"SELECT {MESSAGE_FIELDS}, (SELECT raw FROM message_raw r WHERE r.id = messages.id) FROM messages"  # noqa: S608 - constant SQL text, values bound
             " WHERE msgid = ? ORDER BY id DESC LIMIT 1", (msgid,)
         ).fetchone()
         if row is None:
