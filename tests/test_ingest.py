@@ -242,6 +242,16 @@ def _rows(db: Path) -> list:
         return store.db.execute("SELECT * FROM events ORDER BY id").fetchall()
 
 
+def _address_search(db: Path, text: str) -> tuple[list, list]:
+    """Ids of the events a *contains* search finds (through the trigram index), and the triggers."""
+    from trackdelivery.search import SearchFilter, iter_rows
+
+    with Store(db) as store:
+        found = [i for i, _ in iter_rows(store.db, SearchFilter(address=text, match="contains", limit=0))]
+        triggers = store.db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    return sorted(found), triggers
+
+
 def test_bulk_ingest_stores_the_same_events_and_ends_with_every_index(
         tmp_path: Path, corpora: Path) -> None:
     logs = sorted(str(p) for p in (corpora / "exim").rglob("*") if p.is_file() and "mainlog" in p.name)
@@ -257,6 +267,9 @@ def test_bulk_ingest_stores_the_same_events_and_ends_with_every_index(
     rows = _rows(bulk)
     assert len(rows) > 1000 and rows == _rows(kept)
     assert _indexes(bulk) == _indexes(kept) and len(_indexes(bulk)) == 10
+    found, triggers = _address_search(bulk, "test.ex")
+    assert len(found) > 100 and (found, triggers) == _address_search(kept, "test.ex")
+    assert triggers == [("addresses_trigrams",)]
     with Store(bulk) as store:  # the planner uses them again
         plan = store.db.execute(
             "EXPLAIN QUERY PLAN SELECT id FROM events WHERE recipient = ? ORDER BY actionunixtime DESC", ("x",)
@@ -338,5 +351,7 @@ def test_kill_9_during_a_bulk_ingest_then_restart_gives_the_same_database(tmp_pa
     subprocess.run(cmd + ["--bulk", "no", str(log)], env=env, check=True, capture_output=True)
     assert _snapshot(killed) == _snapshot(reference)
     assert _indexes(killed) == _indexes(reference)
+    assert _address_search(killed, "19999@exam") == _address_search(reference, "19999@exam")
+    assert len(_address_search(killed, "19999@exam")[0]) == 1
     with Store(killed) as store:
         assert not store.indexes_deferred()
