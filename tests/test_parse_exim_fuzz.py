@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -161,3 +163,34 @@ def test_host_splitting_and_unquoting_never_raise(text):
     assert len(split_host(text)) == 4
     assert isinstance(unquote(text), str)
     assert isinstance(unquote('"' + text + '"'), str)
+
+
+# Host values built from the characters that matter to H= parsing, and real shapes with parts changed.
+_HOST_PIECES = st.sampled_from(["mx", "a.b", "D", "S", "DS", " ", "(", ")", "[", "]", ":", "*", "25", "1.2.3.4", "::1"])
+_HOST_SHAPES = [
+    "".join(parts)
+    for parts in itertools.product(
+        ["", "mx.example.com ", "DS ", "a(b) ", "x]y ", "mx DS ", "ab* "],
+        ["", "(helo) ", "(he(l)o) ", "(a b) ", "() ", "(x)"],
+        ["[192.0.2.1]", "[::1]:25", "[1.2.3.4]:x_1*", "[]", ""],
+        ["", "*", " ", ":"],
+    )
+]
+
+
+def _full_split(value: str) -> tuple[str, str, str, str]:
+    from trackdelivery.parse.exim import _HOST_RE
+
+    full = _HOST_RE.match(value)
+    return tuple(full.groups("")) if full else (value, "", "", "")  # type: ignore[return-value]
+
+
+def test_the_fast_host_split_agrees_with_the_full_one_on_every_shape() -> None:
+    differ = [value for value in _HOST_SHAPES if split_host(value) != _full_split(value)]
+    assert len(_HOST_SHAPES) == 840 and differ == []
+
+
+@FUZZ
+@given(st.lists(_HOST_PIECES, max_size=12).map("".join))
+def test_the_fast_host_split_agrees_with_the_full_one(value):
+    assert split_host(value) == _full_split(value)

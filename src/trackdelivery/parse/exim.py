@@ -43,13 +43,16 @@ _SYSLOG_RE = re.compile(
     r"(?:(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)\S* |(?P<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) )?"
     r"(?:\S+ )?(?:\S+ )?exim\d*(?:\[(?P<pid>\d+)\])?: (?:\[\d+\] )?(?:\[(?P<part>\d+)[/\\](?P<parts>\d+)\] )?"
 )
+# A quoted value with backslash escapes, written as one character class repeated ("unrolled"): Python's
+# re runs it about four times as fast as the alternation (?:[^"\\]|\\.)* on a long C="..." reply.
+_QUOTED = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 # One token of the field list: key=value (value quoted with backslash escapes, or bare) or a bare word.
-_TOKEN_RE = re.compile(r'(?:([A-Za-z][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)|("(?:[^"\\]|\\.)*"|\S+))')
+_TOKEN_RE = re.compile(r'(?:([A-Za-z][A-Za-z0-9_]*)=(' + _QUOTED + r'|\S*)|(' + _QUOTED + r'|\S+))')
 # key=value fields: quoted values keep their spaces (T="a b", C="250 OK"); H= is read by _H_RE.
-_FIELD_RE = re.compile(r' ([A-Za-z][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)')
+_FIELD_RE = re.compile(r' ([A-Za-z][A-Za-z0-9_]*)=(' + _QUOTED + r'|\S*)')
 # One recipient of "for a@example.com "name with spaces"@example.com".
-_RECIPIENT_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"\S*|\S+')
-_QUOTED_VALUE_RE = re.compile(r' [A-Za-z][A-Za-z0-9_]*="[^"\\]*(?:\\.[^"\\]*)*"')
+_RECIPIENT_RE = re.compile(_QUOTED + r'\S*|\S+')
+_QUOTED_VALUE_RE = re.compile(r' [A-Za-z][A-Za-z0-9_]*=' + _QUOTED)
 # A HELO is attacker-controlled and may itself contain parentheses: "H=(<script>alert(1)</script>) [ip]".
 _HELO = r"\((?:[^()]|\([^()]*\))*\)"
 _H_RE = re.compile(r" H=((?:[^\s(\[]\S* ?)?(?:DS )?(?:" + _HELO + r" ?)?(?:\[[^\]]*\](?::\w+)?\*?)?)")
@@ -67,6 +70,10 @@ _HOST_RE = re.compile(
     r"(?:(?P<name>[^\s(\[][^\s]*?) ?)?(?:DS )?(?:\((?P<helo>(?:[^()]|\([^()]*\))*)\) ?)?"
     r"(?:\[(?P<ip>[^\]]*)\](?::(?P<port>\w+))?)?\*?\Z"
 )
+# The common shapes ("name [ip]:port", "(helo) [ip]", "name (helo) [ip]", "[ip]") without the lazy,
+# backtracking name of _HOST_RE, which costs several microseconds on a long host name. Where this one
+# matches, _HOST_RE gives the same parts (tests/test_parse_exim_fuzz.py checks it); else _HOST_RE decides.
+_HOST_FAST_RE = re.compile(r"(?:([^\s()\[\]]+) )?(?:\(([^()]*)\) )?\[([^\]]*)\](?::(\w+))?\*?\Z")
 _SPAM_SCORE_RE = re.compile(r"\((?P<score>-?\d+(?:\.\d+)?)\)\"?\s*\Z")
 _SA_SCORE_RE = re.compile(r"score=(?P<score>-?\d+(?:\.\d+)?)")
 _REJECT_RE = re.compile(
@@ -193,6 +200,10 @@ def unquote(value: str) -> str:
 
 def split_host(value: str) -> tuple[str, str, str, str]:
     """'mx.example.com (helo) [192.0.2.1]:25' → (name, helo, ip, port)."""
+    fast = _HOST_FAST_RE.match(value)
+    if fast is not None:
+        name, helo, ip, port = fast.groups("")
+        return name, helo, ip, port
     m = _HOST_RE.match(value)
     if not m:
         return value, "", "", ""
