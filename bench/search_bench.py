@@ -73,6 +73,8 @@ def main() -> None:
         sender = q("SELECT email FROM events WHERE email != '' ORDER BY id LIMIT 1 OFFSET 5000").fetchone()[0]
         domain = recipient.rpartition("@")[2]
         newest = q("SELECT max(actionunixtime) FROM events").fetchone()[0]
+        msgid = q("SELECT msgid FROM events WHERE type = 'failure' ORDER BY id LIMIT 1 OFFSET 500").fetchone()[0]
+        host = q("SELECT host FROM events WHERE host != '' ORDER BY id LIMIT 1 OFFSET 5000").fetchone()[0]
         queries = [
             ("everything, newest first", SearchFilter()),
             ("recipient or sender, exact", SearchFilter(address=recipient)),
@@ -85,6 +87,8 @@ def main() -> None:
             ("mailbox scope", SearchFilter(scope=Scope(addresses=(recipient,)))),
             ("recipient or sender, contains (trigram index)", SearchFilter(address=domain.split(".")[0],
                                                                             match="contains")),
+            ("one message and its bounces (show)", SearchFilter(msgid=msgid)),
+            ("remote or client host, exact (no index)", SearchFilter(host=host)),
             ("sort by size", SearchFilter(sort="size")),
             ("text contains (full scan)", SearchFilter(text="mailbox full")),
         ]

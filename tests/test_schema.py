@@ -184,4 +184,51 @@ def test_counts_read_the_events_table_unless_a_message_field_is_involved(tmp_pat
     assert counted == through_view == {"plain": 4, "scoped": 2, "address": 2, "message id": 3, "client host": 2,
                                        "subject": 2, "owner": 4}
     assert firsts["client host"] == ["carol@example.org"] and firsts["owner"] == ["alice@example.net"]
-    assert [source(f, sorting=True) for f in filters.values()] == ["events"] * 5 + ["event_records"] * 2
+    assert [source(f, sorting=True) for f in filters.values()] == ["events"] * 6 + ["event_records"]
+
+
+# A rejection after DATA, then an arrival line for the same id from another client: the rejection keeps
+# its own client, which differs from its message's.
+CLIENT_LOG = [*LOG, "2026-11-16 10:03:00 1tA002-00000000003-CCCC H=(other.example) [203.0.113.5]:1234"
+              " F=<x@y.example> rejected after DATA: spam",
+              "2026-11-16 10:04:00 1tA002-00000000003-CCCC <= z@other.net H=mx.other.net [203.0.113.6] P=esmtp"
+              " S=10 for q@example.com"]
+
+
+def test_client_and_message_id_filters_match_what_the_records_say(tmp_path: Path) -> None:
+    """Host, IP and message-id filters read the message's fields through subqueries, not the view:
+    they must find exactly the records whose fields match."""
+    db = tmp_path / "db.sqlite3"
+    with Store(db) as store:
+        ingest_files(store, [str(write_log(tmp_path / "mainlog", CLIENT_LOG))])
+        records = {i: e for i, e in iter_rows(store.db, SearchFilter(limit=0))}
+        cases = [
+            ("host", "MX.example.NET", "exact"), ("host", "mx.", "begins"), ("host", "example", "contains"),
+            ("host", "OTHER.example", "exact"), ("host", "evil", "contains"), ("ip", "192.0.2.1", "exact"),
+            ("ip", "203.0.113.", "begins"), ("ip", "0.2.", "contains"), ("msgid", "1tA000", "begins"),
+            ("msgid", "00000000001", "contains"), ("msgid", "1tA000-00000000001-AAAA", "exact"),
+            ("host", "mx.other.net", "exact"), ("ip", "203.0.113.6", "exact"),
+        ]
+        found = {case: sorted(i for i, _ in iter_rows(store.db, SearchFilter(
+            limit=0, match=case[2], **{case[0]: case[1]}))) for case in cases}
+
+    def matches(text: str, value: str, mode: str, nocase: bool = True) -> bool:
+        if mode == "exact":
+            return text.lower() == value.lower() if nocase else text == value
+        return text.lower().startswith(value.lower()) if mode == "begins" else value.lower() in text.lower()
+
+    expected = {}
+    for field, value, mode in cases:
+        if field == "host":
+            hit = [i for i, e in records.items() if matches(e.host, value, mode) or matches(e.senderhost, value, mode)]
+        elif field == "ip":
+            hit = [i for i, e in records.items()
+                   if matches(e.ip, value, mode, nocase=False) or matches(e.senderip, value, mode, nocase=False)]
+        else:
+            hit = [i for i, e in records.items()
+                   if matches(e.msgid, value, mode, nocase=False) or matches(e.parent_msgid, value, mode, nocase=False)]
+        expected[(field, value, mode)] = sorted(hit)
+    assert found == expected
+    assert all(found[case] for case in cases)  # every case finds something
+    assert len(found[("host", "example", "contains")]) == 4  # the two deliveries (their message's client), two rejections
+    assert [records[i].recipient for i in found[("host", "mx.other.net", "exact")]] == ["q@example.com"]
