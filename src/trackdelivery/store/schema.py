@@ -138,8 +138,9 @@ def _v1_to_slim(name: str) -> str:
     return f"e.{name}"
 
 
-# The messages table since migration 5: its log lines moved to message_raw.
-MESSAGES_TABLE = """CREATE TABLE messages (
+# The messages table of migrations 1-4 (one row per message, its log lines included), and since
+# migration 5, when its log lines moved to message_raw.
+MESSAGES_TABLE_V1 = """CREATE TABLE messages (
     id INTEGER PRIMARY KEY,
     msgid TEXT NOT NULL,
     server TEXT NOT NULL DEFAULT '',
@@ -158,8 +159,11 @@ MESSAGES_TABLE = """CREATE TABLE messages (
     tls TEXT NOT NULL DEFAULT '',
     parent_msgid TEXT NOT NULL DEFAULT '',
     recipients TEXT NOT NULL DEFAULT '',  -- envelope recipients from "for ...", space separated
-    state TEXT NOT NULL DEFAULT 'open'    -- open | completed
+    state TEXT NOT NULL DEFAULT 'open',    -- open | completed
+    raw TEXT NOT NULL DEFAULT ''           -- the message's log lines, newline separated
 )"""
+_RAW_COLUMN = "\n    raw TEXT NOT NULL DEFAULT ''           -- the message's log lines, newline separated"
+MESSAGES_TABLE = MESSAGES_TABLE_V1.replace("'open',", "'open' ").replace(_RAW_COLUMN, "")
 MESSAGE_FIELDS = (
     "id, msgid, server, email, sender, senderhost, senderip, senderauth, size, spamscore, sendunixtime, "
     "lastunixtime, subject, message_id, protocol, tls, parent_msgid, recipients, state"
@@ -225,28 +229,7 @@ DEFERRABLE_INDEXES = [index for index in EVENT_INDEXES if index[0] != "events_me
 MIGRATIONS: list[list[str]] = [
     # 1: the first schema
     [
-        """CREATE TABLE messages (
-            id INTEGER PRIMARY KEY,
-            msgid TEXT NOT NULL,
-            server TEXT NOT NULL DEFAULT '',
-            email TEXT NOT NULL DEFAULT '',
-            sender TEXT NOT NULL DEFAULT '',
-            senderhost TEXT NOT NULL DEFAULT '',
-            senderip TEXT NOT NULL DEFAULT '',
-            senderauth TEXT NOT NULL DEFAULT '',
-            size INTEGER,
-            spamscore REAL,
-            sendunixtime INTEGER,
-            lastunixtime INTEGER,
-            subject TEXT NOT NULL DEFAULT '',
-            message_id TEXT NOT NULL DEFAULT '',
-            protocol TEXT NOT NULL DEFAULT '',
-            tls TEXT NOT NULL DEFAULT '',
-            parent_msgid TEXT NOT NULL DEFAULT '',
-            recipients TEXT NOT NULL DEFAULT '',  -- envelope recipients from "for ...", space separated
-            state TEXT NOT NULL DEFAULT 'open',    -- open | completed
-            raw TEXT NOT NULL DEFAULT ''           -- the message's log lines, newline separated
-        )""",
+        MESSAGES_TABLE_V1,
         *MESSAGE_INDEXES,
         EVENTS_TABLE_V1,
         # Indexes that fit the searches: newest first overall, by type, and by the searched addresses.
