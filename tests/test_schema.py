@@ -4,6 +4,7 @@ of an older database, and the addresses table behind "contains" searches."""
 from __future__ import annotations
 
 import gc
+import json
 import sqlite3
 from pathlib import Path
 
@@ -232,3 +233,15 @@ def test_client_and_message_id_filters_match_what_the_records_say(tmp_path: Path
     assert all(found[case] for case in cases)  # every case finds something
     assert len(found[("host", "example", "contains")]) == 4  # the two deliveries (their message's client), two rejections
     assert [records[i].recipient for i in found[("host", "mx.other.net", "exact")]] == ["q@example.com"]
+
+
+def test_a_read_only_command_on_an_old_database_says_how_to_upgrade_it(tmp_path: Path, db_path: Path, cli) -> None:
+    new = tmp_path / "new.sqlite3"
+    with Store(new) as store:
+        ingest_files(store, [str(write_log(tmp_path / "mainlog", LOG))], server="mx1")
+    _downgrade_to_schema_4(new, db_path)
+    refused = cli("search", "--all", "--format", "json", expect=1)
+    cli("users", "list")
+    found = cli("search", "--all", "--format", "json", "--limit", "0")
+    assert "needs an upgrade: run 'trackdelivery users list' once" in refused.output
+    assert len(json.loads(found.stdout)) == 4

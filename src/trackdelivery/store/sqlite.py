@@ -129,7 +129,10 @@ class Store:
         if version == SCHEMA_VERSION:
             return
         if readonly:
-            raise StoreError(f"The database {self.path} needs an upgrade: run 'trackdelivery ingest' once.")
+            raise StoreError(
+                f"The database {self.path} needs an upgrade: run 'trackdelivery users list' once (or any "
+                "command that writes to it: ingest, follow, serve)."
+            )
         if version:
             log.warning("Upgrading the database %s to schema %d, once: this takes about half a minute per "
                         "million events; do not interrupt it (an interrupted upgrade starts again).",
