@@ -117,6 +117,11 @@ def _operator(value: str, mode: str, nocase: bool) -> tuple[str, str]:
     return "LIKE ? ESCAPE '\\'", "%" + _like_escape(value) + "%"
 
 
+def _message_where(condition: str) -> str:
+    """Events whose message meets ``condition`` (a message field): its messages found once, not joined."""
+    return f"message_ref IN (SELECT id FROM messages WHERE {condition})"  # noqa: S608 - constant SQL text
+
+
 def _client_match(column: str, client: str, value: str, mode: str, params: list[object], nocase: bool) -> str:
     """The event's remote ``column`` or its ``client`` column (host or IP) matches ``value``.
 
@@ -125,10 +130,7 @@ def _client_match(column: str, client: str, value: str, mode: str, params: list[
     """
     clause, param = _operator(value, mode, nocase)
     params.extend((param, param, param))
-    return (
-        f"({column} {clause} OR {client} {clause} OR ({client} = '' AND message_ref IN "  # noqa: S608 - constants
-        f"(SELECT id FROM messages WHERE {client} {clause})))"
-    )
+    return f"({column} {clause} OR {client} {clause} OR ({client} = '' AND {_message_where(f'{client} {clause}')}))"
 
 
 def _in(column: str, values: tuple[str, ...], params: list[object]) -> str:
@@ -188,13 +190,12 @@ def build_where(f: SearchFilter) -> tuple[str, list[object]]:
     if f.msgid:
         if f.match == "exact":
             # The message's events and its bounces' (their messages name it as parent; partial index).
-            conditions.append(
-                "(msgid = ? OR message_ref IN (SELECT id FROM messages WHERE parent_msgid = ? AND parent_msgid != ''))"
-            )
+            bounces = _message_where("parent_msgid = ? AND parent_msgid != ''")
+            conditions.append(f"(msgid = ? OR {bounces})")
             params.extend((f.msgid, f.msgid))
         else:
             clause, param = _operator(f.msgid, f.match, nocase=False)
-            conditions.append(f"(msgid {clause} OR message_ref IN (SELECT id FROM messages WHERE parent_msgid {clause}))")  # noqa: S608 - constants
+            conditions.append(f"(msgid {clause} OR {_message_where(f'parent_msgid {clause}')})")
             params.extend((param, param))
     if f.host:
         conditions.append(_client_match("host", "senderhost", f.host, f.match, params, nocase=True))
@@ -204,7 +205,7 @@ def build_where(f: SearchFilter) -> tuple[str, list[object]]:
         # The subject is the message's: its messages are found once, not joined to every event.
         text = _match(("message", "recipient", "email", "sender", "reason_text"), f.text, "contains", params)
         clause, param = _operator(f.text, "contains", nocase=False)
-        conditions.append(f"({text} OR message_ref IN (SELECT id FROM messages WHERE subject {clause}))")  # noqa: S608 - constants
+        conditions.append(f"({text} OR {_message_where(f'subject {clause}')})")
         params.append(param)
     if f.since is not None:
         conditions.append("actionunixtime >= ?")

@@ -33,7 +33,7 @@ log = logging.getLogger("trackdelivery")
 HEAD_BYTES = 1024  # a file's identity is the hash of its first bytes (decompressed)
 ADDRESSES_PURGED = "addresses_purged"  # settings key: changes whenever purge deletes addresses
 
-_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({MESSAGE_FIELDS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608 - constant SQL text, values bound
+_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({MESSAGE_FIELDS}) VALUES ({', '.join('?' * (MESSAGE_FIELDS.count(',') + 1))})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_MESSAGE_RAW = "INSERT OR REPLACE INTO message_raw (id, raw) VALUES (?, ?)"
 _INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_ADDRESS = "INSERT OR IGNORE INTO addresses (address) VALUES (?)"
