@@ -9,7 +9,8 @@ DEMO_PORT ?= 8080
 
 .PHONY: demo test lint bench venv debs clean
 
-$(BIN)/trackdelivery: pyproject.toml
+# setup.py builds the compiled fast path of the Exim parser (C); a change to it reinstalls.
+$(BIN)/trackdelivery: pyproject.toml setup.py src/trackdelivery/parse/_eximc.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from trackdelivery.parse import exim
 from trackdelivery.parse.exim import (
     ARRIVAL,
     CANCELLED,
@@ -57,6 +58,18 @@ ALL_KINDS = {
 ID = "1vQk7Z-00000002aB3-x9Yz"  # 23-char id (Exim >= 4.97)
 BOUNCE_ID = "1vQk8A-00000002aC4-Lm2N"
 T0 = calendar.timegm((2026, 11, 16, 10, 0, 0))  # "2026-11-16 10:00:00" in UTC
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def implementation(request, monkeypatch):
+    """Every test here runs twice: with the compiled fast path (which hands lines it does not read to
+    Python), and with the Python reference alone."""
+    if request.param == "compiled":
+        assert exim.COMPILED is not None, "the compiled Exim parser is not built"
+        monkeypatch.setitem(globals(), "parse_exim_line", exim.COMPILED)
+    else:
+        monkeypatch.setitem(globals(), "parse_exim_line", exim.parse_exim_line_py)
+    return request.param
 
 
 def parse(text: str) -> EximLine:

@@ -5,8 +5,10 @@ Unknown or malformed lines come back as kind ``UNKNOWN`` (or ``NOTE`` for known 
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # Line kinds.
@@ -370,8 +372,12 @@ def _parse_rejection(out: EximLine, rest: str, m: re.Match[str]) -> EximLine:
     return out
 
 
-def parse_exim_line(line: str) -> EximLine:
-    """Parse one Exim main-log line (no trailing newline needed)."""
+def parse_exim_line_py(line: str) -> EximLine:
+    """Parse one Exim main-log line (no trailing newline needed): the reference implementation.
+
+    ``parse_exim_line`` is the compiled fast path (_eximc.c) where it was built, which reads the common
+    line forms itself and hands every other line to this function.
+    """
     line = line.rstrip()  # also trailing blanks: the address regexes end in "\Z", not "\s*\Z"
     if not line.strip():
         return EximLine(NOTE)
@@ -477,3 +483,21 @@ def _parse_body(out: EximLine, rest: str) -> EximLine:
     out.kind = UNKNOWN
     out.message = rest
     return out
+
+
+def _compiled_parser() -> Callable[[str], EximLine] | None:
+    """The compiled fast path, set up; None where it was not built or TRACKDELIVERY_PURE_PYTHON is set."""
+    if os.environ.get("TRACKDELIVERY_PURE_PYTHON"):
+        return None
+    try:
+        from . import _eximc  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    kinds = {name: name for name in (ARRIVAL, DELIVERY, DEFER, FAILURE, COMPLETED, NOTE, UNKNOWN, SPAM_SCORE)}
+    _eximc.setup(EximLine, kinds, _NOTE_PREFIXES, local_epoch, parse_exim_line_py)
+    parse: Callable[[str], EximLine] = _eximc.parse
+    return parse
+
+
+COMPILED = _compiled_parser()
+parse_exim_line: Callable[[str], EximLine] = COMPILED or parse_exim_line_py

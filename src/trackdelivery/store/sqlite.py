@@ -25,6 +25,7 @@ from .schema import (
     EVENT_COLUMNS,
     MESSAGE_FIELDS,
     MIGRATIONS,
+    OWNER_COLUMNS,
     REBUILD_ADDRESS_TRIGRAMS,
     SCHEMA_VERSION,
 )
@@ -33,9 +34,26 @@ log = logging.getLogger("trackdelivery")
 HEAD_BYTES = 1024  # a file's identity is the hash of its first bytes (decompressed)
 ADDRESSES_PURGED = "addresses_purged"  # settings key: changes whenever purge deletes addresses
 
-_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({MESSAGE_FIELDS}) VALUES ({', '.join('?' * (MESSAGE_FIELDS.count(',') + 1))})"  # noqa: S608 - constant SQL text, values bound
+# Python's sqlite3 binds None about three times as slowly as a str or an int (None goes through its
+# adapter lookup), and most event rows have several NULLs. So NULL is bound as a sentinel that the
+# column can never hold and turned back into NULL by SQL: '' for the integer columns and the raw line
+# (a log line is never empty), '-remote-' for the owner columns (where NULL means -remote-).
+_NULL_IF_EMPTY = frozenset(("message_ref", "actionunixtime", "queue_time", "attempt", "raw", "size", "spamscore",
+                            "sendunixtime"))
+
+
+def _placeholder(column: str) -> str:
+    if column in _NULL_IF_EMPTY:
+        return "nullif(?, '')"
+    if column in OWNER_COLUMNS:
+        return f"nullif(?, '{REMOTE_OWNER}')"
+    return "?"
+
+
+_MESSAGE_COLUMNS = tuple(MESSAGE_FIELDS.split(", "))
+_INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({MESSAGE_FIELDS}) VALUES ({', '.join(map(_placeholder, _MESSAGE_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_MESSAGE_RAW = "INSERT OR REPLACE INTO message_raw (id, raw) VALUES (?, ?)"
-_INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
+_INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(map(_placeholder, EVENT_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_ADDRESS = "INSERT OR IGNORE INTO addresses (address) VALUES (?)"
 _KNOWN_ADDRESSES_MAX = 200_000  # addresses remembered as stored; past it the set starts again (memory bound)
 
@@ -248,8 +266,9 @@ class Store:
                     [
                         (
                             s.id, s.msgid, s.server, s.email, s.sender, s.senderhost, s.senderip, s.senderauth,
-                            s.size, s.spamscore, s.sendunixtime, s.lastunixtime, s.subject, s.message_id,
-                            s.protocol, s.tls, s.parent_msgid, s.recipients, s.state,
+                            "" if s.size is None else s.size, "" if s.spamscore is None else s.spamscore,
+                            "" if s.sendunixtime is None else s.sendunixtime, s.lastunixtime, s.subject,
+                            s.message_id, s.protocol, s.tls, s.parent_msgid, s.recipients, s.state,
                         )
                         for s in batch.messages.values()
                     ],
@@ -279,7 +298,6 @@ class Store:
         refs = batch.event_message
         raws = batch.event_raw
         states = batch.messages
-        remote = REMOTE_OWNER
         rows: list[tuple[object, ...]] = []
         for eid, e in batch.events.items():
             ref = refs.get(eid)
@@ -292,15 +310,15 @@ class Store:
                 tls = tls if tls != state.tls else ""
                 protocol = protocol if protocol != state.protocol else ""
                 server = server if server != state.server else ""
+            # None goes in as the sentinel of _placeholder (the owners' '-remote-' already is one)
             rows.append((
-                eid, ref, e.type, e.msgid, e.email, e.sender,
-                None if e.user == remote else e.user, None if e.domain == remote else e.domain,
-                host, ip, auth, e.recipient, e.deliveredto,
-                None if e.deliveryuser == remote else e.deliveryuser,
-                None if e.deliverydomain == remote else e.deliverydomain,
-                e.router, e.transport, e.host, e.ip, e.message, e.actionunixtime, e.transport_is_remote, e.dsn,
-                e.reason, e.reason_text, tls, protocol, server, e.queue_time, e.attempt, raws.get(eid),
-                domain_of(e.email), domain_of(e.recipient),
+                eid, "" if ref is None else ref, e.type, e.msgid, e.email, e.sender, e.user, e.domain,
+                host, ip, auth, e.recipient, e.deliveredto, e.deliveryuser, e.deliverydomain,
+                e.router, e.transport, e.host, e.ip, e.message,
+                "" if e.actionunixtime is None else e.actionunixtime, e.transport_is_remote, e.dsn,
+                e.reason, e.reason_text, tls, protocol, server,
+                "" if e.queue_time is None else e.queue_time, "" if e.attempt is None else e.attempt,
+                raws.get(eid, ""), domain_of(e.email), domain_of(e.recipient),
             ))  # fmt: skip
         return rows
 

@@ -1,0 +1,904 @@
+/* A compiled fast path for parse/exim.py's parse_exim_line (the Python parser stays the reference).
+ *
+ * parse(line) answers every line: it reads the common line forms itself (arrivals, deliveries,
+ * deferrals, failures, Completed, notes) and hands every other line to the Python parser. It reads a
+ * line itself only when the line is printable ASCII, where str and byte semantics agree; anything else
+ * (non-ASCII text, control characters, syslog wrappers, split [n/m] lines, rejections, frozen and
+ * cancelled lines, a host inside a deferral's text) goes to Python.
+ *
+ * fast(line) is the same but returns None instead of asking Python: the tests compare it with the
+ * Python parser on every corpus line and on generated lines (tests/test_parse_exim_c.py).
+ *
+ * Each helper below names the Python function or regular expression it reads like; the comments say
+ * why a greedy, one-pass scan gives the same match as the backtracking regex.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <string.h>
+
+enum { F_KIND, F_TIME, F_MSGID, F_FLAG, F_ADDRESS, F_ORIG, F_PARENT, F_FIELDS, F_RECIPIENTS, F_MESSAGE,
+       F_PART, F_PARTS, NFIELDS };
+static const char *const field_names[NFIELDS] = {
+    "kind", "time", "msgid", "flag", "address", "orig", "parent", "fields", "recipients", "message",
+    "part", "parts"};
+
+static PyTypeObject *line_type;          /* parse.exim.EximLine (a slots dataclass) */
+static Py_ssize_t offsets[NFIELDS];      /* where each slot lives in an instance */
+static PyObject *k_arrival, *k_delivery, *k_defer, *k_failure, *k_completed, *k_note, *k_unknown, *k_spamscore;
+static PyObject *fl_arrival, *fl_defer, *fl_failure, *fl_deliv[4];  /* "<=", "==", "**", "=>" "->" ">>" "*>" */
+static PyObject *s_empty, *s_H, *s_from, *s_errno, *s_DT;
+static PyObject *local_epoch;            /* parse.exim.local_epoch */
+static PyObject *python_parse;           /* parse.exim.parse_exim_line_py */
+static char **note_prefixes;             /* parse.exim._NOTE_PREFIXES */
+static Py_ssize_t *note_prefix_lens;
+static Py_ssize_t note_prefix_count;
+
+/* One-entry cache: the minute "YYYY-MM-DD HH:MM" of the last time read, and its epoch. */
+static char cached_minute[16];
+static long long cached_base;
+static int cached_valid;
+
+#define SLOT(o, i) (*(PyObject **)((char *)(o) + offsets[i]))
+#define DECLINE ((PyObject *)1)          /* "let Python read this line" */
+
+static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
+static inline int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static inline int is_alnum(char c) { return is_alpha(c) || is_digit(c); }
+static inline int is_word(char c) { return is_alnum(c) || c == '_'; }
+
+static PyObject *str_of(const char *p, Py_ssize_t n)
+{
+    if (n <= 0) {
+        Py_INCREF(s_empty);
+        return s_empty;
+    }
+    PyObject *u = PyUnicode_New(n, 127);
+    if (u != NULL)
+        memcpy(PyUnicode_DATA(u), p, (size_t)n);
+    return u;
+}
+
+/* Replace a slot's value; steals v. */
+static int set_slot(PyObject *o, int i, PyObject *v)
+{
+    if (v == NULL)
+        return -1;
+    PyObject *old = SLOT(o, i);
+    SLOT(o, i) = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static PyObject *new_line(void)
+{
+    PyObject *o = line_type->tp_alloc(line_type, 0);
+    if (o == NULL)
+        return NULL;
+    PyObject *fields = PyDict_New(), *recipients = PyList_New(0);
+    if (fields == NULL || recipients == NULL) {
+        Py_XDECREF(fields);
+        Py_XDECREF(recipients);
+        Py_DECREF(o);
+        return NULL;
+    }
+    Py_INCREF(k_note); SLOT(o, F_KIND) = k_note;
+    Py_INCREF(Py_None); SLOT(o, F_TIME) = Py_None;
+    for (int i = F_MSGID; i <= F_PARENT; i++) {
+        Py_INCREF(s_empty);
+        SLOT(o, i) = s_empty;
+    }
+    SLOT(o, F_FIELDS) = fields;
+    SLOT(o, F_RECIPIENTS) = recipients;
+    Py_INCREF(s_empty); SLOT(o, F_MESSAGE) = s_empty;
+    SLOT(o, F_PART) = PyLong_FromLong(0);
+    SLOT(o, F_PARTS) = PyLong_FromLong(0);
+    return o;
+}
+
+static int set_kind(PyObject *o, PyObject *kind)
+{
+    Py_INCREF(kind);
+    return set_slot(o, F_KIND, kind);
+}
+
+static Py_ssize_t find(const char *s, Py_ssize_t from, Py_ssize_t to, const char *needle, Py_ssize_t len)
+{
+    if (from < 0)
+        from = 0;
+    for (Py_ssize_t i = from; i + len <= to; i++)
+        if (s[i] == needle[0] && memcmp(s + i, needle, (size_t)len) == 0)
+            return i;
+    return -1;
+}
+
+static Py_ssize_t rfind(const char *s, Py_ssize_t from, Py_ssize_t to, const char *needle, Py_ssize_t len)
+{
+    for (Py_ssize_t i = to - len; i >= from; i--)
+        if (s[i] == needle[0] && memcmp(s + i, needle, (size_t)len) == 0)
+            return i;
+    return -1;
+}
+
+static int starts(const char *s, Py_ssize_t n, const char *prefix)
+{
+    Py_ssize_t len = (Py_ssize_t)strlen(prefix);
+    return n >= len && memcmp(s, prefix, (size_t)len) == 0;
+}
+
+#define FIND(s, from, to, lit) find((s), (from), (to), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+#define RFIND(s, from, to, lit) rfind((s), (from), (to), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+
+/* _QUOTED = "[^"\\]*(?:\\.[^"\\]*)*" at s[i]: the index after the closing quote, or -1. A backslash
+ * takes the next character whatever it is; no shorter match can end at an earlier quote, so the one
+ * scan is the regex's answer. */
+static Py_ssize_t quoted_end(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    if (i >= n || s[i] != '"')
+        return -1;
+    for (i++; i < n; i++) {
+        if (s[i] == '\\') {
+            if (++i >= n)
+                return -1;
+        } else if (s[i] == '"') {
+            return i + 1;
+        }
+    }
+    return -1;
+}
+
+/* " key=" at s[i] ([A-Za-z][A-Za-z0-9_]*=): the index after '=', or -1. */
+static Py_ssize_t key_end(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    if (i + 2 >= n || s[i] != ' ' || !is_alpha(s[i + 1]))
+        return -1;
+    Py_ssize_t j = i + 2;
+    while (j < n && is_word(s[j]))
+        j++;
+    return j < n && s[j] == '=' ? j + 1 : -1;
+}
+
+/* _HELO = \((?:[^()]|\([^()]*\))*\) at s[i]: the index after it, or -1. */
+static Py_ssize_t helo_end(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    if (i >= n || s[i] != '(')
+        return -1;
+    for (Py_ssize_t r = i + 1; r < n; r++) {
+        if (s[r] == ')')
+            return r + 1;
+        if (s[r] == '(') {
+            Py_ssize_t t = r + 1;
+            while (t < n && s[t] != '(' && s[t] != ')')
+                t++;
+            if (t >= n || s[t] != ')')
+                return -1;
+            r = t;
+        }
+    }
+    return -1;
+}
+
+/* The group of _H_RE, " H=((?:[^\s(\[]\S* ?)?(?:DS )?(?:_HELO ?)?(?:\[[^\]]*\](?::\w+)?\*?)?)", from s[i]:
+ * its end. Every part is optional and nothing follows, so each part is taken where it matches. */
+static Py_ssize_t h_value_end(const char *s, Py_ssize_t n, Py_ssize_t q)
+{
+    if (q < n && s[q] != ' ' && s[q] != '(' && s[q] != '[') {
+        q++;
+        while (q < n && s[q] != ' ')
+            q++;
+        if (q < n && s[q] == ' ')
+            q++;
+    }
+    if (q + 3 <= n && memcmp(s + q, "DS ", 3) == 0)
+        q += 3;
+    Py_ssize_t h = helo_end(s, n, q);
+    if (h >= 0) {
+        q = h;
+        if (q < n && s[q] == ' ')
+            q++;
+    }
+    if (q < n && s[q] == '[') {
+        Py_ssize_t r = q + 1;
+        while (r < n && s[r] != ']')
+            r++;
+        if (r < n) {
+            q = r + 1;
+            if (q + 1 < n && s[q] == ':' && is_word(s[q + 1])) {
+                q += 2;
+                while (q < n && is_word(s[q]))
+                    q++;
+            }
+            if (q < n && s[q] == '*')
+                q++;
+        }
+    }
+    return q;
+}
+
+/* _fields(text): dict(_FIELD_RE.findall(text)), then H= from the first " H=" (_H_RE.search) with its
+ * trailing blanks and colons stripped. _FIELD_RE = ' ([A-Za-z][A-Za-z0-9_]*)=(_QUOTED|\S*)'. */
+static int read_fields(PyObject *fields, const char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        Py_ssize_t v = key_end(s, n, i);
+        if (v < 0) {
+            i++;
+            continue;
+        }
+        Py_ssize_t end = quoted_end(s, n, v);
+        if (end < 0) {
+            end = v;
+            while (end < n && s[end] != ' ')
+                end++;
+        }
+        PyObject *key = str_of(s + i + 1, v - 1 - (i + 1));
+        PyObject *value = str_of(s + v, end - v);
+        int rc = (key && value) ? PyDict_SetItem(fields, key, value) : -1;
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (rc < 0)
+            return -1;
+        i = end;
+    }
+    int has_h = PyDict_Contains(fields, s_H);
+    if (has_h <= 0)
+        return has_h;
+    Py_ssize_t h = FIND(s, 0, n, " H=");
+    if (h < 0)
+        return 0;
+    Py_ssize_t start = h + 3, end = h_value_end(s, n, start);
+    while (end > start && (s[end - 1] == ' ' || s[end - 1] == ':'))
+        end--;
+    PyObject *value = str_of(s + start, end - start);
+    if (value == NULL)
+        return -1;
+    int rc = PyDict_SetItem(fields, s_H, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static int set_fields(PyObject *out, const char *s, Py_ssize_t n)
+{
+    return read_fields(SLOT(out, F_FIELDS), s, n);
+}
+
+static int set_str(PyObject *out, int slot, const char *p, Py_ssize_t n)
+{
+    return set_slot(out, slot, str_of(p, n));
+}
+
+/* _quoted_values_end(rest): the index of the closing quote of the last ' key="value"' found by
+ * finditer (-1 if none). */
+static Py_ssize_t quoted_values_end(const char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0, last = 0;
+    while (i < n) {
+        Py_ssize_t v = key_end(s, n, i);
+        Py_ssize_t end = v >= 0 ? quoted_end(s, n, v) : -1;
+        if (end < 0) {
+            i++;
+            continue;
+        }
+        last = end;
+        i = end;
+    }
+    return last - 1;
+}
+
+/* out.recipients from the tail after " for ": _RECIPIENT_RE.findall (_QUOTED\S*|\S+) when it has a
+ * quote, else split(); on printable ASCII both split at spaces. */
+static int read_recipients(PyObject *out, const char *s, Py_ssize_t n)
+{
+    PyObject *list = SLOT(out, F_RECIPIENTS);
+    int quotes = memchr(s, '"', (size_t)n) != NULL;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (s[i] == ' ') {
+            i++;
+            continue;
+        }
+        Py_ssize_t end = quotes ? quoted_end(s, n, i) : -1;
+        if (end < 0)
+            end = i;
+        while (end < n && s[end] != ' ')
+            end++;
+        PyObject *word = str_of(s + i, end - i);
+        if (word == NULL || PyList_Append(list, word) < 0) {
+            Py_XDECREF(word);
+            return -1;
+        }
+        Py_DECREF(word);
+        i = end;
+    }
+    return 0;
+}
+
+/* _parse_arrival(out, rest) */
+static PyObject *parse_arrival(PyObject *out, const char *r, Py_ssize_t n)
+{
+    Py_ssize_t sp = FIND(r, 3, n, " ");
+    Py_ssize_t a_end = sp > 0 ? sp : n;
+    if (!(a_end - 3 == 2 && r[3] == '<' && r[4] == '>'))
+        if (set_str(out, F_ADDRESS, r + 3, a_end - 3) < 0)
+            return NULL;
+    if (sp < 0)
+        return out;
+    Py_ssize_t last_quote = RFIND(r, 0, n, "\"");
+    Py_ssize_t tail_at = n;
+    Py_ssize_t i = RFIND(r, 0, n, " for ");
+    if (i >= 0 && i < last_quote)
+        last_quote = quoted_values_end(r, n);
+    if (i > last_quote) {
+        if (read_recipients(out, r + i + 5, n - (i + 5)) < 0)
+            return NULL;
+        tail_at = i;
+    }
+    Py_ssize_t j = RFIND(r, 0, tail_at, " from <");
+    if (j > last_quote) {
+        Py_ssize_t k = FIND(r, j, n, ">");
+        if (k > 0) {
+            if (set_fields(out, r + sp, j - sp) < 0)
+                return NULL;
+            PyObject *from = str_of(r + j + 7, k - (j + 7));
+            if (from == NULL)
+                return NULL;
+            PyObject *had = PyDict_SetDefault(SLOT(out, F_FIELDS), s_from, from);
+            Py_DECREF(from);
+            return had == NULL ? NULL : out;
+        }
+        tail_at = j;
+    }
+    if (set_fields(out, r + sp, tail_at - sp) < 0)
+        return NULL;
+    return out;
+}
+
+/* The lookahead of _ADDR_RE at s[q]: (?=:? KEY=|: | :| defer \(| routing defer|:?\Z) */
+static int addr_follows(const char *s, Py_ssize_t n, Py_ssize_t q)
+{
+    Py_ssize_t r = (q < n && s[q] == ':') ? q + 1 : q;
+    if (key_end(s, n, r) >= 0)
+        return 1;
+    if (q + 2 <= n && (memcmp(s + q, ": ", 2) == 0 || memcmp(s + q, " :", 2) == 0))
+        return 1;
+    if (q + 8 <= n && memcmp(s + q, " defer (", 8) == 0)
+        return 1;
+    if (q + 14 <= n && memcmp(s + q, " routing defer", 14) == 0)
+        return 1;
+    return q == n || (q + 1 == n && s[q] == ':');
+}
+
+/* The lookahead of _DELIVERED_ADDR_RE at s[q]: (?= KEY=| PRDR| K |\Z) */
+static int delivered_follows(const char *s, Py_ssize_t n, Py_ssize_t q)
+{
+    if (key_end(s, n, q) >= 0)
+        return 1;
+    if (q + 5 <= n && memcmp(s + q, " PRDR", 5) == 0)
+        return 1;
+    if (q + 3 <= n && memcmp(s + q, " K ", 3) == 0)
+        return 1;
+    return q == n;
+}
+
+typedef struct {
+    Py_ssize_t addr_end, parent_start, parent_end, orig_start, orig_end, end;
+} AddrMatch;
+
+/* The optional " <orig>" then the lookahead, with and without orig (the regex's order). */
+static int try_orig(const char *s, Py_ssize_t n, Py_ssize_t p, int delivered, AddrMatch *m)
+{
+    if (p + 2 <= n && s[p] == ' ' && s[p + 1] == '<') {
+        Py_ssize_t t = p + 2;
+        while (t < n && s[t] != '<' && s[t] != '>')
+            t++;
+        if (t < n && s[t] == '>' && (delivered ? delivered_follows(s, n, t + 1) : addr_follows(s, n, t + 1))) {
+            m->orig_start = p + 2, m->orig_end = t, m->end = t + 1;
+            return 1;
+        }
+    }
+    if (delivered ? delivered_follows(s, n, p) : addr_follows(s, n, p)) {
+        m->orig_start = m->orig_end = -1, m->end = p;
+        return 1;
+    }
+    return 0;
+}
+
+/* After the address ends at e: the optional " (parent)" (taken first), then try_orig. */
+static int try_after_addr(const char *s, Py_ssize_t n, Py_ssize_t e, int delivered, AddrMatch *m)
+{
+    m->addr_end = e;
+    if (e + 2 <= n && s[e] == ' ' && s[e + 1] == '(') {
+        Py_ssize_t t = e + 2;
+        while (t < n && s[t] != '(' && s[t] != ')')
+            t++;
+        if (t < n && s[t] == ')') {
+            m->parent_start = e + 2, m->parent_end = t;
+            if (try_orig(s, n, t + 1, delivered, m))
+                return 1;
+        }
+    }
+    m->parent_start = m->parent_end = -1;
+    return try_orig(s, n, e, delivered, m);
+}
+
+/* _ADDR_RE / _DELIVERED_ADDR_RE .match(body): (?P<addr>:[a-z]+:|.+?)(?: \((?P<parent>[^()]*)\))?
+ * (?: <(?P<orig>[^<>]*)>)? and the lookahead, tried in the regex's order. */
+static int match_addr(const char *s, Py_ssize_t n, int delivered, AddrMatch *m)
+{
+    if (n >= 3 && s[0] == ':' && s[1] >= 'a' && s[1] <= 'z') {
+        Py_ssize_t e = 2;
+        while (e < n && s[e] >= 'a' && s[e] <= 'z')
+            e++;
+        if (e < n && s[e] == ':' && try_after_addr(s, n, e + 1, delivered, m))
+            return 1;
+    }
+    for (Py_ssize_t e = 1; e <= n; e++)
+        if (try_after_addr(s, n, e, delivered, m))
+            return 1;
+    return 0;
+}
+
+/* _parse_outcome(out, rest) */
+static PyObject *parse_outcome(PyObject *out, int delivery, int defer, const char *r, Py_ssize_t rn)
+{
+    const char *b = r + 3;
+    Py_ssize_t n = rn - 3;
+    AddrMatch m;
+    if (!match_addr(b, n, delivery, &m)) {
+        if (set_kind(out, k_unknown) < 0)
+            return NULL;
+        return out;
+    }
+    Py_ssize_t addr_end = m.addr_end;
+    Py_ssize_t pos = m.end;
+    if (delivery) {
+        if (pos == n && m.orig_start == m.orig_end) {  /* no orig, or an empty "<>" */
+            /* "=> blackhole (DATA ACL discarded recipients): <log_message>": no fields follow */
+            Py_ssize_t c = FIND(b, 0, addr_end, "): ");
+            if (c >= 0) {
+                Py_ssize_t paren = FIND(b, 0, c, " (");
+                if (paren >= 0) {
+                    if (set_str(out, F_ADDRESS, b, paren) < 0 || set_str(out, F_PARENT, b + paren + 2, c - paren - 2) < 0
+                        || set_str(out, F_MESSAGE, b + c + 3, addr_end - c - 3) < 0)
+                        return NULL;
+                } else if (set_str(out, F_ADDRESS, b, addr_end) < 0) {
+                    return NULL;
+                }
+                if (m.parent_start >= 0 && paren < 0
+                    && set_str(out, F_PARENT, b + m.parent_start, m.parent_end - m.parent_start) < 0)
+                    return NULL;
+                return out;
+            }
+        }
+        if (set_str(out, F_ADDRESS, b, addr_end) < 0)
+            return NULL;
+        if (m.parent_start >= 0 && set_str(out, F_PARENT, b + m.parent_start, m.parent_end - m.parent_start) < 0)
+            return NULL;
+        if (m.orig_start >= 0 && set_str(out, F_ORIG, b + m.orig_start, m.orig_end - m.orig_start) < 0)
+            return NULL;
+        return set_fields(out, b + pos, n - pos) < 0 ? NULL : out;
+    }
+    /* The error text follows the first ": " after the address ("[ip]: ", "(-44): ", " : ", "addr: "). */
+    Py_ssize_t colon = FIND(b, pos ? pos - 1 : 0, n, ": ");
+    Py_ssize_t ft_end = colon < 0 ? n : (colon < pos ? pos : colon);
+    const char *ft = b + pos;
+    Py_ssize_t ftn = ft_end - pos;
+    Py_ssize_t msg_start = n, msg_end = n;
+    if (colon >= 0) {
+        msg_start = colon + 2;
+        while (msg_start < n && b[msg_start] == ' ')
+            msg_start++;
+    }
+    if (set_fields(out, ft, ftn) < 0)
+        return NULL;
+    PyObject *fields = SLOT(out, F_FIELDS);
+    /* A host inside the text ("defer (110): Connection timed out H=mx [ip] ...") is Python's to read. */
+    int has_h = PyDict_Contains(fields, s_H);
+    if (has_h < 0)
+        return NULL;
+    if (!has_h && FIND(b, msg_start, msg_end, " H=") >= 0)
+        return DECLINE;
+    Py_ssize_t a_end = addr_end;
+    if (a_end > 0 && b[a_end - 1] == ':')
+        a_end--;
+    if (set_str(out, F_ADDRESS, b, a_end) < 0)
+        return NULL;
+    if (m.parent_start >= 0 && set_str(out, F_PARENT, b + m.parent_start, m.parent_end - m.parent_start) < 0)
+        return NULL;
+    if (m.orig_start >= 0 && set_str(out, F_ORIG, b + m.orig_start, m.orig_end - m.orig_start) < 0)
+        return NULL;
+    if (defer) {
+        Py_ssize_t d = FIND(ft, 0, ftn, "defer (");
+        if (d >= 0) {
+            Py_ssize_t e = FIND(ft, d, ftn, ")");
+            if (e > 0) {
+                PyObject *errno_ = str_of(ft + d + 7, e - d - 7);
+                if (errno_ == NULL || PyDict_SetItem(fields, s_errno, errno_) < 0) {
+                    Py_XDECREF(errno_);
+                    return NULL;
+                }
+                Py_DECREF(errno_);
+            }
+        }
+    }
+    /* Exim 4.96 logs the delivery time after a failure's text: "...: 550 User unknown DT=0.000s" */
+    Py_ssize_t dt = RFIND(b, msg_start, msg_end, " DT=");
+    if (dt >= 0) {
+        Py_ssize_t q = dt + 4, v = q;
+        while (q < msg_end && is_digit(b[q]))
+            q++;
+        if (q > v) {
+            if (q + 1 < msg_end && b[q] == '.' && is_digit(b[q + 1])) {
+                q += 2;
+                while (q < msg_end && is_digit(b[q]))
+                    q++;
+            }
+            while (q < msg_end && b[q] >= 'a' && b[q] <= 'z')
+                q++;
+            if (q == msg_end) {
+                PyObject *value = str_of(b + v, q - v);
+                if (value == NULL)
+                    return NULL;
+                PyObject *had = PyDict_SetDefault(fields, s_DT, value);
+                Py_DECREF(value);
+                if (had == NULL)
+                    return NULL;
+                msg_end = dt;
+            }
+        }
+    }
+    if (set_str(out, F_MESSAGE, b + msg_start, msg_end - msg_start) < 0)
+        return NULL;
+    return out;
+}
+
+/* -?\d+(?:\.\d+)? at s[i]: its end, or -1. */
+static Py_ssize_t number_end(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    if (i < n && s[i] == '-')
+        i++;
+    if (i >= n || !is_digit(s[i]))
+        return -1;
+    while (i < n && is_digit(s[i]))
+        i++;
+    if (i + 1 < n && s[i] == '.' && is_digit(s[i + 1])) {
+        i += 2;
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    return i;
+}
+
+/* _SPAM_SCORE_RE.search: \((?P<score>-?\d+(?:\.\d+)?)\)"?\s*\Z on a line without trailing blanks: the
+ * text ends in "(score)" or "(score)\"", and the only start that can match is the last "(". */
+static int spam_score(const char *s, Py_ssize_t n, Py_ssize_t *start, Py_ssize_t *end)
+{
+    Py_ssize_t close = n > 0 && s[n - 1] == '"' ? n - 2 : n - 1;
+    if (close < 0 || s[close] != ')')
+        return 0;
+    Py_ssize_t open = RFIND(s, 0, close, "(");
+    if (open < 0 || number_end(s, close, open + 1) != close)
+        return 0;
+    *start = open + 1, *end = close;
+    return 1;
+}
+
+/* _SA_SCORE_RE.search: the first "score=" followed by -?\d+(?:\.\d+)? */
+static int sa_score(const char *s, Py_ssize_t n, Py_ssize_t *start, Py_ssize_t *end)
+{
+    for (Py_ssize_t i = FIND(s, 0, n, "score="); i >= 0; i = FIND(s, i + 1, n, "score=")) {
+        Py_ssize_t e = number_end(s, n, i + 6);
+        if (e >= 0) {
+            *start = i + 6, *end = e;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *parse_body(PyObject *out, int has_msgid, const char *r, Py_ssize_t n)
+{
+    if (has_msgid && n >= 3 && r[2] == ' ') {
+        if (r[0] == '<' && r[1] == '=') {
+            Py_INCREF(fl_arrival);
+            if (set_kind(out, k_arrival) < 0 || set_slot(out, F_FLAG, fl_arrival) < 0)
+                return NULL;
+            return parse_arrival(out, r, n);
+        }
+        static const char *const flags[4] = {"=>", "->", ">>", "*>"};
+        for (int i = 0; i < 4; i++)
+            if (r[0] == flags[i][0] && r[1] == flags[i][1]) {
+                Py_INCREF(fl_deliv[i]);
+                if (set_kind(out, k_delivery) < 0 || set_slot(out, F_FLAG, fl_deliv[i]) < 0)
+                    return NULL;
+                return parse_outcome(out, 1, 0, r, n);
+            }
+        if ((r[0] == '=' && r[1] == '=') || (r[0] == '*' && r[1] == '*')) {
+            int defer = r[0] == '=';
+            PyObject *flag = defer ? fl_defer : fl_failure;
+            Py_INCREF(flag);
+            if (set_kind(out, defer ? k_defer : k_failure) < 0 || set_slot(out, F_FLAG, flag) < 0)
+                return NULL;
+            return parse_outcome(out, 0, defer, r, n);
+        }
+    }
+    if (has_msgid) {
+        if (starts(r, n, "Completed"))
+            return set_kind(out, k_completed) < 0 ? NULL : out;
+        if (starts(r, n, "Frozen") || starts(r, n, "frozen") || starts(r, n, "unfrozen")
+            || starts(r, n, "cancelled by") || starts(r, n, "removed by") || starts(r, n, "has been removed")
+            || starts(r, n, "Sender identification"))
+            return DECLINE;
+        int spamassassin = FIND(r, 0, n, "SpamAssassin") >= 0;
+        if (spamassassin || starts(r, n, "SA: ")) {
+            Py_ssize_t start, end;
+            if (spamassassin ? spam_score(r, n, &start, &end) : sa_score(r, n, &start, &end)) {
+                if (set_kind(out, k_spamscore) < 0 || set_str(out, F_MESSAGE, r + start, end - start) < 0)
+                    return NULL;
+                return out;
+            }
+        }
+    }
+    if (FIND(r, 0, n, " rejected ") >= 0 || starts(r, n, "rejected "))
+        return DECLINE;
+    if (has_msgid)
+        return out;  /* a NOTE, whatever line about a known message it is */
+    for (Py_ssize_t i = 0; i < note_prefix_count; i++)
+        if (n >= note_prefix_lens[i] && memcmp(r, note_prefixes[i], (size_t)note_prefix_lens[i]) == 0)
+            return out;
+    if (FIND(r, 0, n, "authenticator failed") >= 0 || FIND(r, 0, n, "sender verify") >= 0)
+        return out;
+    if (set_kind(out, k_unknown) < 0 || set_str(out, F_MESSAGE, r, n) < 0)
+        return NULL;
+    return out;
+}
+
+/* MSGID (23 or 16 characters) at s[i], followed by a space or the end: its end, or -1. */
+static Py_ssize_t msgid_end(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    static const int long_form[3] = {6, 11, 4}, short_form[3] = {6, 6, 2};
+    const int *forms[2] = {long_form, short_form};
+    for (int f = 0; f < 2; f++) {
+        Py_ssize_t j = i;
+        int ok = 1;
+        for (int part = 0; part < 3 && ok; part++) {
+            if (part > 0) {
+                if (j >= n || s[j] != '-') {
+                    ok = 0;
+                    break;
+                }
+                j++;
+            }
+            for (int k = 0; k < forms[f][part]; k++, j++)
+                if (j >= n || !is_alnum(s[j])) {
+                    ok = 0;
+                    break;
+                }
+        }
+        if (ok && (j == n || s[j] == ' '))
+            return j;
+    }
+    return -1;
+}
+
+static int epoch_of(PyObject *out, const char *ts, const char *tz)
+{
+    if (tz == NULL && cached_valid && memcmp(ts, cached_minute, 16) == 0) {
+        long long seconds = (ts[17] - '0') * 10 + (ts[18] - '0');
+        return set_slot(out, F_TIME, PyLong_FromLongLong(cached_base + seconds));
+    }
+    PyObject *t = str_of(ts, 19);
+    PyObject *z = tz ? str_of(tz, 5) : (Py_INCREF(Py_None), Py_None);
+    PyObject *result = (t && z) ? PyObject_CallFunctionObjArgs(local_epoch, t, z, NULL) : NULL;
+    Py_XDECREF(t);
+    Py_XDECREF(z);
+    if (result == NULL)
+        return -1;
+    if (tz == NULL && PyLong_CheckExact(result)) {
+        long long value = PyLong_AsLongLong(result);
+        if (value == -1 && PyErr_Occurred()) {
+            Py_DECREF(result);
+            return -1;
+        }
+        memcpy(cached_minute, ts, 16);
+        cached_base = value - ((ts[17] - '0') * 10 + (ts[18] - '0'));
+        cached_valid = 1;
+    }
+    return set_slot(out, F_TIME, result);
+}
+
+/* The fast path: an EximLine, DECLINE, or NULL with an exception set. */
+static PyObject *parse_fast(PyObject *line)
+{
+    if (!PyUnicode_CheckExact(line) || !PyUnicode_IS_COMPACT_ASCII(line))
+        return DECLINE;
+    const char *s = (const char *)PyUnicode_DATA(line);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(line);
+    /* str.rstrip(): ASCII whitespace is \t \n \v \f \r \x1c-\x1f and the space */
+    while (n > 0 && (s[n - 1] == ' ' || (s[n - 1] >= 0x09 && s[n - 1] <= 0x0d) || (s[n - 1] >= 0x1c && s[n - 1] <= 0x1f)))
+        n--;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20)
+            return DECLINE;
+    if (n == 0)
+        return new_line();
+    /* _PREFIX_RE: "2026-11-01 10:00:00.123 +0100 [1234] 1smkL5-00000000e65-24eQ " */
+    static const char shape[] = "dddd-dd-dd dd:dd:dd";
+    if (n < 19)
+        return DECLINE;
+    for (int i = 0; i < 19; i++)
+        if (shape[i] == 'd' ? !is_digit(s[i]) : s[i] != shape[i])
+            return DECLINE;
+    Py_ssize_t i = 19;
+    if (i + 1 < n && s[i] == '.' && is_digit(s[i + 1])) {
+        i += 2;
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    const char *tz = NULL;
+    if (i + 6 <= n && s[i] == ' ' && (s[i + 1] == '-' || s[i + 1] == '+') && is_digit(s[i + 2]) && is_digit(s[i + 3])
+        && is_digit(s[i + 4]) && is_digit(s[i + 5])) {
+        tz = s + i + 1;
+        i += 6;
+    }
+    if (i + 3 < n && s[i] == ' ' && s[i + 1] == '[' && is_digit(s[i + 2])) {
+        Py_ssize_t j = i + 2;
+        while (j < n && is_digit(s[j]))
+            j++;
+        if (j < n && s[j] == ']')
+            i = j + 1;
+    }
+    if (i + 1 < n && s[i] == ' ' && s[i + 1] == '[')
+        return DECLINE;  /* maybe a split "[n/m]" line: Python reads those */
+    Py_ssize_t id_start = -1, id_end = -1;
+    if (i < n && s[i] == ' ') {
+        Py_ssize_t e = msgid_end(s, n, i + 1);
+        if (e >= 0) {
+            id_start = i + 1, id_end = e;
+            i = e;
+        }
+    }
+    if (i < n && s[i] == ' ')
+        i++;
+    if (id_start < 0) {
+        /* _looks_syslog: "2019-10-22 03:39:17 mx1.fqdn.local exim[29786]: ..." is Python's */
+        Py_ssize_t window = n - i < 80 ? n - i : 80;
+        if (FIND(s + i, 0, window, "exim") >= 0)
+            return DECLINE;
+    }
+    PyObject *out = new_line();
+    if (out == NULL)
+        return NULL;
+    if (epoch_of(out, s, tz) < 0 || (id_start >= 0 && set_str(out, F_MSGID, s + id_start, id_end - id_start) < 0)) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    PyObject *result = parse_body(out, id_start >= 0, s + i, n - i);
+    if (result != out)
+        Py_DECREF(out);
+    return result;
+}
+
+static PyObject *fast(PyObject *self, PyObject *line)
+{
+    if (line_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_eximc.setup() was not called");
+        return NULL;
+    }
+    PyObject *result = parse_fast(line);
+    if (result == DECLINE)
+        Py_RETURN_NONE;
+    return result;
+}
+
+static PyObject *parse(PyObject *self, PyObject *line)
+{
+    if (line_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_eximc.setup() was not called");
+        return NULL;
+    }
+    PyObject *result = parse_fast(line);
+    if (result == DECLINE)
+        return PyObject_CallOneArg(python_parse, line);
+    return result;
+}
+
+static int slot_offsets(PyTypeObject *type)
+{
+    for (int i = 0; i < NFIELDS; i++) {
+        PyObject *descr = PyObject_GetAttrString((PyObject *)type, field_names[i]);
+        if (descr == NULL)
+            return -1;
+        int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
+                 && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
+        if (ok)
+            offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+        Py_DECREF(descr);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "EximLine.%s is not a slot", field_names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *interned(const char *text)
+{
+    return PyUnicode_InternFromString(text);
+}
+
+static PyObject *kind_of(PyObject *kinds, const char *name)
+{
+    PyObject *value = PyDict_GetItemString(kinds, name);
+    if (value == NULL || !PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_KeyError, "kinds[%s]", name);
+        return NULL;
+    }
+    Py_INCREF(value);
+    return value;
+}
+
+/* setup(EximLine, kinds, note_prefixes, local_epoch, python_parse) */
+static PyObject *setup(PyObject *self, PyObject *args)
+{
+    PyObject *type, *kinds, *prefixes, *epoch, *fallback;
+    if (!PyArg_ParseTuple(args, "O!O!O!OO", &PyType_Type, &type, &PyDict_Type, &kinds, &PyTuple_Type, &prefixes,
+                          &epoch, &fallback))
+        return NULL;
+    if (slot_offsets((PyTypeObject *)type) < 0)
+        return NULL;
+    if (!(k_arrival = kind_of(kinds, "arrival")) || !(k_delivery = kind_of(kinds, "delivery"))
+        || !(k_defer = kind_of(kinds, "defer")) || !(k_failure = kind_of(kinds, "failure"))
+        || !(k_completed = kind_of(kinds, "completed")) || !(k_note = kind_of(kinds, "note"))
+        || !(k_unknown = kind_of(kinds, "unknown")) || !(k_spamscore = kind_of(kinds, "spamscore")))
+        return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(prefixes);
+    note_prefixes = PyMem_Calloc((size_t)count, sizeof(char *));
+    note_prefix_lens = PyMem_Calloc((size_t)count, sizeof(Py_ssize_t));
+    if (note_prefixes == NULL || note_prefix_lens == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t len;
+        const char *text = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(prefixes, i), &len);
+        if (text == NULL)
+            return NULL;
+        note_prefixes[i] = PyMem_Malloc((size_t)len + 1);
+        if (note_prefixes[i] == NULL)
+            return PyErr_NoMemory();
+        memcpy(note_prefixes[i], text, (size_t)len + 1);
+        note_prefix_lens[i] = len;
+    }
+    note_prefix_count = count;
+    fl_arrival = interned("<="), fl_defer = interned("=="), fl_failure = interned("**");
+    fl_deliv[0] = interned("=>"), fl_deliv[1] = interned("->"), fl_deliv[2] = interned(">>"), fl_deliv[3] = interned("*>");
+    s_empty = PyUnicode_New(0, 0), s_H = interned("H"), s_from = interned("from"), s_errno = interned("errno");
+    s_DT = interned("DT");
+    Py_INCREF(epoch);
+    local_epoch = epoch;
+    Py_INCREF(fallback);
+    python_parse = fallback;
+    Py_INCREF(type);
+    line_type = (PyTypeObject *)type;
+    cached_valid = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *forget_times(PyObject *self, PyObject *unused)
+{
+    cached_valid = 0;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"setup", setup, METH_VARARGS, "setup(EximLine, kinds, note_prefixes, local_epoch, python_parse)"},
+    {"parse", parse, METH_O, "parse(line) -> EximLine: the fast path, else the Python parser"},
+    {"fast", fast, METH_O, "fast(line) -> EximLine or None where the line is the Python parser's to read"},
+    {"forget_times", forget_times, METH_NOARGS, "forget the cached minute (after the time zone changes)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_eximc", "Compiled fast path of the Exim parser.", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__eximc(void) { return PyModule_Create(&module); }

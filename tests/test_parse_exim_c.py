@@ -1,0 +1,177 @@
+"""The compiled fast path of the Exim parser (parse/_eximc.c) against the Python reference.
+
+``_eximc.fast(line)`` either reads a line itself or answers None (the line is the Python parser's).
+Wherever it reads one, its ``EximLine`` must equal ``parse_exim_line_py``'s: checked on every line of
+every corpus, on a generated benchmark log, and on hundreds of thousands of mutated lines. The
+compiled parser must also read most lines itself, or it would be no faster.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_parse_exim_fuzz import REAL_LOOKING_LINES
+
+from trackdelivery.parse import exim
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def fast():
+    assert exim.COMPILED is not None, (
+        "the compiled Exim parser (trackdelivery.parse._eximc) is not built: pip install -e . needs a C "
+        "compiler and the Python headers"
+    )
+    from trackdelivery.parse import _eximc
+
+    return _eximc.fast
+
+
+def compare(fast, lines: list[str]) -> int:
+    """Every line the fast path reads gives the reference's result; returns how many it read."""
+    read = 0
+    for line in lines:
+        got = fast(line)
+        if got is None:
+            continue
+        read += 1
+        assert got == exim.parse_exim_line_py(line), line
+    return read
+
+
+def corpus_lines(path: Path) -> list[str]:
+    # decoded the way ingest decodes a line
+    return path.read_bytes().decode("utf-8", "replace").replace("\x00", "\ufffd").splitlines()
+
+
+def test_the_compiled_parser_is_what_parse_exim_line_uses(fast):
+    assert exim.parse_exim_line is exim.COMPILED
+    line = "2026-11-16 10:00:00 1ZeQYq-0000Wm-1V => bob@example.org R=dnslookup T=remote_smtp"
+    assert fast(line) is not None
+    # a line it leaves to Python still gets the Python parser's answer through parse_exim_line
+    rejected = "2026-11-16 10:00:06 H=[192.0.2.20] F=<a@example.net> rejected RCPT <b@example.org>: no"
+    assert fast(rejected) is None
+    assert exim.parse_exim_line(rejected) == exim.parse_exim_line_py(rejected)
+    assert exim.parse_exim_line(rejected).kind == exim.REJECTED
+
+
+def test_every_corpus_line_reads_the_same(fast, corpora: Path):
+    exim_lines = read_exim = 0
+    files = [p for p in sorted(corpora.rglob("*")) if p.is_file()]
+    assert len(files) > 50
+    for path in files:
+        lines = corpus_lines(path)
+        read = compare(fast, lines)
+        if "exim" in path.relative_to(corpora).parts[0]:
+            exim_lines += len(lines)
+            read_exim += read
+    # The Exim corpora are mostly test-suite logs full of odd forms; still, most lines are read in C.
+    assert exim_lines > 20_000
+    assert read_exim / exim_lines > 0.6, (read_exim, exim_lines)
+
+
+def test_a_generated_busy_server_log_reads_the_same_and_almost_all_in_c(fast, tmp_path: Path):
+    log = tmp_path / "exim_mainlog"
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gen_exim.py"), "--lines", "40000", "--seed", "7", "--out", str(log)],
+        check=True,
+        capture_output=True,
+    )
+    lines = corpus_lines(log)
+    assert len(lines) >= 40_000
+    read = compare(fast, lines)
+    # what it leaves: non-ASCII subjects, rejections, frozen messages
+    assert read / len(lines) > 0.9, (read, len(lines))
+
+
+# Pieces that steer the parser's decisions: quoting, escapes, hosts, lists, the address's lookaheads.
+PIECES = [
+    " ", "  ", '"', '\\"', "\\", "\\\\", "(", ")", "<", ">", "<>", ":", ": ", " :", " H=", " H=(", " H=[",
+    " H=mx DS [192.0.2.1]:25*", "(helo (x))", " for ", " from <", " from <a@b> for x y", " DT=1.5s", " DT=3",
+    " defer (", " defer (-44)", " routing defer", "R=", " T=", ' T="a b"', ' C="250 \\"Ok\\""', " PRDR", " K ",
+    "[", "]", "]:25", "]:", "*", "=", "DS ", " (x)", " <y>", ":blackhole:", "): ", " (", "SpamAssassin",
+    "(-1.2)", '(-1.2)"', "(3)", "score=", "score=-", "score=4.5", " rejected ", "rejected ", "exim", "exim[1]: ",
+    "Completed", "Frozen", "SA: ", "\t", "\x1c", "\xa0", "\u00e9", "\u3000", "\u0663", "1", "-", ".", "_", "a=b",
+    " I=[::1]:25", " X=TLS1.3:A:256", " S=12", "@", "\r", "[1/2] ", " +0100", " [123]", ".123",
+]
+TEMPLATES = [line for line in REAL_LOOKING_LINES if line[:4].isdigit()] + [
+    "2026-11-16 10:00:02 1ZeQYq-0000Wm-1V -> carol@example.org (bob@example.org) <alice@example.org> "
+    "R=virtual_aliases T=local_delivery",
+    "2026-11-16 10:00:02 1ZeQYq-0000Wm-1V >> /var/mail/bob <bob@example.org> R=file T=address_file",
+    "2026-11-16 10:00:02 1ZeQYq-0000Wm-1V *> bob@example.org R=dnslookup T=remote_smtp H=mx [192.0.2.1]",
+    "2026-11-16 10:00:02 1ZeQYq-0000Wm-1V ** bob@example.org R=x T=y: SMTP error from remote mail server "
+    "after RCPT TO:<bob@example.org>: 550 No such user DT=0.5s",
+    "2026-11-16 10:00:02 1ZeQYq-0000Wm-1V == bob@example.org: retry time not reached",
+    "2026-11-16 10:00:03 SMTP connection from [192.0.2.9]:1234 I=[198.51.100.5]:25 (TCP/IP connection count = 1)",
+    "2026-11-16 10:00:03 Start queue run: pid=123",
+    "2026-11-16 10:00:03 something nobody has seen",
+]
+
+
+def mutate(rng: random.Random, line: str) -> str:
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randint(0, len(line))
+        roll = rng.random()
+        if roll < 0.6:
+            line = line[:at] + rng.choice(PIECES) + line[at:]
+        elif roll < 0.85:
+            line = line[:at] + line[at + rng.randint(1, 12) :]
+        else:
+            line = line[:at]
+    return line
+
+
+def test_mutated_lines_read_the_same(fast):
+    """200,000 seeded mutations of real line forms: a wrong fast path cannot hide from this many."""
+    rng = random.Random(20261201)
+    lines = [mutate(rng, rng.choice(TEMPLATES)) for _ in range(200_000)]
+    read = compare(fast, lines)
+    assert read > 80_000  # most mutations stay lines the fast path reads
+    for line in lines[:20_000]:
+        assert exim.parse_exim_line(line) == exim.parse_exim_line_py(line), line
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(TEMPLATES), st.lists(st.tuples(st.integers(0, 400), st.sampled_from(PIECES)), max_size=5))
+def test_hypothesis_mutations_read_the_same(template, edits):
+    assert exim.COMPILED is not None
+    from trackdelivery.parse import _eximc
+
+    line = template
+    for at, piece in edits:
+        at %= len(line) + 1
+        line = line[:at] + piece + line[at:]
+    got = _eximc.fast(line)
+    assert got is None or got == exim.parse_exim_line_py(line)
+    assert exim.parse_exim_line(line) == exim.parse_exim_line_py(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(sorted(set("".join(PIECES)) | set("abc019@. -:"))), max_size=120))
+def test_hypothesis_any_text_after_a_prefix_reads_the_same(body):
+    from trackdelivery.parse import _eximc
+
+    for prefix in ("2026-11-16 10:00:00 1ZeQYq-0000Wm-1V ", "2026-11-16 10:00:00 "):
+        line = prefix + body
+        got = _eximc.fast(line)
+        assert got is None or got == exim.parse_exim_line_py(line), line
+
+
+def test_the_time_of_a_line_is_read_in_the_local_zone_like_python(fast):
+    for line in (
+        "2026-03-29 01:59:59 1ZeQYq-0000Wm-1V Completed",
+        "2026-03-29 02:30:00 1ZeQYq-0000Wm-1V Completed",
+        "2026-11-16 10:00:00.123 +0530 1ZeQYq-0000Wm-1V Completed",
+        "2026-13-16 10:00:00 1ZeQYq-0000Wm-1V Completed",  # no such month: no time
+        "2026-11-16 10:00:59 1ZeQYq-0000Wm-1V Completed",
+    ):
+        got = fast(line)
+        assert got is not None and got == exim.parse_exim_line_py(line), line
+    assert fast("2026-13-16 10:00:00 1ZeQYq-0000Wm-1V Completed").time is None
