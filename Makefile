@@ -9,8 +9,8 @@ DEMO_PORT ?= 8080
 
 .PHONY: demo test lint bench venv debs clean
 
-# setup.py builds the compiled fast path of the Exim parser (C); a change to it reinstalls.
-$(BIN)/trackdelivery: pyproject.toml setup.py src/trackdelivery/parse/_eximc.c
+# setup.py builds the compiled fast paths of the parsers (C); a change to them reinstalls.
+$(BIN)/trackdelivery: pyproject.toml setup.py $(wildcard src/trackdelivery/parse/*.c src/trackdelivery/parse/*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -1,7 +1,7 @@
-"""The compiled fast path of the Exim parser (src/trackdelivery/parse/_eximc.c).
+"""The compiled fast paths of the Exim and Postfix parsers (src/trackdelivery/parse/_eximc.c, _postfixc.c).
 
-Everything else is in pyproject.toml. The extension is optional: where it cannot be built (no C
-compiler or Python headers), pip installs the package without it and the Python parser reads every line.
+Everything else is in pyproject.toml. The extensions are optional: where they cannot be built (no C
+compiler or Python headers), pip installs the package without them and the Python parsers read every line.
 """
 
 from setuptools import Extension, setup
@@ -9,10 +9,12 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "trackdelivery.parse._eximc",
-            ["src/trackdelivery/parse/_eximc.c"],
+            f"trackdelivery.parse.{name}",
+            [f"src/trackdelivery/parse/{name}.c"],
+            depends=["src/trackdelivery/parse/_fastparse.h"],
             optional=True,
             extra_compile_args=["-O2"],
         )
+        for name in ("_eximc", "_postfixc")
     ]
 )

@@ -15,6 +15,20 @@ from trackdelivery.parse import postfix as pp
 from trackdelivery.parse.postfix import SyslogYear, parse_postfix_line
 
 
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def implementation(request, monkeypatch):
+    """Every test here runs twice: with the compiled fast path (which hands lines it does not read to
+    Python), and with the Python reference alone (SyslogYear included)."""
+    if request.param == "compiled":
+        assert pp.COMPILED is not None, "the compiled Postfix parser is not built"
+        impl = pp.COMPILED
+    else:
+        impl = pp.parse_postfix_line_py
+    monkeypatch.setitem(globals(), "parse_postfix_line", impl)
+    monkeypatch.setattr(pp, "parse_postfix_line", impl)
+    return request.param
+
+
 def parse(line: str) -> pp.PostfixLine:
     return parse_postfix_line(line, 2026)
 

@@ -12,10 +12,7 @@
  * Each helper below names the Python function or regular expression it reads like; the comments say
  * why a greedy, one-pass scan gives the same match as the backtracking regex.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
-#include <string.h>
+#include "_fastparse.h"
 
 enum { F_KIND, F_TIME, F_MSGID, F_FLAG, F_ADDRESS, F_ORIG, F_PARENT, F_FIELDS, F_RECIPIENTS, F_MESSAGE,
        F_PART, F_PARTS, NFIELDS };
@@ -27,7 +24,7 @@ static PyTypeObject *line_type;          /* parse.exim.EximLine (a slots datacla
 static Py_ssize_t offsets[NFIELDS];      /* where each slot lives in an instance */
 static PyObject *k_arrival, *k_delivery, *k_defer, *k_failure, *k_completed, *k_note, *k_unknown, *k_spamscore;
 static PyObject *fl_arrival, *fl_defer, *fl_failure, *fl_deliv[4];  /* "<=", "==", "**", "=>" "->" ">>" "*>" */
-static PyObject *s_empty, *s_H, *s_from, *s_errno, *s_DT;
+static PyObject *s_H, *s_from, *s_errno, *s_DT;
 static PyObject *local_epoch;            /* parse.exim.local_epoch */
 static PyObject *python_parse;           /* parse.exim.parse_exim_line_py */
 static char **note_prefixes;             /* parse.exim._NOTE_PREFIXES */
@@ -39,36 +36,8 @@ static char cached_minute[16];
 static long long cached_base;
 static int cached_valid;
 
-#define SLOT(o, i) (*(PyObject **)((char *)(o) + offsets[i]))
-#define DECLINE ((PyObject *)1)          /* "let Python read this line" */
-
-static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
-static inline int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-static inline int is_alnum(char c) { return is_alpha(c) || is_digit(c); }
-static inline int is_word(char c) { return is_alnum(c) || c == '_'; }
-
-static PyObject *str_of(const char *p, Py_ssize_t n)
-{
-    if (n <= 0) {
-        Py_INCREF(s_empty);
-        return s_empty;
-    }
-    PyObject *u = PyUnicode_New(n, 127);
-    if (u != NULL)
-        memcpy(PyUnicode_DATA(u), p, (size_t)n);
-    return u;
-}
-
-/* Replace a slot's value; steals v. */
-static int set_slot(PyObject *o, int i, PyObject *v)
-{
-    if (v == NULL)
-        return -1;
-    PyObject *old = SLOT(o, i);
-    SLOT(o, i) = v;
-    Py_XDECREF(old);
-    return 0;
-}
+#define SLOT(o, i) SLOT_AT(o, offsets[i])
+#define set_slot(o, i, v) set_slot_at(o, offsets[i], v)
 
 static PyObject *new_line(void)
 {
@@ -101,33 +70,6 @@ static int set_kind(PyObject *o, PyObject *kind)
     Py_INCREF(kind);
     return set_slot(o, F_KIND, kind);
 }
-
-static Py_ssize_t find(const char *s, Py_ssize_t from, Py_ssize_t to, const char *needle, Py_ssize_t len)
-{
-    if (from < 0)
-        from = 0;
-    for (Py_ssize_t i = from; i + len <= to; i++)
-        if (s[i] == needle[0] && memcmp(s + i, needle, (size_t)len) == 0)
-            return i;
-    return -1;
-}
-
-static Py_ssize_t rfind(const char *s, Py_ssize_t from, Py_ssize_t to, const char *needle, Py_ssize_t len)
-{
-    for (Py_ssize_t i = to - len; i >= from; i--)
-        if (s[i] == needle[0] && memcmp(s + i, needle, (size_t)len) == 0)
-            return i;
-    return -1;
-}
-
-static int starts(const char *s, Py_ssize_t n, const char *prefix)
-{
-    Py_ssize_t len = (Py_ssize_t)strlen(prefix);
-    return n >= len && memcmp(s, prefix, (size_t)len) == 0;
-}
-
-#define FIND(s, from, to, lit) find((s), (from), (to), (lit), (Py_ssize_t)(sizeof(lit) - 1))
-#define RFIND(s, from, to, lit) rfind((s), (from), (to), (lit), (Py_ssize_t)(sizeof(lit) - 1))
 
 /* _QUOTED = "[^"\\]*(?:\\.[^"\\]*)*" at s[i]: the index after the closing quote, or -1. A backslash
  * takes the next character whatever it is; no shorter match can end at an earlier quote, so the one
@@ -711,16 +653,10 @@ static int epoch_of(PyObject *out, const char *ts, const char *tz)
 /* The fast path: an EximLine, DECLINE, or NULL with an exception set. */
 static PyObject *parse_fast(PyObject *line)
 {
-    if (!PyUnicode_CheckExact(line) || !PyUnicode_IS_COMPACT_ASCII(line))
+    Py_ssize_t n;
+    const char *s = ascii_text(line, &n);
+    if (s == NULL)
         return DECLINE;
-    const char *s = (const char *)PyUnicode_DATA(line);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(line);
-    /* str.rstrip(): ASCII whitespace is \t \n \v \f \r \x1c-\x1f and the space */
-    while (n > 0 && (s[n - 1] == ' ' || (s[n - 1] >= 0x09 && s[n - 1] <= 0x0d) || (s[n - 1] >= 0x1c && s[n - 1] <= 0x1f)))
-        n--;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20)
-            return DECLINE;
     if (n == 0)
         return new_line();
     /* _PREFIX_RE: "2026-11-01 10:00:00.123 +0100 [1234] 1smkL5-00000000e65-24eQ " */
@@ -804,40 +740,7 @@ static PyObject *parse(PyObject *self, PyObject *line)
     return result;
 }
 
-static int slot_offsets(PyTypeObject *type)
-{
-    for (int i = 0; i < NFIELDS; i++) {
-        PyObject *descr = PyObject_GetAttrString((PyObject *)type, field_names[i]);
-        if (descr == NULL)
-            return -1;
-        int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
-                 && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
-        if (ok)
-            offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
-        Py_DECREF(descr);
-        if (!ok) {
-            PyErr_Format(PyExc_TypeError, "EximLine.%s is not a slot", field_names[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
 
-static PyObject *interned(const char *text)
-{
-    return PyUnicode_InternFromString(text);
-}
-
-static PyObject *kind_of(PyObject *kinds, const char *name)
-{
-    PyObject *value = PyDict_GetItemString(kinds, name);
-    if (value == NULL || !PyUnicode_Check(value)) {
-        PyErr_Format(PyExc_KeyError, "kinds[%s]", name);
-        return NULL;
-    }
-    Py_INCREF(value);
-    return value;
-}
 
 /* setup(EximLine, kinds, note_prefixes, local_epoch, python_parse) */
 static PyObject *setup(PyObject *self, PyObject *args)
@@ -846,7 +749,7 @@ static PyObject *setup(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!O!O!OO", &PyType_Type, &type, &PyDict_Type, &kinds, &PyTuple_Type, &prefixes,
                           &epoch, &fallback))
         return NULL;
-    if (slot_offsets((PyTypeObject *)type) < 0)
+    if (slot_offsets((PyTypeObject *)type, field_names, NFIELDS, offsets) < 0)
         return NULL;
     if (!(k_arrival = kind_of(kinds, "arrival")) || !(k_delivery = kind_of(kinds, "delivery"))
         || !(k_defer = kind_of(kinds, "defer")) || !(k_failure = kind_of(kinds, "failure"))

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import calendar
+import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
@@ -399,8 +401,11 @@ def _service_of(program: str) -> str:
     return service
 
 
-def parse_postfix_line(line: str, year_hint: int | None = None) -> PostfixLine:
+def parse_postfix_line_py(line: str, year_hint: int | None = None) -> PostfixLine:
     """Parse one syslog line of a Postfix mail log (no trailing newline needed; CRLF is fine).
+
+    The reference implementation: ``parse_postfix_line`` is the compiled fast path (_postfixc.c) where it
+    was built, which reads the common line forms itself and hands every other line to this function.
 
     ``year_hint`` is the year of classic syslog timestamps, which have none; without it the year is
     guessed (this year, unless that puts the line in the future). ``SyslogYear`` does better for files.
@@ -468,6 +473,25 @@ def parse_postfix_line(line: str, year_hint: int | None = None) -> PostfixLine:
             return out
     out.message = body
     return out
+
+
+def _compiled_parser() -> Callable[..., PostfixLine] | None:
+    """The compiled fast path, set up; None where it was not built or TRACKDELIVERY_PURE_PYTHON is set."""
+    if os.environ.get("TRACKDELIVERY_PURE_PYTHON"):
+        return None
+    try:
+        from . import _postfixc  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    kinds = {name: name for name in (CONNECT, CLIENT, QUEUED, MESSAGE_ID, REMOVED, DELETED, DELIVERY, TLS, NOTE,
+                                     OTHER)}  # fmt: skip
+    _postfixc.setup(PostfixLine, kinds, _classic_epoch, _iso_epoch, _services, _service_of, parse_postfix_line_py)
+    parse: Callable[..., PostfixLine] = _postfixc.parse
+    return parse
+
+
+COMPILED = _compiled_parser()
+parse_postfix_line: Callable[..., PostfixLine] = COMPILED or parse_postfix_line_py
 
 
 def decode_mime_words(value: str) -> str:

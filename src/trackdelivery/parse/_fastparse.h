@@ -1,0 +1,128 @@
+/* Helpers shared by the compiled parsers (_eximc.c, _postfixc.c): ASCII character classes, searches
+ * in a byte range, Python strings of ASCII bytes, and writing the slots of a slots dataclass. */
+#ifndef TRACKDELIVERY_FASTPARSE_H
+#define TRACKDELIVERY_FASTPARSE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <string.h>
+
+static PyObject *s_empty;                /* "" */
+
+/* The field of a line object at a slot offset (see slot_offsets). */
+#define SLOT_AT(o, offset) (*(PyObject **)((char *)(o) + (offset)))
+#define DECLINE ((PyObject *)1)          /* "let Python read this line" */
+
+static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
+static inline int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static inline int is_alnum(char c) { return is_alpha(c) || is_digit(c); }
+static inline int is_word(char c) { return is_alnum(c) || c == '_'; }
+
+static PyObject *str_of(const char *p, Py_ssize_t n)
+{
+    if (n <= 0) {
+        Py_INCREF(s_empty);
+        return s_empty;
+    }
+    PyObject *u = PyUnicode_New(n, 127);
+    if (u != NULL)
+        memcpy(PyUnicode_DATA(u), p, (size_t)n);
+    return u;
+}
+
+/* Replace a slot's value; steals v. */
+static int set_slot_at(PyObject *o, Py_ssize_t offset, PyObject *v)
+{
+    if (v == NULL)
+        return -1;
+    PyObject *old = SLOT_AT(o, offset);
+    SLOT_AT(o, offset) = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static inline Py_ssize_t find(const char *s, Py_ssize_t from, Py_ssize_t to, const char *needle, Py_ssize_t len)
+{
+    if (from < 0)
+        from = 0;
+    for (Py_ssize_t i = from; i + len <= to; i++)
+        if (s[i] == needle[0] && memcmp(s + i, needle, (size_t)len) == 0)
+            return i;
+    return -1;
+}
+
+static inline Py_ssize_t rfind(const char *s, Py_ssize_t from, Py_ssize_t to, const char *needle, Py_ssize_t len)
+{
+    for (Py_ssize_t i = to - len; i >= from; i--)
+        if (s[i] == needle[0] && memcmp(s + i, needle, (size_t)len) == 0)
+            return i;
+    return -1;
+}
+
+static inline int starts(const char *s, Py_ssize_t n, const char *prefix)
+{
+    Py_ssize_t len = (Py_ssize_t)strlen(prefix);
+    return n >= len && memcmp(s, prefix, (size_t)len) == 0;
+}
+
+#define FIND(s, from, to, lit) find((s), (from), (to), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+#define RFIND(s, from, to, lit) rfind((s), (from), (to), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+
+
+/* The offsets of a slots dataclass's fields, checked to be object slots. */
+static int slot_offsets(PyTypeObject *type, const char *const *names, int count, Py_ssize_t *offsets)
+{
+    for (int i = 0; i < count; i++) {
+        PyObject *descr = PyObject_GetAttrString((PyObject *)type, names[i]);
+        if (descr == NULL)
+            return -1;
+        int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
+                 && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
+        if (ok)
+            offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+        Py_DECREF(descr);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", type->tp_name, names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *interned(const char *text)
+{
+    return PyUnicode_InternFromString(text);
+}
+
+/* A str value of a kinds dict (new reference), or NULL with KeyError. */
+static PyObject *kind_of(PyObject *kinds, const char *name)
+{
+    PyObject *value = PyDict_GetItemString(kinds, name);
+    if (value == NULL || !PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_KeyError, "kinds[%s]", name);
+        return NULL;
+    }
+    Py_INCREF(value);
+    return value;
+}
+
+/* The printable-ASCII text of a line without its trailing blanks (str.rstrip()), or NULL when the line
+ * is not compact ASCII or holds a control character: such lines are Python's to read. */
+static const char *ascii_text(PyObject *line, Py_ssize_t *length)
+{
+    if (!PyUnicode_CheckExact(line) || !PyUnicode_IS_COMPACT_ASCII(line))
+        return NULL;
+    const char *s = (const char *)PyUnicode_DATA(line);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(line);
+    /* ASCII whitespace for str.rstrip() is \t \n \v \f \r \x1c-\x1f and the space */
+    while (n > 0 && (s[n - 1] == ' ' || (s[n - 1] >= 0x09 && s[n - 1] <= 0x0d) || (s[n - 1] >= 0x1c && s[n - 1] <= 0x1f)))
+        n--;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20)
+            return NULL;
+    *length = n;
+    return s;
+}
+
+#endif

@@ -1,0 +1,726 @@
+/* A compiled fast path for parse/postfix.py's parse_postfix_line (the Python parser stays the reference).
+ *
+ * parse(line, year_hint=None) answers every line: it reads the common forms itself (the syslog prefix
+ * in its classic and RFC 3339 shapes; deliveries, client=, qmgr's from=, message-id=, removed; connect,
+ * TLS sessions and other notes without a queue id; other programs' lines) and hands every other line to
+ * the Python parser: rejections and NOQUEUE lines, pickup, bounce notices, header checks, expiries,
+ * postsuper, proxy and dnsblog lines, a line without a year hint, and any line that is not printable
+ * ASCII. fast(line, year_hint=None) returns None for those instead; the tests compare it with the
+ * Python parser line for line (tests/test_parse_postfix_c.py).
+ *
+ * Each helper names the Python function or regular expression it reads like.
+ */
+#include "_fastparse.h"
+
+enum { F_KIND, F_TIME, F_QUEUE_ID, F_PROGRAM, F_SERVICE, F_HOST, F_FIELDS, F_MESSAGE, F_YEARLESS, F_PID,
+       NFIELDS };
+static const char *const field_names[NFIELDS] = {
+    "kind", "time", "queue_id", "program", "service", "host", "fields", "message", "yearless", "pid"};
+
+static PyTypeObject *line_type;          /* parse.postfix.PostfixLine (a slots dataclass) */
+static Py_ssize_t offsets[NFIELDS];
+static PyObject *k_connect, *k_client, *k_queued, *k_message_id, *k_removed, *k_deleted, *k_delivery, *k_tls,
+    *k_note, *k_other;
+static PyObject *classic_epoch, *iso_epoch;  /* parse.postfix._classic_epoch, _iso_epoch */
+static PyObject *services, *service_of;      /* parse.postfix._services (program -> service), _service_of */
+static PyObject *python_parse;               /* parse.postfix.parse_postfix_line_py */
+static PyObject *s_to, *s_relay, *s_status, *s_from, *s_size, *s_nrcpt, *s_message_id, *s_tls, *s_client,
+    *s_orig_client;
+static PyObject *s_client_host, *s_client_ip, *s_client_port, *s_orig_client_host, *s_orig_client_ip,
+    *s_orig_client_port, *s_peer_host, *s_peer_ip, *s_peer_port;
+
+/* One-entry caches of the epoch of a minute: classic (month, day, HH:MM, year) and ISO (date, HH:MM, zone). */
+static char classic_key[16];
+static long long classic_year, classic_base;
+static int classic_valid;
+static char iso_key[24];
+static long long iso_base;
+static int iso_valid;
+
+#define SLOT(o, i) SLOT_AT(o, offsets[i])
+#define set_slot(o, i, v) set_slot_at(o, offsets[i], v)
+
+static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+static PyObject *new_line(PyObject *kind)
+{
+    PyObject *o = line_type->tp_alloc(line_type, 0);
+    if (o == NULL)
+        return NULL;
+    PyObject *fields = PyDict_New();
+    if (fields == NULL) {
+        Py_DECREF(o);
+        return NULL;
+    }
+    Py_INCREF(kind); SLOT(o, F_KIND) = kind;
+    Py_INCREF(Py_None); SLOT(o, F_TIME) = Py_None;
+    for (int i = F_QUEUE_ID; i <= F_HOST; i++) {
+        Py_INCREF(s_empty);
+        SLOT(o, i) = s_empty;
+    }
+    SLOT(o, F_FIELDS) = fields;
+    Py_INCREF(s_empty); SLOT(o, F_MESSAGE) = s_empty;
+    Py_INCREF(Py_False); SLOT(o, F_YEARLESS) = Py_False;
+    Py_INCREF(s_empty); SLOT(o, F_PID) = s_empty;
+    return o;
+}
+
+static int set_kind(PyObject *o, PyObject *kind)
+{
+    Py_INCREF(kind);
+    return set_slot(o, F_KIND, kind);
+}
+
+static int set_str(PyObject *out, int slot, const char *p, Py_ssize_t n)
+{
+    return set_slot(out, slot, str_of(p, n));
+}
+
+static int put(PyObject *dict, PyObject *key, const char *p, Py_ssize_t n)
+{
+    PyObject *value = str_of(p, n);
+    if (value == NULL)
+        return -1;
+    int rc = PyDict_SetItem(dict, key, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* A new empty fields dict for the line (the Python parser replaces out.fields in these places). */
+static PyObject *fresh_fields(PyObject *out)
+{
+    PyObject *fields = PyDict_New();
+    if (fields == NULL || set_slot(out, F_FIELDS, fields) < 0)
+        return NULL;
+    return fields;
+}
+
+/* _client_fields(fields, value, prefix) with split_endpoint: "mx.example.com[192.0.2.1]:25" */
+static int client_fields(PyObject *fields, const char *v, Py_ssize_t n, PyObject *k_host, PyObject *k_ip,
+                         PyObject *k_port)
+{
+    Py_ssize_t start = FIND(v, 0, n, "[");
+    Py_ssize_t end = FIND(v, start + 1, n, "]");
+    if (start < 0 || end < 0)
+        return put(fields, k_host, v, n) < 0 || put(fields, k_ip, v, 0) < 0 ? -1 : 0;
+    if (put(fields, k_host, v, start) < 0 || put(fields, k_ip, v + start + 1, end - start - 1) < 0)
+        return -1;
+    if (end + 1 < n && v[end + 1] == ':' && end + 2 < n)
+        return put(fields, k_port, v + end + 2, n - end - 2);
+    return 0;
+}
+
+/* _parse_delivery(out, body): "to=<b>, orig_to=<c>, relay=mx[ip]:25, delay=0.3, ..., status=sent (250 Ok)" */
+static PyObject *parse_delivery(PyObject *out, const char *b, Py_ssize_t n)
+{
+    Py_ssize_t end = FIND(b, 0, n, ", status=");
+    if (end < 0)
+        return DECLINE;
+    PyObject *f = SLOT(out, F_FIELDS);
+    Py_ssize_t i = 0;
+    for (;;) {
+        Py_ssize_t comma = FIND(b, i, end, ", ");
+        Py_ssize_t part_end = comma < 0 ? end : comma;
+        Py_ssize_t eq = FIND(b, i, part_end, "=");
+        if (eq >= 0) {
+            const char *v = b + eq + 1;
+            Py_ssize_t vn = part_end - eq - 1;
+            if (vn >= 2 && v[0] == '<' && v[vn - 1] == '>')
+                v++, vn -= 2;
+            PyObject *key = str_of(b + i, eq - i);
+            PyObject *value = str_of(v, vn);
+            int rc = (key && value) ? PyDict_SetItem(f, key, value) : -1;
+            Py_XDECREF(key);
+            Py_XDECREF(value);
+            if (rc < 0)
+                return NULL;
+        }
+        if (comma < 0)
+            break;
+        i = comma + 2;
+    }
+    int has_to = PyDict_Contains(f, s_to), has_relay = PyDict_Contains(f, s_relay);
+    if (has_to < 0 || has_relay < 0)
+        return NULL;
+    if (!has_to || !has_relay)
+        return DECLINE;  /* a NOTE with the whole body: Python's */
+    if (set_kind(out, k_delivery) < 0)
+        return NULL;
+    const char *r = b + end + 9;
+    Py_ssize_t rn = n - end - 9;
+    Py_ssize_t space = FIND(r, 0, rn, " ");
+    if (space < 0)
+        return put(f, s_status, r, rn) < 0 ? NULL : out;
+    if (put(f, s_status, r, space) < 0)
+        return NULL;
+    const char *t = r + space + 1;
+    Py_ssize_t tn = rn - space - 1;
+    if (tn > 0 && t[0] == '(') {
+        /* "(250 2.0.0 Ok: queued as 4E8FF30001C8)"; a line cut by a newline inside has no ")" */
+        if (t[tn - 1] == ')' && tn >= 2)
+            t++, tn -= 2;
+        else
+            t++, tn -= 1;
+    }
+    return set_str(out, F_MESSAGE, t, tn) < 0 ? NULL : out;
+}
+
+/* _parse_client(out, body): "client=mx[ip], sasl_method=PLAIN, sasl_username=alice" */
+static PyObject *parse_client(PyObject *out, const char *b, Py_ssize_t n)
+{
+    if (set_kind(out, k_client) < 0)
+        return NULL;
+    PyObject *f = SLOT(out, F_FIELDS);
+    Py_ssize_t i = 0;
+    for (;;) {
+        Py_ssize_t comma = FIND(b, i, n, ", ");
+        Py_ssize_t part_end = comma < 0 ? n : comma;
+        Py_ssize_t eq = FIND(b, i, part_end, "=");
+        if (eq >= 0) {
+            const char *v = b + eq + 1;
+            Py_ssize_t vn = part_end - eq - 1, kn = eq - i;
+            int rc;
+            if (kn == 6 && memcmp(b + i, "client", 6) == 0)
+                rc = client_fields(f, v, vn, s_client_host, s_client_ip, s_client_port);
+            else if (kn == 11 && memcmp(b + i, "orig_client", 11) == 0)
+                rc = client_fields(f, v, vn, s_orig_client_host, s_orig_client_ip, s_orig_client_port);
+            else {
+                PyObject *key = str_of(b + i, kn);
+                PyObject *value = str_of(v, vn);
+                rc = (key && value) ? PyDict_SetItem(f, key, value) : -1;
+                Py_XDECREF(key);
+                Py_XDECREF(value);
+            }
+            if (rc < 0)
+                return NULL;
+        }
+        if (comma < 0)
+            break;
+        i = comma + 2;
+    }
+    return out;
+}
+
+static Py_ssize_t digits_end(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    while (i < n && is_digit(s[i]))
+        i++;
+    return i;
+}
+
+/* _parse_queue_line(out, qid, body, service) for the forms read here. */
+static PyObject *parse_queue_line(PyObject *out, PyObject *service, const char *b, Py_ssize_t n)
+{
+    if (starts(b, n, "to="))
+        return parse_delivery(out, b, n);
+    if (starts(b, n, "client="))
+        return parse_client(out, b, n);
+    if (starts(b, n, "from=<")) {
+        /* _QUEUED_RE: from=<(?P<from>[^>]*)>, size=(?P<size>\d+), nrcpt=(?P<nrcpt>\d+) */
+        Py_ssize_t gt = 6;
+        while (gt < n && b[gt] != '>')
+            gt++;
+        if (gt >= n || !starts(b + gt, n - gt, ">, size="))
+            return DECLINE;
+        Py_ssize_t size = gt + 8, size_end = digits_end(b, n, size);
+        if (size_end == size || !starts(b + size_end, n - size_end, ", nrcpt="))
+            return DECLINE;
+        Py_ssize_t nrcpt = size_end + 8, nrcpt_end = digits_end(b, n, nrcpt);
+        if (nrcpt_end == nrcpt)
+            return DECLINE;
+        PyObject *f = fresh_fields(out);
+        if (f == NULL || set_kind(out, k_queued) < 0 || put(f, s_from, b + 6, gt - 6) < 0
+            || put(f, s_size, b + size, size_end - size) < 0 || put(f, s_nrcpt, b + nrcpt, nrcpt_end - nrcpt) < 0)
+            return NULL;
+        return out;
+    }
+    if (starts(b, n, "message-id=")) {
+        Py_ssize_t i = 11, e = n;
+        while (i < e && b[i] == ' ')
+            i++;
+        if (i < e && b[i] == '<') {
+            i++;
+            if (e > i && b[e - 1] == '>')
+                e--;
+        }
+        PyObject *f = fresh_fields(out);
+        if (f == NULL || set_kind(out, k_message_id) < 0 || put(f, s_message_id, b + i, e - i) < 0)
+            return NULL;
+        return out;
+    }
+    if (n == 7 && memcmp(b, "removed", 7) == 0) {
+        int postsuper = PyUnicode_CompareWithASCIIString(service, "postsuper") == 0;
+        return set_kind(out, postsuper ? k_deleted : k_removed) < 0 ? NULL : out;
+    }
+    return DECLINE;
+}
+
+/* _TLS_RE.match(body): (?:\w+ )?TLS connection established (?:from|to) (?P<peer>\S+?): (?P<protocol>\S+)
+ * with cipher (?P<cipher>\S+) \((?P<bits>\d+)/ ; the peer cannot hold a space, so it ends at the first
+ * ": ". Returns 1 and the fields, 0 when it does not match, -1 on error. */
+static int tls_at(PyObject *out, const char *b, Py_ssize_t n, Py_ssize_t i)
+{
+    static const char head[] = "TLS connection established ";
+    if (!starts(b + i, n - i, head))
+        return 0;
+    i += (Py_ssize_t)sizeof(head) - 1;
+    if (starts(b + i, n - i, "from "))
+        i += 5;
+    else if (starts(b + i, n - i, "to "))
+        i += 3;
+    else
+        return 0;
+    Py_ssize_t peer = i;
+    while (i < n && b[i] != ' ' && !(b[i] == ':' && i + 1 < n && b[i + 1] == ' '))
+        i++;
+    if (i == peer || i >= n || b[i] != ':')
+        return 0;
+    Py_ssize_t peer_end = i, protocol = i + 2, protocol_end = protocol;
+    while (protocol_end < n && b[protocol_end] != ' ')
+        protocol_end++;
+    if (protocol_end == protocol || !starts(b + protocol_end, n - protocol_end, " with cipher "))
+        return 0;
+    Py_ssize_t cipher = protocol_end + 13, cipher_end = cipher;
+    while (cipher_end < n && b[cipher_end] != ' ')
+        cipher_end++;
+    if (cipher_end == cipher || !starts(b + cipher_end, n - cipher_end, " ("))
+        return 0;
+    Py_ssize_t bits = cipher_end + 2, bits_end = digits_end(b, n, bits);
+    if (bits_end == bits || bits_end >= n || b[bits_end] != '/')
+        return 0;
+    PyObject *f = SLOT(out, F_FIELDS);
+    if (set_kind(out, k_tls) < 0
+        || client_fields(f, b + peer, peer_end - peer, s_peer_host, s_peer_ip, s_peer_port) < 0)
+        return -1;
+    /* "protocol:cipher:bits" */
+    Py_ssize_t pn = protocol_end - protocol, cn = cipher_end - cipher, bn = bits_end - bits;
+    PyObject *tls = PyUnicode_New(pn + 1 + cn + 1 + bn, 127);
+    if (tls == NULL)
+        return -1;
+    char *d = (char *)PyUnicode_DATA(tls);
+    memcpy(d, b + protocol, (size_t)pn);
+    d[pn] = ':';
+    memcpy(d + pn + 1, b + cipher, (size_t)cn);
+    d[pn + 1 + cn] = ':';
+    memcpy(d + pn + 2 + cn, b + bits, (size_t)bn);
+    int rc = PyDict_SetItem(f, s_tls, tls);
+    Py_DECREF(tls);
+    return rc < 0 ? -1 : 1;
+}
+
+static int tls_line(PyObject *out, const char *b, Py_ssize_t n)
+{
+    /* the optional (?:\w+ ) first, as the regex tries it */
+    Py_ssize_t w = 0;
+    while (w < n && is_word(b[w]))
+        w++;
+    if (w > 0 && w < n && b[w] == ' ') {
+        int rc = tls_at(out, b, n, w + 1);
+        if (rc != 0)
+            return rc;
+    }
+    return tls_at(out, b, n, 0);
+}
+
+/* [+-]\d\d(?::?\d\d)? or Z at s[i]: its end, or i when there is none. */
+static Py_ssize_t zone_end(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    if (i < n && s[i] == 'Z')
+        return i + 1;
+    if (i + 2 < n && (s[i] == '+' || s[i] == '-') && is_digit(s[i + 1]) && is_digit(s[i + 2])) {
+        Py_ssize_t j = i + 3;
+        if (j < n && s[j] == ':')
+            j++;
+        if (j + 1 < n && is_digit(s[j]) && is_digit(s[j + 1]))
+            return j + 2;
+        return i + 3;
+    }
+    return i;
+}
+
+static int set_time(PyObject *out, PyObject *stamp)
+{
+    return set_slot(out, F_TIME, stamp);
+}
+
+/* stamp of a classic "Jun  3 10:40:57" time in year_hint: _classic_epoch, cached per minute. */
+static int classic_time(PyObject *out, const char *mon, const char *day, Py_ssize_t day_len, const char *hms,
+                        long long year)
+{
+    char key[16] = {0};
+    memcpy(key, mon, 3);
+    memcpy(key + 3, day, (size_t)day_len);
+    memcpy(key + 5, hms, 5);
+    long long seconds = (hms[6] - '0') * 10 + (hms[7] - '0');
+    if (classic_valid && classic_year == year && memcmp(key, classic_key, 16) == 0)
+        return set_time(out, PyLong_FromLongLong(classic_base + seconds));
+    PyObject *m = str_of(mon, 3), *d = str_of(day, day_len), *t = str_of(hms, 8), *y = PyLong_FromLongLong(year);
+    PyObject *stamp = (m && d && t && y) ? PyObject_CallFunctionObjArgs(classic_epoch, m, d, t, y, NULL) : NULL;
+    Py_XDECREF(m);
+    Py_XDECREF(d);
+    Py_XDECREF(t);
+    Py_XDECREF(y);
+    if (stamp == NULL)
+        return -1;
+    if (PyLong_CheckExact(stamp)) {
+        long long value = PyLong_AsLongLong(stamp);
+        if (value == -1 && PyErr_Occurred()) {
+            Py_DECREF(stamp);
+            return -1;
+        }
+        memcpy(classic_key, key, 16);
+        classic_year = year;
+        classic_base = value - seconds;
+        classic_valid = 1;
+    }
+    return set_time(out, stamp);
+}
+
+/* stamp of an ISO "2022-01-08T19:42:12" time with its zone ("" = local): _iso_epoch, cached per minute. */
+static int iso_time(PyObject *out, const char *date, const char *hms, const char *zone, Py_ssize_t zone_len)
+{
+    char key[24] = {0};
+    memcpy(key, date, 10);
+    memcpy(key + 10, hms, 5);
+    memcpy(key + 15, zone, (size_t)zone_len);  /* at most 6: "+01:00" */
+    long long seconds = (hms[6] - '0') * 10 + (hms[7] - '0');
+    if (iso_valid && memcmp(key, iso_key, 24) == 0)
+        return set_time(out, PyLong_FromLongLong(iso_base + seconds));
+    PyObject *d = str_of(date, 10), *t = str_of(hms, 8);
+    PyObject *z = zone_len ? str_of(zone, zone_len) : (Py_INCREF(Py_None), Py_None);
+    PyObject *stamp = (d && t && z) ? PyObject_CallFunctionObjArgs(iso_epoch, d, t, z, NULL) : NULL;
+    Py_XDECREF(d);
+    Py_XDECREF(t);
+    Py_XDECREF(z);
+    if (stamp == NULL)
+        return -1;
+    if (PyLong_CheckExact(stamp)) {
+        long long value = PyLong_AsLongLong(stamp);
+        if (value == -1 && PyErr_Occurred()) {
+            Py_DECREF(stamp);
+            return -1;
+        }
+        memcpy(iso_key, key, 24);
+        iso_base = value - seconds;
+        iso_valid = 1;
+    }
+    return set_time(out, stamp);
+}
+
+static int is_qid_hex(char c) { return is_digit(c) || (c >= 'A' && c <= 'F'); }
+
+/* [0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]: base 52 without vowels, and digits */
+static int is_qid_long(char c)
+{
+    if (is_digit(c))
+        return 1;
+    char l = (char)(c | 0x20);
+    return is_alpha(c) && l != 'a' && l != 'e' && l != 'i' && l != 'o' && l != 'u';
+}
+
+/* The fast path: a PostfixLine, DECLINE, or NULL with an exception set. */
+static PyObject *parse_fast(PyObject *line, PyObject *year_hint)
+{
+    Py_ssize_t n;
+    const char *s = ascii_text(line, &n);
+    if (s == NULL || n == 0)
+        return DECLINE;
+    /* _PREFIX_RE, part 1: "Jun  3 10:40:57" | "2022-01-08T19:42:12+00:00" */
+    const char *mon = NULL, *day = NULL, *hms, *date = NULL, *zone = NULL;
+    Py_ssize_t day_len = 0, zone_len = 0, i;
+    if (n > 16 && is_alpha(s[0])) {
+        const char *found = NULL;
+        for (int k = 0; k < 12 && found == NULL; k++)
+            if (memcmp(s, months + 3 * k, 3) == 0)
+                found = months + 3 * k;
+        if (found == NULL || s[3] != ' ')
+            return DECLINE;
+        mon = s;
+        i = s[4] == ' ' ? 5 : 4;
+        day = s + i;
+        while (i < n && is_digit(s[i]) && s + i - day < 3)
+            i++;
+        day_len = s + i - day;
+        if (day_len < 1 || day_len > 2 || i >= n || s[i] != ' ')
+            return DECLINE;
+        i++;
+    } else if (n > 20 && is_digit(s[0])) {
+        static const char shape[] = "dddd-dd-dd";
+        for (int k = 0; k < 10; k++)
+            if (shape[k] == 'd' ? !is_digit(s[k]) : s[k] != shape[k])
+                return DECLINE;
+        if (s[10] != 'T' && s[10] != ' ')
+            return DECLINE;
+        date = s;
+        i = 11;
+    } else {
+        return DECLINE;
+    }
+    if (i + 8 > n || !is_digit(s[i]) || !is_digit(s[i + 1]) || s[i + 2] != ':' || !is_digit(s[i + 3])
+        || !is_digit(s[i + 4]) || s[i + 5] != ':' || !is_digit(s[i + 6]) || !is_digit(s[i + 7]))
+        return DECLINE;
+    hms = s + i;
+    i += 8;
+    if (date != NULL) {
+        Py_ssize_t z = zone_end(s, n, i);
+        if (z > i)
+            zone = s + i, zone_len = z - i, i = z;
+    }
+    /* (?:[.,]\d+(Z|[+-]\d\d(?::?\d\d)?)?)? — the second zone counts only where the first is absent */
+    if (i + 1 < n && (s[i] == '.' || s[i] == ',') && is_digit(s[i + 1])) {
+        i = digits_end(s, n, i + 1);
+        Py_ssize_t z = zone_end(s, n, i);
+        if (z > i) {
+            if (zone == NULL)
+                zone = s + i, zone_len = z - i;
+            i = z;
+        }
+    }
+    if (mon != NULL && zone != NULL)
+        return DECLINE;
+    if (zone_len > 6)
+        return DECLINE;
+    /* part 2: " host program[pid]: " */
+    if (i >= n || s[i] != ' ')
+        return DECLINE;
+    Py_ssize_t host = ++i;
+    while (i < n && s[i] != ' ')
+        i++;
+    Py_ssize_t host_end = i;
+    if (host_end == host || i >= n)
+        return DECLINE;
+    Py_ssize_t program = ++i;
+    while (i < n && s[i] != ' ' && s[i] != '[' && s[i] != ':')
+        i++;
+    Py_ssize_t program_end = i, pid = -1, pid_end = -1;
+    if (program_end == program)
+        return DECLINE;
+    if (i < n && s[i] == '[') {
+        Py_ssize_t d = digits_end(s, n, i + 1);
+        if (d > i + 1 && d < n && s[d] == ']')
+            pid = i + 1, pid_end = d, i = d + 1;
+    }
+    if (i + 1 >= n || s[i] != ':' || s[i + 1] != ' ')
+        return DECLINE;
+    i += 2;
+    /* part 3: the queue id "4AA091855DA0: " | "3mPVKl0Mhjz7sXv: " | "NOQUEUE: " */
+    Py_ssize_t qid = -1, qid_end = -1;
+    {
+        Py_ssize_t e = i;
+        while (e < n && is_qid_hex(s[e]))
+            e++;
+        if (e - i >= 6 && e + 1 < n && s[e] == ':' && s[e + 1] == ' ')
+            qid = i, qid_end = e;
+        else {
+            e = i;
+            while (e < n && is_qid_long(s[e]))
+                e++;
+            if (e - i >= 10 && e + 1 < n && s[e] == ':' && s[e + 1] == ' ')
+                qid = i, qid_end = e;
+            else if (starts(s + i, n - i, "NOQUEUE: "))
+                return DECLINE;
+        }
+        if (qid >= 0)
+            i = qid_end + 2;
+    }
+    PyObject *program_str = str_of(s + program, program_end - program);
+    if (program_str == NULL)
+        return NULL;
+    PyObject *service = PyDict_GetItemWithError(services, program_str);
+    if (service != NULL)
+        Py_INCREF(service);
+    else if (PyErr_Occurred() || (service = PyObject_CallOneArg(service_of, program_str)) == NULL) {
+        Py_DECREF(program_str);
+        return NULL;
+    }
+    PyObject *out = NULL;
+    if (!PyUnicode_Check(service)) {
+        PyErr_SetString(PyExc_TypeError, "_service_of gave no str");
+        goto fail;
+    }
+    if (PyUnicode_GET_LENGTH(service) == 0) {
+        /* another program's line: PostfixLine(OTHER, program=program, host=host) */
+        out = new_line(k_other);
+        if (out == NULL || set_slot(out, F_PROGRAM, program_str) < 0)
+            goto fail_program_taken;
+        Py_DECREF(service);
+        return set_str(out, F_HOST, s + host, host_end - host) < 0 ? (Py_DECREF(out), NULL) : out;
+    }
+    if (mon != NULL && year_hint == Py_None)
+        goto decline;
+    out = new_line(k_note);
+    if (out == NULL)
+        goto fail;
+    if (set_slot(out, F_PROGRAM, program_str) < 0)
+        goto fail_program_taken;
+    program_str = NULL;
+    if (set_slot(out, F_SERVICE, service) < 0) {
+        service = NULL;
+        goto fail;
+    }
+    service = SLOT(out, F_SERVICE);  /* borrowed from here on */
+    if (set_str(out, F_HOST, s + host, host_end - host) < 0
+        || (pid >= 0 && set_str(out, F_PID, s + pid, pid_end - pid) < 0)
+        || (qid >= 0 && set_str(out, F_QUEUE_ID, s + qid, qid_end - qid) < 0))
+        goto fail_out;
+    if (mon != NULL) {
+        long long year = PyLong_AsLongLong(year_hint);
+        if (year == -1 && PyErr_Occurred())
+            goto fail_out;
+        Py_INCREF(Py_True);
+        if (set_slot(out, F_YEARLESS, Py_True) < 0 || classic_time(out, mon, day, day_len, hms, year) < 0)
+            goto fail_out;
+    } else if (iso_time(out, date, hms, zone ? zone : "", zone_len) < 0) {
+        goto fail_out;
+    }
+    const char *b = s + i;
+    Py_ssize_t bn = n - i;
+    PyObject *result;
+    if (qid >= 0) {
+        result = parse_queue_line(out, service, b, bn);
+    } else if (starts(b, bn, "connect from ") && PyUnicode_CompareWithASCIIString(service, "smtpd") == 0) {
+        result = set_kind(out, k_connect) < 0
+                         || client_fields(SLOT(out, F_FIELDS), b + 13, bn - 13, s_client_host, s_client_ip,
+                                          s_client_port) < 0
+                     ? NULL
+                     : out;
+    } else if (FIND(b, 0, bn, "TLS connection established ") >= 0) {
+        int rc = tls_line(out, b, bn);
+        result = rc < 0 ? NULL : rc == 0 ? DECLINE : out;
+    } else if (starts(b, bn, "proxy-") || PyUnicode_CompareWithASCIIString(service, "dnsblog") == 0) {
+        result = DECLINE;
+    } else {
+        result = set_str(out, F_MESSAGE, b, bn) < 0 ? NULL : out;
+    }
+    if (result != out)
+        Py_DECREF(out);
+    return result;
+
+decline:
+    Py_DECREF(program_str);
+    Py_DECREF(service);
+    return DECLINE;
+fail_program_taken:
+    Py_XDECREF(out);
+    Py_DECREF(service);
+    return NULL;
+fail_out:
+    Py_DECREF(out);
+    return NULL;
+fail:
+    Py_XDECREF(program_str);
+    Py_XDECREF(service);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static int read_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **line, PyObject **year)
+{
+    *year = Py_None;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw < 1 || nargs + nkw > 2) {
+        PyErr_SetString(PyExc_TypeError, "parse(line, year_hint=None)");
+        return -1;
+    }
+    *line = args[0];
+    if (nargs == 2)
+        *year = args[1];
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, k), "year_hint") != 0 || nargs != 1) {
+            PyErr_SetString(PyExc_TypeError, "parse(line, year_hint=None)");
+            return -1;
+        }
+        *year = args[nargs + k];
+    }
+    if (*year != Py_None && !PyLong_CheckExact(*year)) {
+        PyErr_SetString(PyExc_TypeError, "year_hint must be an int or None");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *line, *year;
+    if (line_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_postfixc.setup() was not called");
+        return NULL;
+    }
+    if (read_args(args, nargs, kwnames, &line, &year) < 0)
+        return NULL;
+    PyObject *result = parse_fast(line, year);
+    if (result == DECLINE)
+        Py_RETURN_NONE;
+    return result;
+}
+
+static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *line, *year;
+    if (line_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_postfixc.setup() was not called");
+        return NULL;
+    }
+    if (read_args(args, nargs, kwnames, &line, &year) < 0)
+        return NULL;
+    PyObject *result = parse_fast(line, year);
+    if (result == DECLINE)
+        return PyObject_CallFunctionObjArgs(python_parse, line, year, NULL);
+    return result;
+}
+
+/* setup(PostfixLine, kinds, _classic_epoch, _iso_epoch, _services, _service_of, parse_postfix_line_py) */
+static PyObject *setup(PyObject *self, PyObject *args)
+{
+    PyObject *type, *kinds, *classic, *iso, *cache, *of, *fallback;
+    if (!PyArg_ParseTuple(args, "O!O!OOO!OO", &PyType_Type, &type, &PyDict_Type, &kinds, &classic, &iso,
+                          &PyDict_Type, &cache, &of, &fallback))
+        return NULL;
+    if (slot_offsets((PyTypeObject *)type, field_names, NFIELDS, offsets) < 0)
+        return NULL;
+    if (!(k_connect = kind_of(kinds, "connect")) || !(k_client = kind_of(kinds, "client"))
+        || !(k_queued = kind_of(kinds, "queued")) || !(k_message_id = kind_of(kinds, "message_id"))
+        || !(k_removed = kind_of(kinds, "removed")) || !(k_deleted = kind_of(kinds, "deleted"))
+        || !(k_delivery = kind_of(kinds, "delivery")) || !(k_tls = kind_of(kinds, "tls"))
+        || !(k_note = kind_of(kinds, "note")) || !(k_other = kind_of(kinds, "other")))
+        return NULL;
+    if (s_empty == NULL)
+        s_empty = PyUnicode_New(0, 0);
+    s_to = interned("to"), s_relay = interned("relay"), s_status = interned("status"), s_from = interned("from");
+    s_size = interned("size"), s_nrcpt = interned("nrcpt"), s_message_id = interned("message_id");
+    s_tls = interned("tls"), s_client = interned("client"), s_orig_client = interned("orig_client");
+    s_client_host = interned("client_host"), s_client_ip = interned("client_ip"), s_client_port = interned("client_port");
+    s_orig_client_host = interned("orig_client_host"), s_orig_client_ip = interned("orig_client_ip");
+    s_orig_client_port = interned("orig_client_port");
+    s_peer_host = interned("peer_host"), s_peer_ip = interned("peer_ip"), s_peer_port = interned("peer_port");
+    Py_INCREF(classic), classic_epoch = classic;
+    Py_INCREF(iso), iso_epoch = iso;
+    Py_INCREF(cache), services = cache;
+    Py_INCREF(of), service_of = of;
+    Py_INCREF(fallback), python_parse = fallback;
+    Py_INCREF(type), line_type = (PyTypeObject *)type;
+    classic_valid = iso_valid = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *forget_times(PyObject *self, PyObject *unused)
+{
+    classic_valid = iso_valid = 0;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"setup", setup, METH_VARARGS,
+     "setup(PostfixLine, kinds, classic_epoch, iso_epoch, services, service_of, python_parse)"},
+    {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL | METH_KEYWORDS,
+     "parse(line, year_hint=None) -> PostfixLine: the fast path, else the Python parser"},
+    {"fast", (PyCFunction)(void (*)(void))fast, METH_FASTCALL | METH_KEYWORDS,
+     "fast(line, year_hint=None) -> PostfixLine or None where the line is the Python parser's to read"},
+    {"forget_times", forget_times, METH_NOARGS, "forget the cached minutes (after the time zone changes)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_postfixc", "Compiled fast path of the Postfix parser.",
+                                    -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__postfixc(void) { return PyModule_Create(&module); }

@@ -1,0 +1,186 @@
+"""The compiled fast path of the Postfix parser (parse/_postfixc.c) against the Python reference.
+
+``_postfixc.fast(line, year_hint)`` either reads a line itself or answers None (the line is the Python
+parser's). Wherever it reads one, its ``PostfixLine`` must equal ``parse_postfix_line_py``'s: checked on
+every line of every corpus, on a generated benchmark log, and on mutated lines. It must also read most
+lines of a busy server's log itself, or it would be no faster.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trackdelivery.parse import postfix
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def fast():
+    assert postfix.COMPILED is not None, (
+        "the compiled Postfix parser (trackdelivery.parse._postfixc) is not built: pip install -e . needs a "
+        "C compiler and the Python headers"
+    )
+    from trackdelivery.parse import _postfixc
+
+    return _postfixc.fast
+
+
+def compare(fast, lines: list[str], year: int | None = 2026) -> int:
+    """Every line the fast path reads gives the reference's result; returns how many it read."""
+    read = 0
+    for line in lines:
+        got = fast(line, year)
+        if got is None:
+            continue
+        read += 1
+        assert got == postfix.parse_postfix_line_py(line, year), line
+    return read
+
+
+def corpus_lines(path: Path) -> list[str]:
+    return path.read_bytes().decode("utf-8", "replace").replace("\x00", "\ufffd").splitlines()
+
+
+def test_the_compiled_parser_is_what_parse_postfix_line_uses(fast):
+    assert postfix.parse_postfix_line is postfix.COMPILED
+    line = "Jun  3 10:40:57 mail postfix/qmgr[204]: 4AA091855DA0: removed"
+    assert fast(line, 2026) is not None
+    assert fast(line, year_hint=2026) == postfix.parse_postfix_line_py(line, 2026)
+    # no year hint: the year is guessed by Python
+    assert fast(line) is None
+    assert postfix.parse_postfix_line(line) == postfix.parse_postfix_line_py(line)
+    reject = ("Jun  3 10:40:57 mail postfix/smtpd[1]: NOQUEUE: reject: RCPT from x[192.0.2.1]: 554 5.7.1 "
+              "<b@example.org>: Relay access denied; from=<a@example.net> to=<b@example.org> proto=ESMTP helo=<x>")
+    assert fast(reject, 2026) is None
+    assert postfix.parse_postfix_line(reject, 2026).kind == postfix.REJECT
+    with pytest.raises(TypeError):
+        fast(line, "2026")
+
+
+def test_every_corpus_line_reads_the_same(fast, corpora: Path):
+    postfix_lines = read_postfix = 0
+    for path in sorted(corpora.rglob("*")):
+        if not path.is_file():
+            continue
+        lines = corpus_lines(path)
+        read = compare(fast, lines)
+        compare(fast, lines, None)
+        compare(fast, lines, 1999)
+        if path.relative_to(corpora).parts[0] == "postfix":
+            postfix_lines += len(lines)
+            read_postfix += read
+    assert postfix_lines > 10_000
+    assert read_postfix / postfix_lines > 0.5, (read_postfix, postfix_lines)
+
+
+@pytest.mark.parametrize("iso", [False, True])
+def test_a_generated_busy_server_log_reads_the_same_and_mostly_in_c(fast, tmp_path: Path, iso: bool):
+    log = tmp_path / "maillog"
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gen_postfix.py"), "--lines", "30000", "--seed", "5", "--out", str(log)]
+        + (["--iso"] if iso else []),
+        check=True,
+        capture_output=True,
+    )
+    lines = corpus_lines(log)
+    assert len(lines) >= 30_000
+    read = compare(fast, lines)
+    # what it leaves: rejections, pickup, notifications, dnsblog, expiries
+    assert read / len(lines) > 0.9, (read, len(lines))
+
+
+PIECES = [
+    " ", "  ", ":", ": ", ", ", "=", "<", ">", "<>", "[", "]", "]:25", "(", ")", "()", "to=<", ", relay=",
+    ", status=", "status=sent ", "(250 Ok)", "from=<", ">, size=", ", nrcpt=", "message-id=", "removed",
+    "client=", "orig_client=", "sasl_username=", "connect from ", "TLS connection established ", "from ",
+    "to ", " with cipher ", " (256/", "Anonymous ", "proxy-", "NOQUEUE: ", "reject: ", "postsuper", "smtpd",
+    "dnsblog", "postfix/", "-out/", "[123]", "4AA091855DA0", "3mPVKl0Mhjz7sXv", "Z", "+01:00", "+0100", ".123",
+    ",5", "T", "\t", "\r", "\xa0", "\u00e9", "1", "9", "Feb", "  ", "31",
+]
+TEMPLATES = [
+    "Jun  3 10:40:57 mail postfix/submission/smtpd[9708]: 4AA091855DA0: client=mx.example.net[192.0.2.7]:25, "
+    "sasl_method=PLAIN, sasl_username=alice@example.com",
+    "Jun 13 10:40:57 mail postfix/qmgr[204]: 4AA091855DA0: from=<alice@example.com>, size=1234, nrcpt=2 "
+    "(queue active)",
+    "2022-01-08T19:42:12.572958+00:00 mail postfix/smtp[19191]: 4AA091855DA0: to=<bob@example.org>, "
+    "orig_to=<b@example.org>, relay=mx[192.0.2.9]:25, delay=0.3, delays=0.1/0/0.1/0.1, dsn=2.0.0, "
+    "status=sent (250 2.0.0 Ok: queued as 4E8FF30001C8)",
+    "2022-01-08 19:42:12 mail postfix/cleanup[1]: 3mPVKl0Mhjz7sXv: message-id=<a@b>",
+    "Jun  3 10:40:57 mail postfix/qmgr[204]: 4AA091855DA0: removed",
+    "Jun  3 10:40:57 mail postfix/smtpd[1]: connect from unknown[192.0.2.1]",
+    "Jun  3 10:40:57 mail postfix/smtp[2]: Trusted TLS connection established to mx.example.org[192.0.2.2]:25: "
+    "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+    "Jun  3 10:40:57 mail postfix/smtpd[1]: disconnect from unknown[192.0.2.1] ehlo=1 quit=1 commands=2",
+    "Jun  3 10:40:57 mail dovecot: imap-login: Login: user=<a@example.com>",
+    "2022-01-08T19:42:12+0100 mail postfix/local[3]: 4AA091855DA0: to=<bob@example.org>, relay=local, "
+    "delay=0.1, status=bounced (unknown user)",
+]
+
+
+def mutate(rng: random.Random, line: str) -> str:
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randint(0, len(line))
+        roll = rng.random()
+        if roll < 0.6:
+            line = line[:at] + rng.choice(PIECES) + line[at:]
+        elif roll < 0.85:
+            line = line[:at] + line[at + rng.randint(1, 12) :]
+        else:
+            line = line[:at]
+    return line
+
+
+def test_mutated_lines_read_the_same(fast):
+    """100,000 seeded mutations of real line forms, with and without a year hint."""
+    rng = random.Random(20261202)
+    lines = [mutate(rng, rng.choice(TEMPLATES)) for _ in range(100_000)]
+    assert compare(fast, lines) > 25_000
+    compare(fast, lines[:20_000], None)
+    for line in lines[:10_000]:
+        assert postfix.parse_postfix_line(line, 2026) == postfix.parse_postfix_line_py(line, 2026), line
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(TEMPLATES), st.lists(st.tuples(st.integers(0, 300), st.sampled_from(PIECES)), max_size=5))
+def test_hypothesis_mutations_read_the_same(template, edits):
+    from trackdelivery.parse import _postfixc
+
+    line = template
+    for at, piece in edits:
+        at %= len(line) + 1
+        line = line[:at] + piece + line[at:]
+    got = _postfixc.fast(line, 2026)
+    assert got is None or got == postfix.parse_postfix_line_py(line, 2026)
+    assert postfix.parse_postfix_line(line, 2026) == postfix.parse_postfix_line_py(line, 2026)
+
+
+def test_syslog_year_reads_the_same_through_new_year(fast):
+    lines = [
+        "Dec 31 23:59:58 mail postfix/qmgr[1]: 4AA091855DA0: removed",
+        "Jan  1 00:00:01 mail postfix/qmgr[1]: 4AA091855DA1: removed",
+        "Dec 31 23:59:59 mail postfix/qmgr[1]: 4AA091855DA2: removed",
+        "Jan  1 00:00:02 mail postfix/qmgr[1]: 4AA091855DA3: removed",
+    ]
+    reference = 1830297600.0  # 2028-01-01 UTC
+    compiled = postfix.SyslogYear(reference)
+    got = [compiled.parse(line) for line in lines]
+    import trackdelivery.parse.postfix as module
+
+    saved = module.parse_postfix_line
+    module.parse_postfix_line = postfix.parse_postfix_line_py
+    try:
+        python = postfix.SyslogYear(reference)
+        want = [python.parse(line) for line in lines]
+    finally:
+        module.parse_postfix_line = saved
+    assert got == want
+    assert got[0].time < got[1].time  # New Year: the year went up
+    assert got[2].time < got[1].time  # a December line logged late: the year before
