@@ -8,6 +8,7 @@ compiled parser must also read most lines itself, or it would be no faster.
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -175,3 +176,18 @@ def test_the_time_of_a_line_is_read_in_the_local_zone_like_python(fast):
         got = fast(line)
         assert got is not None and got == exim.parse_exim_line_py(line), line
     assert fast("2026-13-16 10:00:00 1ZeQYq-0000Wm-1V Completed").time is None
+
+
+def test_pure_python_can_be_asked_for():
+    """TRACKDELIVERY_PURE_PYTHON=1 turns both fast paths off (for comparing, or after a suspected bug)."""
+    code = (
+        "from trackdelivery.parse import exim, postfix; "
+        "print(exim.COMPILED is None, exim.parse_exim_line is exim.parse_exim_line_py, "
+        "postfix.COMPILED is None, postfix.parse_postfix_line is postfix.parse_postfix_line_py)"
+    )
+    env = {**os.environ, "TRACKDELIVERY_PURE_PYTHON": "1"}
+    pure = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert pure.stdout.split() == ["True"] * 4
+    env.pop("TRACKDELIVERY_PURE_PYTHON")
+    compiled = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert compiled.stdout.split() == ["False"] * 4
