@@ -116,12 +116,13 @@ TEMPLATES = [line for line in REAL_LOOKING_LINES if line[:4].isdigit()] + [
 ]
 
 
-def mutate(rng: random.Random, line: str) -> str:
+def mutate(rng: random.Random, line: str, pieces: list[str] = PIECES) -> str:
+    """1 to 4 random edits: a piece inserted, a few characters deleted, or the rest cut off."""
     for _ in range(rng.randint(1, 4)):
         at = rng.randint(0, len(line))
         roll = rng.random()
         if roll < 0.6:
-            line = line[:at] + rng.choice(PIECES) + line[at:]
+            line = line[:at] + rng.choice(pieces) + line[at:]
         elif roll < 0.85:
             line = line[:at] + line[at + rng.randint(1, 12) :]
         else:

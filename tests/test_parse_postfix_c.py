@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import test_parse_exim_c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,16 +127,7 @@ TEMPLATES = [
 
 
 def mutate(rng: random.Random, line: str) -> str:
-    for _ in range(rng.randint(1, 4)):
-        at = rng.randint(0, len(line))
-        roll = rng.random()
-        if roll < 0.6:
-            line = line[:at] + rng.choice(PIECES) + line[at:]
-        elif roll < 0.85:
-            line = line[:at] + line[at + rng.randint(1, 12) :]
-        else:
-            line = line[:at]
-    return line
+    return test_parse_exim_c.mutate(rng, line, PIECES)
 
 
 def test_mutated_lines_read_the_same(fast):

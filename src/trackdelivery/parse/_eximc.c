@@ -637,15 +637,14 @@ static int epoch_of(PyObject *out, const char *ts, const char *tz)
     Py_XDECREF(z);
     if (result == NULL)
         return -1;
-    if (tz == NULL && PyLong_CheckExact(result)) {
-        long long value = PyLong_AsLongLong(result);
-        if (value == -1 && PyErr_Occurred()) {
-            Py_DECREF(result);
+    if (tz == NULL) {
+        int remembered = remember_minute(result, (ts[17] - '0') * 10 + (ts[18] - '0'), &cached_base);
+        if (remembered < 0)
             return -1;
+        if (remembered) {
+            memcpy(cached_minute, ts, 16);
+            cached_valid = 1;
         }
-        memcpy(cached_minute, ts, 16);
-        cached_base = value - ((ts[17] - '0') * 10 + (ts[18] - '0'));
-        cached_valid = 1;
     }
     return set_slot(out, F_TIME, result);
 }
@@ -802,6 +801,6 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_eximc", "Compiled fast path of the Exim parser.", -1,
-                                    methods};
+                                    methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__eximc(void) { return PyModule_Create(&module); }

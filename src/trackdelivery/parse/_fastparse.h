@@ -95,6 +95,22 @@ static PyObject *interned(const char *text)
     return PyUnicode_InternFromString(text);
 }
 
+/* An epoch a Python function returned for a time "... HH:MM:SS": where it is an int, remember the epoch
+ * of its minute in *base (the caller's one-entry cache). 1 when remembered, 0 when not an int (None:
+ * no such time), -1 on error (stamp is then released). */
+static int remember_minute(PyObject *stamp, long long seconds, long long *base)
+{
+    if (!PyLong_CheckExact(stamp))
+        return 0;
+    long long value = PyLong_AsLongLong(stamp);
+    if (value == -1 && PyErr_Occurred()) {
+        Py_DECREF(stamp);
+        return -1;
+    }
+    *base = value - seconds;
+    return 1;
+}
+
 /* A str value of a kinds dict (new reference), or NULL with KeyError. */
 static PyObject *kind_of(PyObject *kinds, const char *name)
 {

@@ -362,15 +362,12 @@ static int classic_time(PyObject *out, const char *mon, const char *day, Py_ssiz
     Py_XDECREF(y);
     if (stamp == NULL)
         return -1;
-    if (PyLong_CheckExact(stamp)) {
-        long long value = PyLong_AsLongLong(stamp);
-        if (value == -1 && PyErr_Occurred()) {
-            Py_DECREF(stamp);
-            return -1;
-        }
+    int remembered = remember_minute(stamp, seconds, &classic_base);
+    if (remembered < 0)
+        return -1;
+    if (remembered) {
         memcpy(classic_key, key, 16);
         classic_year = year;
-        classic_base = value - seconds;
         classic_valid = 1;
     }
     return set_time(out, stamp);
@@ -394,14 +391,11 @@ static int iso_time(PyObject *out, const char *date, const char *hms, const char
     Py_XDECREF(z);
     if (stamp == NULL)
         return -1;
-    if (PyLong_CheckExact(stamp)) {
-        long long value = PyLong_AsLongLong(stamp);
-        if (value == -1 && PyErr_Occurred()) {
-            Py_DECREF(stamp);
-            return -1;
-        }
+    int remembered = remember_minute(stamp, seconds, &iso_base);
+    if (remembered < 0)
+        return -1;
+    if (remembered) {
         memcpy(iso_key, key, 24);
-        iso_base = value - seconds;
         iso_valid = 1;
     }
     return set_time(out, stamp);
