@@ -715,31 +715,24 @@ static PyObject *parse_fast(PyObject *line)
     return result;
 }
 
-static PyObject *fast(PyObject *self, PyObject *line)
+/* The fast path's answer; for a line it leaves, None (ask_python == 0) or the Python parser's answer. */
+static PyObject *answer(PyObject *line, int ask_python)
 {
     if (line_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "_eximc.setup() was not called");
         return NULL;
     }
     PyObject *result = parse_fast(line);
-    if (result == DECLINE)
-        Py_RETURN_NONE;
-    return result;
-}
-
-static PyObject *parse(PyObject *self, PyObject *line)
-{
-    if (line_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "_eximc.setup() was not called");
-        return NULL;
-    }
-    PyObject *result = parse_fast(line);
-    if (result == DECLINE)
+    if (result != DECLINE)
+        return result;
+    if (ask_python)
         return PyObject_CallOneArg(python_parse, line);
-    return result;
+    Py_RETURN_NONE;
 }
 
+static PyObject *fast(PyObject *self, PyObject *line) { return answer(line, 0); }
 
+static PyObject *parse(PyObject *self, PyObject *line) { return answer(line, 1); }
 
 /* setup(EximLine, kinds, note_prefixes, local_epoch, python_parse) */
 static PyObject *setup(PyObject *self, PyObject *args)

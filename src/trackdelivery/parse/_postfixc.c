@@ -633,7 +633,8 @@ static int read_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
     return 0;
 }
 
-static PyObject *fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* The fast path's answer; for a line it leaves, None (ask_python == 0) or the Python parser's answer. */
+static PyObject *answer(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int ask_python)
 {
     PyObject *line, *year;
     if (line_type == NULL) {
@@ -643,24 +644,21 @@ static PyObject *fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs, P
     if (read_args(args, nargs, kwnames, &line, &year) < 0)
         return NULL;
     PyObject *result = parse_fast(line, year);
-    if (result == DECLINE)
-        Py_RETURN_NONE;
-    return result;
+    if (result != DECLINE)
+        return result;
+    if (ask_python)
+        return PyObject_CallFunctionObjArgs(python_parse, line, year, NULL);
+    Py_RETURN_NONE;
+}
+
+static PyObject *fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return answer(args, nargs, kwnames, 0);
 }
 
 static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *line, *year;
-    if (line_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "_postfixc.setup() was not called");
-        return NULL;
-    }
-    if (read_args(args, nargs, kwnames, &line, &year) < 0)
-        return NULL;
-    PyObject *result = parse_fast(line, year);
-    if (result == DECLINE)
-        return PyObject_CallFunctionObjArgs(python_parse, line, year, NULL);
-    return result;
+    return answer(args, nargs, kwnames, 1);
 }
 
 /* setup(PostfixLine, kinds, _classic_epoch, _iso_epoch, _services, _service_of, parse_postfix_line_py) */
