@@ -9,8 +9,8 @@ DEMO_PORT ?= 8080
 
 .PHONY: demo test lint bench venv debs clean
 
-# setup.py builds the compiled fast paths of the parsers (C); a change to them reinstalls.
-$(BIN)/trackdelivery: pyproject.toml setup.py $(wildcard src/trackdelivery/parse/*.c src/trackdelivery/parse/*.h)
+# setup.py builds the compiled fast paths (C); a change to them reinstalls.
+$(BIN)/trackdelivery: pyproject.toml setup.py $(wildcard src/trackdelivery/*/*.c src/trackdelivery/*/*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -1,7 +1,8 @@
-"""The compiled fast paths of the Exim and Postfix parsers (src/trackdelivery/parse/_eximc.c, _postfixc.c).
+"""The compiled fast paths: the Exim and Postfix parsers (src/trackdelivery/parse/_eximc.c, _postfixc.c)
+and the store's bulk INSERTs (src/trackdelivery/store/_bulkc.c).
 
 Everything else is in pyproject.toml. The extensions are optional: where they cannot be built (no C
-compiler or Python headers), pip installs the package without them and the Python parsers read every line.
+compiler or Python headers), pip installs the package without them and the Python code does their work.
 """
 
 from setuptools import Extension, setup
@@ -16,5 +17,10 @@ setup(
             extra_compile_args=["-O2"],
         )
         for name in ("_eximc", "_postfixc")
+    ]
+    + [
+        # No SQLite header or library: it finds SQLite's functions in the library Python's sqlite3 uses.
+        Extension("trackdelivery.store._bulkc", ["src/trackdelivery/store/_bulkc.c"], optional=True,
+                  extra_compile_args=["-O2"], libraries=["dl"]),
     ]
 )

@@ -9,11 +9,13 @@ import hashlib
 import logging
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from ..correlate import Batch, MessageState
 from ..record import REMOTE_OWNER
@@ -56,6 +58,27 @@ _INSERT_MESSAGE_RAW = "INSERT OR REPLACE INTO message_raw (id, raw) VALUES (?, ?
 _INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(map(_placeholder, EVENT_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_ADDRESS = "INSERT OR IGNORE INTO addresses (address) VALUES (?)"
 _KNOWN_ADDRESSES_MAX = 200_000  # addresses remembered as stored; past it the set starts again (memory bound)
+
+
+def _compiled_executemany() -> ModuleType | None:
+    """store/_bulkc.c, set up; None where it was not built, cannot work here, or TRACKDELIVERY_PURE_PYTHON is set.
+
+    It reads the SQLite handle out of Python's Connection object, whose layout is known up to 3.13.
+    """
+    if os.environ.get("TRACKDELIVERY_PURE_PYTHON") or sys.version_info >= (3, 14):
+        return None
+    try:
+        import _sqlite3  # type: ignore[import-not-found]
+
+        from . import _bulkc  # type: ignore[attr-defined]
+
+        _bulkc.setup(sqlite3, _sqlite3.__file__)
+    except (ImportError, AttributeError):
+        return None
+    return _bulkc
+
+
+BULK = _compiled_executemany()
 
 
 def domain_of(address: str) -> str:
@@ -124,11 +147,26 @@ class Store:
             self.db.execute("PRAGMA wal_autocheckpoint = 16384")
             self.db.execute("PRAGMA cache_size = -16384")
             self._migrate(readonly)
+            self._bulk = self._checked_bulk()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"Cannot open the database {self.path}: {exc}.") from exc
 
     def close(self) -> None:
         self.db.close()
+
+    def _checked_bulk(self) -> ModuleType | None:
+        """The compiled executemany when it sees this very connection (it names the same file), else None."""
+        if BULK is None or type(self.db) is not sqlite3.Connection:
+            return None
+        main = self.db.execute("PRAGMA database_list").fetchone()
+        return BULK if main is not None and BULK.filename(self.db) == main[2] else None
+
+    def executemany(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        """``Connection.executemany`` for the bulk INSERTs; compiled where it could be set up (about twice as fast)."""
+        if self._bulk is not None:
+            self._bulk.executemany(self.db, sql, rows)
+        else:
+            self.db.executemany(sql, rows)
 
     def __enter__(self) -> Store:
         return self
@@ -261,7 +299,7 @@ class Store:
         db = self.db
         with transaction(db):
             if batch.messages:
-                db.executemany(
+                self.executemany(
                     _INSERT_MESSAGE,
                     [
                         (
@@ -273,10 +311,10 @@ class Store:
                         for s in batch.messages.values()
                     ],
                 )
-                db.executemany(_INSERT_MESSAGE_RAW, [(s.id, "\n".join(s.raw)) for s in batch.messages.values()])
+                self.executemany(_INSERT_MESSAGE_RAW, [(s.id, "\n".join(s.raw)) for s in batch.messages.values()])
             if batch.events:
                 self._apply_owners(batch)
-                db.executemany(_INSERT_EVENT, self._event_rows(batch))
+                self.executemany(_INSERT_EVENT, self._event_rows(batch))
                 self._add_addresses(batch)
             if batch.deleted_events:
                 db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in batch.deleted_events])

@@ -1,0 +1,165 @@
+"""The compiled executemany of the store's bulk INSERTs (store/_bulkc.c) against Python's own.
+
+It must store exactly what ``sqlite3.Connection.executemany`` stores (every value type, every table of a
+real ingest), in the same transaction of the same connection, and fail the way Python's sqlite3 fails.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trackdelivery.ingest import ingest_files
+from trackdelivery.store import sqlite as store_module
+from trackdelivery.store.sqlite import Store
+
+REPO = Path(__file__).resolve().parent.parent
+TABLES = ("messages", "message_raw", "events", "addresses", "files")
+
+
+@pytest.fixture(scope="module")
+def bulk():
+    assert store_module.BULK is not None, (
+        "the compiled executemany (trackdelivery.store._bulkc) is not built: pip install -e . needs a C "
+        "compiler and the Python headers"
+    )
+    return store_module.BULK
+
+
+@pytest.fixture
+def conn(tmp_path: Path):
+    db = sqlite3.connect(tmp_path / "t.sqlite3", isolation_level=None)
+    db.execute("CREATE TABLE t (a, b, c)")
+    yield db
+    db.close()
+
+
+VALUES = [
+    ("", "plain ascii", "ünïcödé ✓ 😀"),
+    (0, -1, 2**63 - 1),
+    (-(2**63), 1.5, -0.0),
+    (math.inf, 1e-300, None),
+    (b"", b"\x00\xff bytes", "a\x00nul inside"),
+    ("x" * 100_000, "\ufffd replacement", "line\nbreak"),
+]
+
+
+def test_the_store_uses_it_on_its_own_connection(bulk, tmp_path: Path) -> None:
+    with Store(tmp_path / "db.sqlite3") as store:
+        assert store._bulk is bulk
+        assert bulk.filename(store.db) == str((tmp_path / "db.sqlite3").resolve())
+
+
+def test_every_value_is_stored_as_pythons_executemany_stores_it(bulk, conn) -> None:
+    conn.execute("CREATE TABLE p (a, b, c)")
+    bulk.executemany(conn, "INSERT INTO t VALUES (?, ?, ?)", VALUES)
+    conn.executemany("INSERT INTO p VALUES (?, ?, ?)", VALUES)
+    query = "SELECT a, typeof(a), b, typeof(b), c, typeof(c) FROM {} ORDER BY rowid"
+    ours, pythons = conn.execute(query.format("t")).fetchall(), conn.execute(query.format("p")).fetchall()
+    assert ours == pythons
+    assert len(ours) == len(VALUES) and ours[1][4:] == (2**63 - 1, "integer") and ours[3][5] == "null"
+
+
+def test_sql_expressions_see_the_bound_values(bulk, conn) -> None:
+    """The store binds '' for NULL and lets nullif() turn it back (the sentinel of _placeholder)."""
+    bulk.executemany(conn, "INSERT INTO t VALUES (nullif(?, ''), upper(?), ? + 1)", [("", "ab", 41), ("x", "é", 1)])
+    assert conn.execute("SELECT * FROM t ORDER BY rowid").fetchall() == [(None, "AB", 42), ("x", "é", 2)]
+
+
+def test_it_writes_in_the_connections_own_transaction(bulk, conn, tmp_path: Path) -> None:
+    other = sqlite3.connect(tmp_path / "t.sqlite3")
+    conn.execute("BEGIN IMMEDIATE")
+    bulk.executemany(conn, "INSERT INTO t VALUES (?, ?, ?)", [(1, 2, 3)])
+    assert conn.in_transaction and conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    assert other.execute("SELECT count(*) FROM t").fetchone() == (0,)  # not committed yet
+    conn.execute("ROLLBACK")
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    bulk.executemany(conn, "INSERT INTO t VALUES (?, ?, ?)", [(4, 5, 6)])  # autocommit, as Python's
+    assert other.execute("SELECT * FROM t").fetchall() == [(4, 5, 6)]
+    other.close()
+
+
+def test_a_failing_row_raises_pythons_sqlite3_error_and_keeps_the_rows_before_it(bulk, conn) -> None:
+    conn.execute("CREATE UNIQUE INDEX t_a ON t(a)")
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed") as caught:
+        bulk.executemany(conn, "INSERT INTO t VALUES (?, ?, ?)", [(1, 0, 0), (2, 0, 0), (1, 0, 0), (3, 0, 0)])
+    assert caught.value.sqlite_errorcode == 2067  # SQLITE_CONSTRAINT_UNIQUE, as Python's sqlite3 says
+    assert conn.execute("SELECT a FROM t ORDER BY a").fetchall() == [(1,), (2,)]  # as Python's executemany
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        bulk.executemany(conn, "INSERT INTO missing VALUES (?)", [(1,)])
+    with pytest.raises(sqlite3.OperationalError, match="syntax error"):
+        bulk.executemany(conn, "INSERT INTO t VALUE (?, ?, ?)", [(1, 2, 3)])
+
+
+def test_what_it_cannot_bind_is_refused_before_anything_is_written(bulk, conn) -> None:
+    insert = "INSERT INTO t VALUES (?, ?, ?)"
+    with pytest.raises(OverflowError):
+        bulk.executemany(conn, insert, [(2**63, 0, 0)])
+    with pytest.raises(TypeError, match="cannot bind a dict"):
+        bulk.executemany(conn, insert, [(1, 2, {})])
+    with pytest.raises(ValueError, match="row 1: a tuple of 3 values"):
+        bulk.executemany(conn, insert, [(1, 2, 3), (1, 2)])
+    with pytest.raises(ValueError, match="row 0: a tuple"):
+        bulk.executemany(conn, insert, [[1, 2, 3]])
+    with pytest.raises(UnicodeEncodeError):
+        bulk.executemany(conn, insert, [(1, 2, "\ud800 lone surrogate")])
+    with pytest.raises(ValueError, match="one SQL statement"):
+        bulk.executemany(conn, "INSERT INTO t VALUES (?, ?, ?); DELETE FROM t", [(1, 2, 3)])
+    with pytest.raises(TypeError):
+        bulk.executemany(conn, insert, ((1, 2, 3),))  # a list of rows, not any iterable
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)  # only the first row of the third call
+    with pytest.raises(TypeError, match="not a sqlite3.Connection"):
+        bulk.executemany(object(), insert, [])
+    conn.close()
+    with pytest.raises(ValueError, match="closed"):
+        bulk.executemany(conn, insert, [(1, 2, 3)])
+
+
+def _tables(db: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(db)
+    try:
+        tables = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in TABLES[:-1]}  # noqa: S608
+        tables["files"] = conn.execute("SELECT path, head_hash, offset, lines, unparsed, duplicates, format FROM files"
+                                       " ORDER BY id").fetchall()  # not "updated": the clock
+        return tables
+    finally:
+        conn.close()
+
+
+def _ingest(db: Path, logs: list[Path], compiled: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple]]:
+    with monkeypatch.context() as patch:
+        if not compiled:
+            patch.setattr(store_module, "BULK", None)
+        with Store(db) as store:
+            assert (store._bulk is not None) == compiled
+            for log in logs:  # one file at a time: each file's own bulk decision, as separate ingests
+                ingest_files(store, [str(log)], server="mx1")
+    return _tables(db)
+
+
+def test_a_real_ingest_stores_the_same_rows_either_way(bulk, corpora: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    exim_log, postfix_log = tmp_path / "exim_mainlog", tmp_path / "maillog"
+    for script, out, lines in (("gen_exim.py", exim_log, "20000"), ("gen_postfix.py", postfix_log, "20000")):
+        subprocess.run([sys.executable, str(REPO / "bench" / script), "--lines", lines, "--seed", "5",
+                        "--out", str(out)], check=True, capture_output=True)
+    logs = [exim_log, postfix_log, *sorted(p for p in corpora.rglob("*") if p.is_file() and p.stat().st_size > 20_000)]
+    ours = _ingest(tmp_path / "c.sqlite3", logs, True, monkeypatch)
+    pythons = _ingest(tmp_path / "p.sqlite3", logs, False, monkeypatch)
+    assert len(ours["events"]) > 10_000 and len(ours["message_raw"]) > 5_000
+    assert any("\\" in row[1] or not row[1].isascii() for row in ours["message_raw"])  # escapes, UTF-8
+    for table in TABLES:
+        assert ours[table] == pythons[table], table
+
+
+def test_pure_python_turns_it_off_too(bulk) -> None:
+    code = "from trackdelivery.store import sqlite; print(sqlite.BULK is None)"
+    env = {**os.environ, "TRACKDELIVERY_PURE_PYTHON": "1"}
+    pure = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert pure.stdout.split() == ["True"]
