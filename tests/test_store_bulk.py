@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from trackdelivery.correlate import Batch, MessageState
 from trackdelivery.ingest import ingest_files
+from trackdelivery.record import DeliveryEvent
 from trackdelivery.store import sqlite as store_module
-from trackdelivery.store.sqlite import Store
+from trackdelivery.store.sqlite import EVENT_ROWS, MESSAGE_RAW_ROWS, MESSAGE_ROWS, Store
 
 REPO = Path(__file__).resolve().parent.parent
 TABLES = ("messages", "message_raw", "events", "addresses", "files")
@@ -132,11 +134,63 @@ def _tables(db: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
+def _typed(rows: list[tuple]) -> list[tuple]:
+    """Rows with each value's type: '' and None, 1 and 1.0 are different rows to the database."""
+    return [tuple((type(v).__name__, v) for v in row) for row in rows]
+
+
+def _c_rows(bulk, batch: Batch, rows) -> list[tuple]:
+    items = batch.events if rows is EVENT_ROWS else batch.messages
+    return bulk.rows(items, rows.item_type, rows.recipe, batch.event_message, batch.event_raw, batch.messages,
+                     MessageState)
+
+
+def test_rows_follow_the_recipe_for_every_kind_of_value(bulk) -> None:
+    state = MessageState(7, "1tA000-00000000001-AAAA", server="mx1", senderhost="mx.example.net",
+                         senderip="192.0.2.1", tls="TLS1.3", raw=["line one", "line \u00e9 two"], size=None,
+                         spamscore=2.5, sendunixtime=1_700_000_000)
+    same = DeliveryEvent("success", msgid=state.msgid, email="Alice@Example.NET", recipient="bob@ÉXAMPLE.Org",
+                         senderhost="mx.example.net", senderip="192.0.2.1", tls="TLS1.2", server="mx1",
+                         actionunixtime=1_700_000_005, queue_time=None, attempt=3, user="acct")
+    orphan = DeliveryEvent("rejected", email="no-at-sign", recipient="x@y@İSTANBUL.example", senderhost="evil",
+                           server="mx1", actionunixtime=None)
+    other_message = DeliveryEvent("defer", recipient="c@d", senderhost="mx.example.net")
+    batch = Batch(messages={7: state}, events={1: same, 2: orphan, 3: other_message},
+                  event_message={1: 7, 2: None, 3: 99}, event_raw={2: "the rejected line"})
+    for rows in (EVENT_ROWS, MESSAGE_ROWS, MESSAGE_RAW_ROWS):
+        assert _typed(_c_rows(bulk, batch, rows)) == _typed(rows.python(batch))
+    events = {row[0]: dict(zip(store_module.EVENT_COLUMNS, row, strict=True)) for row in _c_rows(bulk, batch, EVENT_ROWS)}
+    assert (events[1]["senderhost"], events[1]["tls"], events[1]["server"]) == ("", "TLS1.2", "")  # own only
+    assert events[3]["senderhost"] == "mx.example.net"  # its message is not in this batch: kept
+    assert (events[1]["sender_domain"], events[1]["recipient_domain"]) == ("example.net", "éxample.org")
+    assert (events[2]["sender_domain"], events[2]["recipient_domain"]) == ("", "İstanbul.example".lower())
+    assert (events[2]["message_ref"], events[2]["raw"], events[1]["raw"]) == ("", "the rejected line", "")
+    assert (events[1]["queue_time"], events[1]["attempt"], events[2]["actionunixtime"]) == ("", 3, "")
+    assert _c_rows(bulk, batch, MESSAGE_RAW_ROWS) == [(7, "line one\nline \u00e9 two")]
+    with pytest.raises(TypeError, match="not a"):
+        bulk.rows({1: state}, DeliveryEvent, EVENT_ROWS.recipe, {}, {}, {}, MessageState)
+    with pytest.raises(TypeError, match="is not a slot"):
+        bulk.rows({}, MessageState, ((1, "arrived", None),), {}, {}, {}, MessageState)  # a property
+
+
 def _ingest(db: Path, logs: list[Path], compiled: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple]]:
     with monkeypatch.context() as patch:
         if not compiled:
             patch.setattr(store_module, "BULK", None)
+        else:  # every batch's rows made in C must be the Python reference's, value for value and type
+            made = Store._rows
+
+            def checked(self: Store, batch: Batch, rows) -> list[tuple]:
+                ours = made(self, batch, rows)
+                assert _typed(ours) == _typed(rows.python(batch))
+                return ours
+
+            patch.setattr(Store, "_rows", checked)
         with Store(db) as store:
+            # an account owns the busiest domains: the owner columns hold names, not only "-remote-"
+            store.db.execute("INSERT INTO users (id, name, role, created) VALUES (1, 'acct', 'account', 0)")
+            store.db.executemany("INSERT INTO user_domains (user_id, domain) VALUES (1, ?)",
+                                 [(d,) for d in ("example-provider.de", "mail.hosting-example.net", "example.com")])
             assert (store._bulk is not None) == compiled
             for log in logs:  # one file at a time: each file's own bulk decision, as separate ingests
                 ingest_files(store, [str(log)], server="mx1")
@@ -153,6 +207,8 @@ def test_a_real_ingest_stores_the_same_rows_either_way(bulk, corpora: Path, tmp_
     ours = _ingest(tmp_path / "c.sqlite3", logs, True, monkeypatch)
     pythons = _ingest(tmp_path / "p.sqlite3", logs, False, monkeypatch)
     assert len(ours["events"]) > 10_000 and len(ours["message_raw"]) > 5_000
+    owners = {row[6] for row in ours["events"]} | {row[13] for row in ours["events"]}  # user, deliveryuser
+    assert owners == {None, "acct"}
     assert any("\\" in row[1] or not row[1].isascii() for row in ours["message_raw"])  # escapes, UTF-8
     for table in TABLES:
         assert ours[table] == pythons[table], table

@@ -5,6 +5,10 @@
  * place (SQLITE_STATIC: the row is referenced until the statement is reset), an int, a float or NULL.
  * For the 1M-line Exim benchmark's rows that is 1.0 s less of 4.4 s.
  *
+ * rows() makes those rows from the correlator's objects by a recipe (Store._row_recipe), reading their
+ * slots directly: 0.2 s instead of 1.2 s for the same benchmark's events. Store._event_rows and
+ * _message_rows are the Python reference it is tested against.
+ *
  * It runs on the very connection the store's Python code uses (same transaction, same locks):
  *  - the sqlite3 handle is the first field of Python's Connection object (CPython's _sqlite module,
  *    Modules/_sqlite/connection.h, unchanged from 3.8 to 3.13); setup() is told which type that is and
@@ -16,6 +20,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <dlfcn.h>
 
 typedef struct sqlite3 sqlite3;
@@ -187,6 +192,238 @@ static PyObject *executemany(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* -- rows of the correlator's objects, by a recipe ---------------------------------------------------- */
+
+enum {
+    OP_KEY,        /* the dict key (event id) */
+    OP_FIELD,      /* the field as it is */
+    OP_OR_EMPTY,   /* the field; "" for None (the store's NULL sentinel) */
+    OP_OWN,        /* the field; "" where it equals the same field of the event's message (in states) */
+    OP_REF,        /* refs[key]; "" when missing or None */
+    OP_RAW,        /* raws[key]; "" when missing */
+    OP_DOMAIN,     /* the lower-case part after the field's last "@"; "" without one (domain_of) */
+    OP_JOINED,     /* "\n".join(field) */
+    OP_COUNT
+};
+
+typedef struct {
+    int op;
+    Py_ssize_t offset;        /* of the field in the item */
+    Py_ssize_t state_offset;  /* of the same field in the message (OP_OWN) */
+} Step;
+
+static PyObject *s_empty, *s_newline;
+
+/* The offset of a slots class's field, checked to be an object slot. */
+static int member_offset(PyTypeObject *type, PyObject *name, Py_ssize_t *offset)
+{
+    PyObject *descr = PyObject_GetAttr((PyObject *)type, name);
+    if (descr == NULL)
+        return -1;
+    int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
+             && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
+    if (ok)
+        *offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+    Py_DECREF(descr);
+    if (!ok)
+        PyErr_Format(PyExc_TypeError, "%s.%U is not a slot", type->tp_name, name);
+    return ok ? 0 : -1;
+}
+
+/* A slot's value as a new reference; AttributeError when it was never set (as Python would say). */
+static PyObject *slot(PyObject *o, Py_ssize_t offset, const char *what)
+{
+    PyObject *v = *(PyObject **)((char *)o + offset);
+    if (v == NULL) {
+        PyErr_Format(PyExc_AttributeError, "a %s field is not set", what);
+        return NULL;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+/* domain_of(address): 'Bob@Example.COM' -> 'example.com'; '' when there is no "@". */
+static PyObject *domain_of(PyObject *address)
+{
+    if (!PyUnicode_Check(address)) {
+        PyErr_SetString(PyExc_TypeError, "an address must be a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(address);
+    Py_ssize_t at = PyUnicode_FindChar(address, '@', 0, n, -1);
+    if (at == -2)
+        return NULL;
+    if (at < 0) {
+        Py_INCREF(s_empty);
+        return s_empty;
+    }
+    if (PyUnicode_IS_ASCII(address)) {
+        const char *s = (const char *)PyUnicode_DATA(address) + at + 1;
+        Py_ssize_t len = n - at - 1;
+        PyObject *u = PyUnicode_New(len, 127);
+        if (u == NULL)
+            return NULL;
+        char *d = (char *)PyUnicode_DATA(u);
+        for (Py_ssize_t i = 0; i < len; i++)
+            d[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
+        return u;
+    }
+    PyObject *tail = PyUnicode_Substring(address, at + 1, n);    /* str.lower's Unicode rules */
+    if (tail == NULL)
+        return NULL;
+    PyObject *lower = PyObject_CallMethod(tail, "lower", NULL);
+    Py_DECREF(tail);
+    return lower;
+}
+
+static PyObject *lookup_or_empty(PyObject *dict, PyObject *key)
+{
+    PyObject *v = PyDict_GetItemWithError(dict, key);
+    if (v == NULL && PyErr_Occurred())
+        return NULL;
+    if (v == NULL || v == Py_None)
+        v = s_empty;
+    Py_INCREF(v);
+    return v;
+}
+
+static PyObject *value_of(const Step *step, PyObject *key, PyObject *item, PyObject *state,
+                          PyObject *refs, PyObject *raws)
+{
+    PyObject *v;
+    switch (step->op) {
+    case OP_KEY:
+        Py_INCREF(key);
+        return key;
+    case OP_REF:
+        return lookup_or_empty(refs, key);
+    case OP_RAW:
+        return lookup_or_empty(raws, key);
+    default:
+        break;
+    }
+    v = slot(item, step->offset, Py_TYPE(item)->tp_name);
+    if (v == NULL)
+        return NULL;
+    switch (step->op) {
+    case OP_OR_EMPTY:
+        if (v == Py_None) {
+            Py_DECREF(v);
+            Py_INCREF(s_empty);
+            return s_empty;
+        }
+        return v;
+    case OP_OWN:
+        if (state != NULL) {
+            PyObject *theirs = slot(state, step->state_offset, Py_TYPE(state)->tp_name);
+            int same = theirs == NULL ? -1 : PyObject_RichCompareBool(v, theirs, Py_EQ);
+            Py_XDECREF(theirs);
+            if (same != 0) {
+                Py_DECREF(v);
+                if (same < 0)
+                    return NULL;
+                Py_INCREF(s_empty);
+                return s_empty;
+            }
+        }
+        return v;
+    case OP_DOMAIN: {
+        PyObject *domain = domain_of(v);
+        Py_DECREF(v);
+        return domain;
+    }
+    case OP_JOINED: {
+        PyObject *joined = PyUnicode_Join(s_newline, v);
+        Py_DECREF(v);
+        return joined;
+    }
+    default:
+        return v;
+    }
+}
+
+/* rows(items, item_type, recipe, refs, raws, states, state_type): one tuple per value of the dict
+ * ``items``, a value per recipe step (op, field, message field); see Store._row_recipe. */
+static PyObject *rows(PyObject *self, PyObject *args)
+{
+    PyObject *items, *recipe, *refs, *raws, *states;
+    PyTypeObject *item_type, *state_type;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!:rows", &PyDict_Type, &items, &PyType_Type, &item_type,
+                          &PyTuple_Type, &recipe, &PyDict_Type, &refs, &PyDict_Type, &raws, &PyDict_Type,
+                          &states, &PyType_Type, &state_type))
+        return NULL;
+    Py_ssize_t width = PyTuple_GET_SIZE(recipe);
+    Step *steps = PyMem_Calloc((size_t)(width ? width : 1), sizeof(Step));
+    if (steps == NULL)
+        return PyErr_NoMemory();
+    int own = 0;
+    PyObject *out = NULL;
+    for (Py_ssize_t i = 0; i < width; i++) {
+        PyObject *spec = PyTuple_GET_ITEM(recipe, i);
+        PyObject *field, *state_field;
+        if (!PyArg_ParseTuple(spec, "iOO:recipe step", &steps[i].op, &field, &state_field))
+            goto done;
+        int op = steps[i].op;
+        if (op < 0 || op >= OP_COUNT) {
+            PyErr_Format(PyExc_ValueError, "recipe step %zd: no operation %d", i, op);
+            goto done;
+        }
+        if (op != OP_KEY && op != OP_REF && op != OP_RAW && member_offset(item_type, field, &steps[i].offset) < 0)
+            goto done;
+        if (op == OP_OWN) {
+            own = 1;
+            if (member_offset(state_type, state_field, &steps[i].state_offset) < 0)
+                goto done;
+        }
+    }
+    out = PyList_New(0);
+    if (out == NULL)
+        goto done;
+    Py_ssize_t pos = 0;
+    PyObject *key, *item;
+    while (PyDict_Next(items, &pos, &key, &item)) {
+        if (!Py_IS_TYPE(item, item_type)) {
+            PyErr_Format(PyExc_TypeError, "a %s, not a %s", item_type->tp_name, Py_TYPE(item)->tp_name);
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_INCREF(key);
+        Py_INCREF(item);
+        PyObject *state = NULL, *row = NULL;
+        if (own) {    /* the event's message, when this batch writes it */
+            PyObject *ref = PyDict_GetItemWithError(refs, key);
+            if (ref != NULL && ref != Py_None)
+                state = PyDict_GetItemWithError(states, ref);
+            if (state != NULL && !Py_IS_TYPE(state, state_type)) {
+                PyErr_Format(PyExc_TypeError, "a %s, not a %s", state_type->tp_name, Py_TYPE(state)->tp_name);
+                state = NULL;
+            }
+            Py_XINCREF(state);
+        }
+        if (!PyErr_Occurred())
+            row = PyTuple_New(width);
+        for (Py_ssize_t i = 0; row != NULL && i < width; i++) {
+            PyObject *v = value_of(&steps[i], key, item, state, refs, raws);
+            if (v == NULL)
+                Py_CLEAR(row);
+            else
+                PyTuple_SET_ITEM(row, i, v);
+        }
+        Py_XDECREF(state);
+        Py_DECREF(item);
+        Py_DECREF(key);
+        if (row == NULL || PyList_Append(out, row) < 0) {
+            Py_XDECREF(row);
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_DECREF(row);
+    }
+done:
+    PyMem_Free(steps);
+    return out;
+}
+
 /* filename(connection): the main database's file name as SQLite knows it ("" for a temporary one). */
 static PyObject *filename(PyObject *self, PyObject *conn)
 {
@@ -238,12 +475,17 @@ static PyObject *setup(PyObject *self, PyObject *args)
     Py_XSETREF(connection_type, (PyTypeObject *)type);
     Py_INCREF(module);
     Py_XSETREF(errors, module);
+    if (s_empty == NULL && (s_empty = PyUnicode_InternFromString("")) == NULL)
+        return NULL;
+    if (s_newline == NULL && (s_newline = PyUnicode_InternFromString("\n")) == NULL)
+        return NULL;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "setup(sqlite3, _sqlite3.__file__)"},
     {"executemany", executemany, METH_VARARGS, "executemany(connection, sql, rows: list of tuples)"},
+    {"rows", rows, METH_VARARGS, "rows(items, item_type, recipe, refs, raws, states, state_type): see Store._row_recipe"},
     {"filename", filename, METH_O, "filename(connection): the main database file of the connection"},
     {NULL, NULL, 0, NULL},
 };

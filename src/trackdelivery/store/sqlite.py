@@ -11,14 +11,14 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 from ..correlate import Batch, MessageState
-from ..record import REMOTE_OWNER
+from ..record import REMOTE_OWNER, DeliveryEvent
 from .schema import (
     ADDRESS_TRIGGER,
     DEFERRABLE_INDEXES,
@@ -299,22 +299,11 @@ class Store:
         db = self.db
         with transaction(db):
             if batch.messages:
-                self.executemany(
-                    _INSERT_MESSAGE,
-                    [
-                        (
-                            s.id, s.msgid, s.server, s.email, s.sender, s.senderhost, s.senderip, s.senderauth,
-                            "" if s.size is None else s.size, "" if s.spamscore is None else s.spamscore,
-                            "" if s.sendunixtime is None else s.sendunixtime, s.lastunixtime, s.subject,
-                            s.message_id, s.protocol, s.tls, s.parent_msgid, s.recipients, s.state,
-                        )
-                        for s in batch.messages.values()
-                    ],
-                )
-                self.executemany(_INSERT_MESSAGE_RAW, [(s.id, "\n".join(s.raw)) for s in batch.messages.values()])
+                self.executemany(_INSERT_MESSAGE, self._rows(batch, MESSAGE_ROWS))
+                self.executemany(_INSERT_MESSAGE_RAW, self._rows(batch, MESSAGE_RAW_ROWS))
             if batch.events:
                 self._apply_owners(batch)
-                self.executemany(_INSERT_EVENT, self._event_rows(batch))
+                self.executemany(_INSERT_EVENT, self._rows(batch, EVENT_ROWS))
                 self._add_addresses(batch)
             if batch.deleted_events:
                 db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in batch.deleted_events])
@@ -326,39 +315,13 @@ class Store:
             if checkpoint is not None:
                 self._save_checkpoint(checkpoint)
 
-    @staticmethod
-    def _event_rows(batch: Batch) -> list[tuple[object, ...]]:
-        """The events table's rows (schema.EVENT_COLUMNS) of a batch's events.
-
-        A message's own fields are not repeated; the client, TLS, protocol and server fields are kept
-        only where the event's differ from its message's (the view event_records joins them back).
-        """
-        refs = batch.event_message
-        raws = batch.event_raw
-        states = batch.messages
-        rows: list[tuple[object, ...]] = []
-        for eid, e in batch.events.items():
-            ref = refs.get(eid)
-            host, ip, auth, tls, protocol, server = e.senderhost, e.senderip, e.senderauth, e.tls, e.protocol, e.server
-            state = states.get(ref) if ref is not None else None
-            if state is not None:
-                host = host if host != state.senderhost else ""
-                ip = ip if ip != state.senderip else ""
-                auth = auth if auth != state.senderauth else ""
-                tls = tls if tls != state.tls else ""
-                protocol = protocol if protocol != state.protocol else ""
-                server = server if server != state.server else ""
-            # None goes in as the sentinel of _placeholder (the owners' '-remote-' already is one)
-            rows.append((
-                eid, "" if ref is None else ref, e.type, e.msgid, e.email, e.sender, e.user, e.domain,
-                host, ip, auth, e.recipient, e.deliveredto, e.deliveryuser, e.deliverydomain,
-                e.router, e.transport, e.host, e.ip, e.message,
-                "" if e.actionunixtime is None else e.actionunixtime, e.transport_is_remote, e.dsn,
-                e.reason, e.reason_text, tls, protocol, server,
-                "" if e.queue_time is None else e.queue_time, "" if e.attempt is None else e.attempt,
-                raws.get(eid, ""), domain_of(e.email), domain_of(e.recipient),
-            ))  # fmt: skip
-        return rows
+    def _rows(self, batch: Batch, rows: Rows) -> list[tuple[object, ...]]:
+        """The rows of one table for a batch: compiled where it could be set up, else the Python reference."""
+        if self._bulk is None:
+            return rows.python(batch)
+        items = batch.events if rows.item_type is DeliveryEvent else batch.messages
+        return self._bulk.rows(items, rows.item_type, rows.recipe, batch.event_message, batch.event_raw,  # type: ignore[no-any-return]
+                               batch.messages, MessageState)
 
     def _add_addresses(self, batch: Batch) -> None:
         """Put the batch's addresses that are new into the addresses table (a trigger indexes them)."""
@@ -450,3 +413,88 @@ class Store:
         # The pragma frees one page per step; executescript steps it to the end (execute frees one page).
         db.executescript("PRAGMA incremental_vacuum;")
         return events, messages
+
+
+# -- rows -------------------------------------------------------------------------------------------
+# The Python reference of each table's rows (event_rows, message_rows, message_raw_rows) and the recipe
+# that makes the same rows in C (_bulkc.rows: each step is (operation, field of the item, field of
+# the event's message)). tests/test_store_bulk.py checks that both agree on every batch of real ingests.
+(KEY, FIELD, OR_EMPTY, OWN, REF, RAW, DOMAIN, JOINED) = range(8)  # the operations of _bulkc.c
+# Kept on an event only where its own value differs from its message's (the view joins them back).
+_OWN_COLUMNS = ("senderhost", "senderip", "senderauth", "tls", "protocol", "server")
+
+
+def message_rows(batch: Batch) -> list[tuple[object, ...]]:
+    return [
+        (
+            s.id, s.msgid, s.server, s.email, s.sender, s.senderhost, s.senderip, s.senderauth,
+            "" if s.size is None else s.size, "" if s.spamscore is None else s.spamscore,
+            "" if s.sendunixtime is None else s.sendunixtime, s.lastunixtime, s.subject,
+            s.message_id, s.protocol, s.tls, s.parent_msgid, s.recipients, s.state,
+        )
+        for s in batch.messages.values()
+    ]  # fmt: skip
+
+
+def message_raw_rows(batch: Batch) -> list[tuple[object, ...]]:
+    return [(s.id, "\n".join(s.raw)) for s in batch.messages.values()]
+
+
+def event_rows(batch: Batch) -> list[tuple[object, ...]]:
+    """The events table's rows (schema.EVENT_COLUMNS) of a batch's events.
+
+    A message's own fields are not repeated; the client, TLS, protocol and server fields are kept
+    only where the event's differ from its message's (the view event_records joins them back).
+    """
+    refs = batch.event_message
+    raws = batch.event_raw
+    states = batch.messages
+    rows: list[tuple[object, ...]] = []
+    for eid, e in batch.events.items():
+        ref = refs.get(eid)
+        host, ip, auth, tls, protocol, server = e.senderhost, e.senderip, e.senderauth, e.tls, e.protocol, e.server
+        state = states.get(ref) if ref is not None else None
+        if state is not None:
+            host = host if host != state.senderhost else ""
+            ip = ip if ip != state.senderip else ""
+            auth = auth if auth != state.senderauth else ""
+            tls = tls if tls != state.tls else ""
+            protocol = protocol if protocol != state.protocol else ""
+            server = server if server != state.server else ""
+        # None goes in as the sentinel of _placeholder (the owners' '-remote-' already is one)
+        rows.append((
+            eid, "" if ref is None else ref, e.type, e.msgid, e.email, e.sender, e.user, e.domain,
+            host, ip, auth, e.recipient, e.deliveredto, e.deliveryuser, e.deliverydomain,
+            e.router, e.transport, e.host, e.ip, e.message,
+            "" if e.actionunixtime is None else e.actionunixtime, e.transport_is_remote, e.dsn,
+            e.reason, e.reason_text, tls, protocol, server,
+            "" if e.queue_time is None else e.queue_time, "" if e.attempt is None else e.attempt,
+            raws.get(eid, ""), domain_of(e.email), domain_of(e.recipient),
+        ))  # fmt: skip
+    return rows
+
+
+def _event_step(column: str) -> tuple[int, str | None, str | None]:
+    special: dict[str, tuple[int, str | None, str | None]] = {
+        "id": (KEY, None, None), "message_ref": (REF, None, None), "raw": (RAW, None, None),
+        "sender_domain": (DOMAIN, "email", None), "recipient_domain": (DOMAIN, "recipient", None),
+    }  # fmt: skip
+    if column in special:
+        return special[column]
+    if column in _OWN_COLUMNS:
+        return OWN, column, column
+    return (OR_EMPTY if column in _NULL_IF_EMPTY else FIELD), column, None
+
+
+@dataclass(frozen=True)
+class Rows:
+    item_type: type
+    recipe: tuple[tuple[int, str | None, str | None], ...]
+    python: Callable[[Batch], list[tuple[object, ...]]]
+
+
+EVENT_ROWS = Rows(DeliveryEvent, tuple(_event_step(c) for c in EVENT_COLUMNS), event_rows)
+MESSAGE_ROWS = Rows(
+    MessageState, tuple(((OR_EMPTY if c in _NULL_IF_EMPTY else FIELD), c, None) for c in _MESSAGE_COLUMNS), message_rows
+)
+MESSAGE_RAW_ROWS = Rows(MessageState, ((FIELD, "id", None), (JOINED, "raw", None)), message_raw_rows)
