@@ -409,3 +409,20 @@ def test_explain_with_any_dsn_never_raises(text: str, dsn: str) -> None:
 def test_extract_dsn_returns_a_code_or_nothing(text: str) -> None:
     dsn = extract_dsn(text)
     assert dsn == "" or (re.fullmatch(r"[245]\.[0-7]\.\d{1,3}", dsn) and dsn in text)
+
+
+def test_repeated_replies_are_answered_from_memory_and_long_ones_in_full() -> None:
+    from trackdelivery import explain as module
+
+    reply = "host mx.example.org[192.0.2.9] said: 452 4.2.2 Mailbox full (in reply to RCPT TO command)"
+    first = explain(reply, "4.2.2")
+    before = module._explained.cache_info().hits
+    assert explain(reply, "4.2.2") is first and first.reason == "mailbox_full"
+    assert module._explained.cache_info().hits == before + 1
+    assert explain(reply) == first  # without the DSN: its own entry, the same answer
+    # Past _MAX_CHARS the text is not a key (memory stays bounded); the answer is still the same kind.
+    long_reply = reply + " " * 5000 + "x"
+    size = module._explained.cache_info().currsize
+    assert explain(long_reply).reason == "mailbox_full"
+    assert module._explained.cache_info().currsize == size
+    assert module._explained.cache_info().maxsize == module._EXPLAINED

@@ -217,7 +217,7 @@ class Correlator:
             cache.move_to_end(msgid)
             return state
         state = self.batch.by_msgid.get(msgid)  # left the cache, not yet committed
-        if state is None and (msgid in self._evicted or id_time(msgid) <= self._horizon):
+        if state is None and (msgid in self._evicted or (self._horizon >= 0 and id_time(msgid) <= self._horizon)):
             state = self._load(msgid)
         if state is None:
             return self._new_message(msgid)

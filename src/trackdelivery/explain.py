@@ -5,6 +5,7 @@ Each category comes with a short label and advice a hosting customer can act on;
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -670,7 +671,17 @@ def extract_dsn(text: str) -> str:
 
 
 def explain(text: str, dsn: str = "") -> Explanation:
-    """Classify a remote reply or MTA error; ``dsn`` is the enhanced status code when the log gives one."""
+    """Classify a remote reply or MTA error; ``dsn`` is the enhanced status code when the log gives one.
+
+    The same replies come back again and again (a retried deferral, a blocklist's rejections): answers
+    for texts of up to _MAX_CHARS are remembered, the _EXPLAINED most recent ones (at most 16 MB).
+    """
+    if len(text) <= _MAX_CHARS:
+        return _explained(text, dsn)
+    return _explain(text, dsn)
+
+
+def _explain(text: str, dsn: str) -> Explanation:
     if not text or text.isspace():
         return NOTHING_TO_EXPLAIN
     lowered = " " + text[:_MAX_CHARS].lower()
@@ -693,6 +704,10 @@ def explain(text: str, dsn: str = "") -> Explanation:
     if code.startswith("4") or _TEMPORARY_REPLY_RE.search(lowered):
         return _TEMPORARY
     return _OTHER
+
+
+_EXPLAINED = 4096
+_explained = functools.lru_cache(maxsize=_EXPLAINED)(_explain)
 
 
 def _name_blocklist(lowered: str, generic: Explanation) -> Explanation:
