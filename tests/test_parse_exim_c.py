@@ -19,6 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_parse_exim_fuzz import REAL_LOOKING_LINES
 
+from trackdelivery import explain
+from trackdelivery.explain import extract_dsn, extract_dsn_py
 from trackdelivery.parse import exim
 
 REPO = Path(__file__).resolve().parent.parent
@@ -192,3 +194,85 @@ def test_pure_python_can_be_asked_for():
     env.pop("TRACKDELIVERY_PURE_PYTHON")
     compiled = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert compiled.stdout.split() == ["False"] * 4
+
+
+# -- the helpers the correlators call for every delivery: split_host_fast, extract_dsn_fast --------------
+
+HOST_PIECES = [" ", "(", ")", "[", "]", ":", "*", "_", "x", "25", ".", "DS ", "\t", "\x1c", "\x7f", "\u00e9", "::1"]
+DSN_PIECES = ["2", "4", "5", ".", "0", "7", "8", "9", "1", "12", "123", "1234", " ", "_", "a", "-", "=", "\u00e9",
+              "\u0663", "\t"]
+
+
+@pytest.fixture(scope="module")
+def helpers():
+    split_host_fast, extract_dsn_fast = exim.compiled_helper("split_host_fast"), exim.compiled_helper("extract_dsn_fast")
+    assert split_host_fast is not None and extract_dsn_fast is not None, "trackdelivery.parse._eximc is not built"
+    assert exim._split_host_fast is split_host_fast and explain._extract_dsn_fast is extract_dsn_fast  # in use
+    return split_host_fast, extract_dsn_fast
+
+
+def _corpus_values(corpora: Path) -> tuple[set[str], set[str]]:
+    """Every H= value and every defer/failure/rejection text of the Exim corpora, as the parser reads them."""
+    hosts: set[str] = set()
+    texts: set[str] = set()
+    for path in sorted((corpora / "exim").rglob("*")):
+        if not path.is_file():
+            continue
+        for line in corpus_lines(path):
+            parsed = exim.parse_exim_line_py(line)
+            hosts.update(v for k, v in parsed.fields.items() if k in ("H", "I"))
+            if parsed.message:
+                texts.add(parsed.message)
+            if "C" in parsed.fields:
+                texts.add(exim.unquote(parsed.fields["C"]))
+    return hosts, texts
+
+
+def test_host_and_status_code_helpers_agree_with_python_on_every_corpus_value(helpers, corpora: Path):
+    split_host_fast, extract_dsn_fast = helpers
+    hosts, texts = _corpus_values(corpora)
+    assert len(hosts) > 150 and len(texts) > 1000
+    read = [h for h in hosts if split_host_fast(h) is not None]
+    assert all(split_host_fast(h) == exim.split_host_py(h) for h in read)
+    assert all(exim.split_host(h) == exim.split_host_py(h) for h in hosts)
+    assert len(read) / len(hosts) > 0.9, (len(read), len(hosts))
+    assert all(extract_dsn_fast(t) in (None, extract_dsn_py(t)) for t in texts)
+    assert all(extract_dsn(t) == extract_dsn_py(t) for t in texts)
+    assert sum(extract_dsn_fast(t) not in (None, "") for t in texts) > 10  # real codes found in C
+
+
+def test_host_and_status_code_helpers_agree_with_python_on_mutations(helpers):
+    split_host_fast, extract_dsn_fast = helpers
+    rng = random.Random(2026_12_02)
+    host_templates = ["mx.example.com [192.0.2.1]:25", "(helo) [192.0.2.1]", "mx (helo) [::1]:x_1*", "[192.0.2.7]",
+                      "mx.example.org DS [192.0.2.7]:25", "a (b) [c]:d*"]
+    read = 0
+    for _ in range(100_000):
+        value = mutate(rng, rng.choice(host_templates), HOST_PIECES)
+        got = split_host_fast(value)
+        if got is not None:
+            read += 1
+            assert got == exim.split_host_py(value), value
+    assert read > 10_000
+    dsn_templates = ["550 5.1.1 <bob@example.org>: user unknown", "451-4.7.1 greylisted", "dsn=2.0.0, status=sent",
+                     "x5.1.1", "a.5.1.1", "5.1.1234 5.2.2", "4.4.7.1", "5.1.1.2", "2.0.0.", "550 5.7.1"]
+    found = 0
+    for _ in range(100_000):
+        text = mutate(rng, rng.choice(dsn_templates), DSN_PIECES)
+        got = extract_dsn_fast(text)
+        if got is None:
+            assert not text.isascii()
+        else:
+            found += got != ""
+            assert got == extract_dsn_py(text), text
+    assert found > 20_000
+    long_text = "x" * 3997 + " 5.1.1"  # the code straddles explain._MAX_CHARS: cut off, as in Python
+    assert extract_dsn_fast(long_text) == extract_dsn_py(long_text) == ""
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(HOST_PIECES + DSN_PIECES + ["mx", "[1.2.3.4]", "(h)"]), max_size=14).map("".join))
+def test_host_and_status_code_helpers_agree_with_python_on_any_text(helpers, text):
+    split_host_fast, extract_dsn_fast = helpers
+    assert split_host_fast(text) in (None, exim.split_host_py(text))
+    assert extract_dsn_fast(text) in (None, extract_dsn_py(text))

@@ -767,7 +767,7 @@ static PyObject *setup(PyObject *self, PyObject *args)
     note_prefix_count = count;
     fl_arrival = interned("<="), fl_defer = interned("=="), fl_failure = interned("**");
     fl_deliv[0] = interned("=>"), fl_deliv[1] = interned("->"), fl_deliv[2] = interned(">>"), fl_deliv[3] = interned("*>");
-    s_empty = PyUnicode_New(0, 0), s_H = interned("H"), s_from = interned("from"), s_errno = interned("errno");
+    s_H = interned("H"), s_from = interned("from"), s_errno = interned("errno");
     s_DT = interned("DT");
     Py_INCREF(epoch);
     local_epoch = epoch;
@@ -785,15 +785,134 @@ static PyObject *forget_times(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* -- helpers the correlators call for every delivery ------------------------------------------------ */
+
+/* The text of a str made of printable ASCII (and spaces), else NULL. */
+static const char *printable(PyObject *value, Py_ssize_t *n)
+{
+    if (!PyUnicode_CheckExact(value) || !PyUnicode_IS_COMPACT_ASCII(value))
+        return NULL;
+    const char *s = (const char *)PyUnicode_DATA(value);
+    *n = PyUnicode_GET_LENGTH(value);
+    for (Py_ssize_t i = 0; i < *n; i++)
+        if (s[i] < 0x20 || s[i] == 0x7f)
+            return NULL;
+    return s;
+}
+
+static inline int host_name_char(char c) { return c != ' ' && c != '(' && c != ')' && c != '[' && c != ']'; }
+
+/* split_host_fast(value) -> (name, helo, ip, port) where _HOST_FAST_RE matches the value, else None (the
+ * Python split_host decides). Each optional part of that regex is taken exactly when its first character
+ * is there (a name character, "(", ":"), since without it the next part cannot match either: so one
+ * pass without backtracking finds the regex's match. Printable ASCII only, where \s is the space. */
+static PyObject *split_host_fast(PyObject *self, PyObject *value)
+{
+    Py_ssize_t n, pos = 0, k;
+    const char *s = printable(value, &n);
+    if (s == NULL)
+        Py_RETURN_NONE;
+    Py_ssize_t name_end = 0, helo_at = 0, helo_end = 0, ip_at, ip_end, port_at = 0, port_end = 0;
+    if (pos < n && host_name_char(s[pos])) {    /* "name " */
+        for (k = pos; k < n && host_name_char(s[k]); k++)
+            ;
+        if (k >= n || s[k] != ' ')
+            Py_RETURN_NONE;
+        name_end = k;
+        pos = k + 1;
+    }
+    if (pos < n && s[pos] == '(') {             /* "(helo) " */
+        for (k = pos + 1; k < n && s[k] != '(' && s[k] != ')'; k++)
+            ;
+        if (k + 1 >= n || s[k] != ')' || s[k + 1] != ' ')
+            Py_RETURN_NONE;
+        helo_at = pos + 1, helo_end = k;
+        pos = k + 2;
+    }
+    if (pos >= n || s[pos] != '[')              /* "[ip]" */
+        Py_RETURN_NONE;
+    for (k = pos + 1; k < n && s[k] != ']'; k++)
+        ;
+    if (k >= n)
+        Py_RETURN_NONE;
+    ip_at = pos + 1, ip_end = k;
+    pos = k + 1;
+    if (pos < n && s[pos] == ':') {             /* ":port" */
+        for (k = pos + 1; k < n && is_word(s[k]); k++)
+            ;
+        if (k == pos + 1)
+            Py_RETURN_NONE;
+        port_at = pos + 1, port_end = k;
+        pos = k;
+    }
+    if (pos < n && s[pos] == '*')               /* a reused connection */
+        pos++;
+    if (pos != n)
+        Py_RETURN_NONE;
+    PyObject *parts = PyTuple_New(4);
+    if (parts == NULL)
+        return NULL;
+    const Py_ssize_t at[4] = {0, helo_at, ip_at, port_at}, end[4] = {name_end, helo_end, ip_end, port_end};
+    for (int i = 0; i < 4; i++) {
+        PyObject *part = str_of(s + at[i], end[i] - at[i]);
+        if (part == NULL) {
+            Py_DECREF(parts);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(parts, i, part);
+    }
+    return parts;
+}
+
+/* extract_dsn_fast(text) -> the first match of explain._STATUS_CODE_RE in text[:4000] ("" for none), or
+ * None for a text that is not ASCII (\w and \d are wider there). At a candidate digit the regex's
+ * \d{1,3} can only end where the digits end (a shorter match is followed by a digit, which its
+ * lookahead refuses), so more than three digits means no match there. */
+#define DSN_MAX_CHARS 4000      /* explain._MAX_CHARS */
+static PyObject *extract_dsn_fast(PyObject *self, PyObject *text)
+{
+    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_COMPACT_ASCII(text))
+        Py_RETURN_NONE;
+    const char *s = (const char *)PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (n > DSN_MAX_CHARS)
+        n = DSN_MAX_CHARS;
+    for (Py_ssize_t i = 0; i + 4 < n; i++) {
+        char c = s[i];
+        if (c != '2' && c != '4' && c != '5')
+            continue;
+        if (i > 0 && (is_word(s[i - 1]) || s[i - 1] == '.'))
+            continue;
+        if (s[i + 1] != '.' || s[i + 2] < '0' || s[i + 2] > '7' || s[i + 3] != '.')
+            continue;
+        Py_ssize_t j = i + 4;
+        while (j < n && is_digit(s[j]))
+            j++;
+        Py_ssize_t digits = j - (i + 4);
+        if (digits < 1 || digits > 3 || (j + 1 < n && s[j] == '.' && is_digit(s[j + 1])))
+            continue;
+        return str_of(s + i, j - i);
+    }
+    Py_INCREF(s_empty);
+    return s_empty;
+}
+
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "setup(EximLine, kinds, note_prefixes, local_epoch, python_parse)"},
     {"parse", parse, METH_O, "parse(line) -> EximLine: the fast path, else the Python parser"},
     {"fast", fast, METH_O, "fast(line) -> EximLine or None where the line is the Python parser's to read"},
     {"forget_times", forget_times, METH_NOARGS, "forget the cached minute (after the time zone changes)"},
+    {"split_host_fast", split_host_fast, METH_O, "split_host_fast(value) -> (name, helo, ip, port) or None"},
+    {"extract_dsn_fast", extract_dsn_fast, METH_O, "extract_dsn_fast(text) -> status code, \"\" or None"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_eximc", "Compiled fast path of the Exim parser.", -1,
                                     methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__eximc(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__eximc(void)
+{
+    if (s_empty == NULL && (s_empty = PyUnicode_New(0, 0)) == NULL)
+        return NULL;
+    return PyModule_Create(&module);
+}

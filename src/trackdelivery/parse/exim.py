@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 # Line kinds.
 ARRIVAL = "arrival"  # <=
@@ -202,6 +203,15 @@ def unquote(value: str) -> str:
 
 def split_host(value: str) -> tuple[str, str, str, str]:
     """'mx.example.com (helo) [192.0.2.1]:25' → (name, helo, ip, port)."""
+    if _split_host_fast is not None:
+        parts: tuple[str, str, str, str] | None = _split_host_fast(value)
+        if parts is not None:
+            return parts
+    return split_host_py(value)
+
+
+def split_host_py(value: str) -> tuple[str, str, str, str]:
+    """split_host in Python: the reference of _eximc.split_host_fast, and what reads the other shapes."""
     fast = _HOST_FAST_RE.match(value)
     if fast is not None:
         name, helo, ip, port = fast.groups("")
@@ -500,4 +510,18 @@ def _compiled_parser() -> Callable[[str], EximLine] | None:
 
 
 COMPILED = _compiled_parser()
+
+
+def compiled_helper(name: str) -> Callable[..., Any] | None:
+    """One of _eximc's helpers (split_host_fast, extract_dsn_fast); None where the fast path is not in use."""
+    if COMPILED is None:
+        return None
+    from . import _eximc  # type: ignore[attr-defined]
+
+    helper: Callable[..., Any] = getattr(_eximc, name)
+    return helper
+
+
+# The common H= shapes (printable ASCII) in one pass; None for the others, which split_host_py reads.
+_split_host_fast = compiled_helper("split_host_fast")
 parse_exim_line: Callable[[str], EximLine] = COMPILED or parse_exim_line_py
