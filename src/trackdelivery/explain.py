@@ -688,7 +688,7 @@ def explain(text: str, dsn: str = "") -> Explanation:
     """Classify a remote reply or MTA error; ``dsn`` is the enhanced status code when the log gives one.
 
     The same replies come back again and again (a retried deferral, a blocklist's rejections): answers
-    for texts of up to _MAX_CHARS are remembered, the _EXPLAINED most recent ones (at most 16 MB).
+    for texts of up to _MAX_CHARS are remembered, the _EXPLAINED most recently used (16M characters at most).
     """
     if len(text) <= _MAX_CHARS:
         return _explained(text, dsn)

@@ -510,6 +510,7 @@ def _compiled_parser() -> Callable[[str], EximLine] | None:
 
 
 COMPILED = _compiled_parser()
+parse_exim_line: Callable[[str], EximLine] = COMPILED or parse_exim_line_py
 
 
 def compiled_helper(name: str) -> Callable[..., Any] | None:
@@ -524,4 +525,3 @@ def compiled_helper(name: str) -> Callable[..., Any] | None:
 
 # The common H= shapes (printable ASCII) in one pass; None for the others, which split_host_py reads.
 _split_host_fast = compiled_helper("split_host_fast")
-parse_exim_line: Callable[[str], EximLine] = COMPILED or parse_exim_line_py

@@ -320,8 +320,10 @@ class Store:
         if self._bulk is None:
             return rows.python(batch)
         items = batch.events if rows.item_type is DeliveryEvent else batch.messages
-        return self._bulk.rows(items, rows.item_type, rows.recipe, batch.event_message, batch.event_raw,  # type: ignore[no-any-return]
-                               batch.messages, MessageState)
+        made: list[tuple[object, ...]] = self._bulk.rows(
+            items, rows.item_type, rows.recipe, batch.event_message, batch.event_raw, batch.messages, MessageState
+        )
+        return made
 
     def _add_addresses(self, batch: Batch) -> None:
         """Put the batch's addresses that are new into the addresses table (a trigger indexes them)."""
