@@ -250,3 +250,38 @@ def test_records_name_the_accounts_that_own_sender_and_recipient(tmp_path: Path,
     assert (bob["deliveryuser"], bob["deliverydomain"]) == ("orguser", "example.org")
     carol = events["carol@example.net"]
     assert (carol["deliveryuser"], carol["deliverydomain"]) == ("-remote-", "-remote-")
+
+
+def test_after_many_evictions_new_messages_still_cost_no_lookup(monkeypatch) -> None:
+    """The evicted ids are remembered up to a bound; past it only ids as old as the forgotten ones are looked
+    up (their times compared, from the ids), not every message that arrives afterwards."""
+    from trackdelivery import correlate
+    from trackdelivery.parse.exim import parse_exim_line
+
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+    def exim_id(epoch: int, n: int) -> str:
+        digits = "".join(alphabet[epoch // 62**i % 62] for i in reversed(range(6)))
+        return f"{digits}-{n:011d}-AAAA"
+
+    monkeypatch.setattr(correlate, "_MAX_EVICTED", 3)
+    looked_up: list[str] = []
+    c = correlate.Correlator(lambda msgid: looked_up.append(msgid), 1, 1, server="mx", cache_size=2)
+
+    def feed(line: str) -> None:
+        c.feed(parse_exim_line(line), line)
+
+    start = 1_794_823_200  # 2026-11-16 10:00:00 UTC
+    ids = [exim_id(start + 60 * i, i) for i in range(10)]
+    for i, msgid in enumerate(ids):
+        stamp = f"2026-11-16 10:{i:02d}:00"
+        feed(f"{stamp} {msgid} <= a@example.net H=[192.0.2.1] P=esmtp S=1 for b@example.org")
+        feed(f"{stamp} {msgid} Completed")  # done: out of the cache, into the evicted ids
+    c.take_batch()  # written to the store
+    assert looked_up == [] and list(c._evicted) == ids[-3:]
+    assert c._horizon == correlate.id_time(ids[-4])  # the newest id forgotten
+    feed(f"2026-11-16 10:20:00 {exim_id(start + 1200, 99)} <= a@example.net H=[192.0.2.1] P=esmtp S=1 for b@x.org")
+    assert looked_up == []  # a new message: newer than every forgotten id, and not an evicted one
+    feed(f"2026-11-16 11:00:00 {ids[8]} => b@example.org R=dnslookup T=remote_smtp")  # evicted, remembered
+    feed(f"2026-11-16 11:00:00 {ids[1]} => b@example.org R=dnslookup T=remote_smtp")  # forgotten, but as old
+    assert looked_up == [ids[8], ids[1]]

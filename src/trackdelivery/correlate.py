@@ -149,8 +149,8 @@ class Correlator:
         """
         self._load = load_message
         self._horizon = -1 if stored_until is None else stored_until + _ZONE_SLACK
-        self._evicted: set[str] = set()  # ids that left the cache during this run
-        self._latest = 0
+        # Ids that left the cache during this run, the _MAX_EVICTED most recent (a dict keeps their order).
+        self._evicted: dict[str, None] = {}
         self._next_message_id = next_message_id
         self._next_event_id = next_event_id
         self.server = server
@@ -204,11 +204,17 @@ class Correlator:
             self._forget(cache.popitem(last=False)[0])
 
     def _forget(self, msgid: str) -> None:
-        self._evicted.add(msgid)
-        if len(self._evicted) > _MAX_EVICTED:
-            # Bound the memory: from now on, look up every id older than what we have seen.
-            self._evicted.clear()
-            self._horizon = self._latest + _ZONE_SLACK
+        evicted = self._evicted
+        evicted.pop(msgid, None)
+        evicted[msgid] = None
+        if len(evicted) > _MAX_EVICTED:
+            # Bound the memory: forget the longest-gone id, and look up every id as old as it from now on.
+            # (Comparing two ids' times: no time zone slack. Ids evicted since are newer and mostly are
+            # not looked up, where "look up everything within the zone slack of the latest line" made
+            # half the messages of a 1M-line log cost a lookup that found nothing.)
+            oldest = next(iter(evicted))
+            del evicted[oldest]
+            self._horizon = max(self._horizon, id_time(oldest))
 
     def _message(self, msgid: str) -> MessageState:
         cache = self._cache
@@ -225,11 +231,8 @@ class Correlator:
         return state
 
     def _touch(self, state: MessageState, when: int | None) -> None:
-        if when is not None:
-            if state.lastunixtime is None or when > state.lastunixtime:
-                state.lastunixtime = when
-            if when > self._latest:
-                self._latest = when
+        if when is not None and (state.lastunixtime is None or when > state.lastunixtime):
+            state.lastunixtime = when
         self.batch.messages[state.id] = state
         self.batch.by_msgid[state.msgid] = state
 

@@ -95,7 +95,7 @@ class PostfixCorrelator(Correlator):
     # -- state -------------------------------------------------------------------------------
 
     def _forget(self, msgid: str) -> None:
-        self._evicted.add(msgid)
+        self._evicted[msgid] = None
         if len(self._evicted) > _MAX_EVICTED:
             self._evicted.clear()  # bound the memory: from now on look up every unknown id
             self._lookup_all = True
