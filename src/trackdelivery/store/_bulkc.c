@@ -5,9 +5,10 @@
  * place (SQLITE_STATIC: the row is referenced until the statement is reset), an int, a float or NULL.
  * For the 1M-line Exim benchmark's rows that is 1.0 s less of 4.4 s.
  *
- * rows() makes those rows from the correlator's objects by a recipe (Store._row_recipe), reading their
- * slots directly: 0.2 s instead of 1.2 s for the same benchmark's events. Store._event_rows and
- * _message_rows are the Python reference it is tested against.
+ * rows() makes those rows from the correlator's objects by a recipe (EVENT_ROWS, MESSAGE_ROWS and
+ * MESSAGE_RAW_ROWS in store/sqlite.py), reading their slots directly: 0.5 s instead of 1.2 s for the
+ * same benchmark's events. The Python functions beside each recipe (event_rows, message_rows,
+ * message_raw_rows) are the reference it is tested against.
  *
  * It runs on the very connection the store's Python code uses (same transaction, same locks):
  *  - the sqlite3 handle is the first field of Python's Connection object (CPython's _sqlite module,
@@ -343,7 +344,7 @@ static PyObject *value_of(const Step *step, PyObject *key, PyObject *item, PyObj
 }
 
 /* rows(items, item_type, recipe, refs, raws, states, state_type): one tuple per value of the dict
- * ``items``, a value per recipe step (op, field, message field); see Store._row_recipe. */
+ * ``items``, a value per recipe step (op, field, message field); see EVENT_ROWS in store/sqlite.py. */
 static PyObject *rows(PyObject *self, PyObject *args)
 {
     PyObject *items, *recipe, *refs, *raws, *states;
@@ -485,7 +486,7 @@ static PyObject *setup(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "setup(sqlite3, _sqlite3.__file__)"},
     {"executemany", executemany, METH_VARARGS, "executemany(connection, sql, rows: list of tuples)"},
-    {"rows", rows, METH_VARARGS, "rows(items, item_type, recipe, refs, raws, states, state_type): see Store._row_recipe"},
+    {"rows", rows, METH_VARARGS, "rows(items, item_type, recipe, refs, raws, states, state_type): see store/sqlite.py"},
     {"filename", filename, METH_O, "filename(connection): the main database file of the connection"},
     {NULL, NULL, 0, NULL},
 };
