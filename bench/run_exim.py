@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,6 +237,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-trackdelivery", action="store_true", help="only generate and run eximstats")
     p.add_argument("--skip-eximstats", action="store_true", help="do not run eximstats")
     p.add_argument("--repeat", type=int, default=3, help="search timings: best of this many runs (default 3)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="run ingest and eximstats this many times each, alternately, and report the best of each "
+                        "(default 3; the machine's speed drifts, and alternating lets both see the same drift)")  # fmt: skip
     p.add_argument("--json", type=Path, metavar="FILE", help="also write every number to FILE as JSON")
     return p.parse_args(argv)
 
@@ -255,6 +259,7 @@ class Bench:
     notes: list[str] = field(default_factory=list)  # failures, printed after the tables
     results: dict = field(default_factory=dict)  # everything, for --json
     exigrep: dict[str, Run] = field(default_factory=dict)  # address → exigrep's run, beside its search
+    rounds_note: str = ""  # every round's time, with --rounds
 
     @property
     def td(self) -> list[str]:
@@ -299,15 +304,41 @@ def make_log(b: Bench) -> bool:
     return True
 
 
-def run_ingest(b: Bench) -> tuple[Run, dict]:
-    """``trackdelivery ingest`` into a fresh database, then ``stats --format json`` (not timed)."""
+def interleaved(rounds: int, timers: list[Callable[[], Run]]) -> list[list[Run]]:
+    """Each timer's runs, ``rounds`` of each in turn (a drifting machine slows them all alike)."""
+    runs: list[list[Run]] = [[] for _ in timers]
+    for _ in range(max(1, rounds)):
+        for i, timer in enumerate(timers):
+            runs[i].append(timer())
+    return runs
+
+
+def best(runs: list[Run]) -> Run:
+    """The fastest run; a failed one, if any, so that the failure is reported."""
+    return min(runs, key=lambda run: (run.ok, run.seconds))
+
+
+def rounds_note(named: dict[str, list[Run]]) -> str:
+    """'Each round: trackdelivery ingest 22.6, 24.5 s; eximstats 5.9, 6.2 s' (empty for single runs)."""
+    parts = [f"{name} {', '.join(f'{r.seconds:.2f}' for r in runs)} s" for name, runs in named.items() if len(runs) > 1]
+    return f"Each round, in order: {'; '.join(parts)}." if parts else ""
+
+
+def best_of(label: str, rounds: int) -> str:
+    return f"{label} (best of {rounds})" if rounds > 1 else label
+
+
+def time_ingest(b: Bench) -> Run:
+    """``trackdelivery ingest`` of the whole log into a fresh database."""
     for stale in (b.db, Path(f"{b.db}-wal"), Path(f"{b.db}-shm")):
         stale.unlink(missing_ok=True)  # ingest is idempotent: a second run would measure nothing
     print(f"trackdelivery ingest ({shlex.join(b.td)}) ...", file=sys.stderr)
-    ingest = measure(
-        "trackdelivery-ingest", [*b.td, "--db", str(b.db), "ingest", str(b.log)], b.workdir, b.env, b.pin
-    )
-    b.rows.append(("trackdelivery ingest", ingest))
+    return measure("trackdelivery-ingest", [*b.td, "--db", str(b.db), "ingest", str(b.log)], b.workdir, b.env, b.pin)
+
+
+def run_ingest(b: Bench, ingest: Run) -> tuple[Run, dict]:
+    """Record an ingest's run, then ``stats --format json`` of the database it built (not timed)."""
+    b.rows.append((best_of("trackdelivery ingest", b.args.rounds), ingest))
     stats: dict = {}
     if not ingest.ok:
         b.failed(ingest)
@@ -326,21 +357,29 @@ def run_ingest(b: Bench) -> tuple[Run, dict]:
     return ingest, stats
 
 
-def run_eximstats(b: Bench) -> tuple[Run | None, dict[str, int]]:
+def eximstats_timer(b: Bench) -> Callable[[], Run] | None:
+    """What times one eximstats run on the log (None, with a note, where eximstats is missing)."""
     exe = b.args.eximstats
     if not Path(exe).exists() and not shutil.which(exe):
         b.notes.append(f"\neximstats not found ({exe}): install Debian's exim4-base.\n")
-        return None, {}
+        return None
     log = b.log
     if has_long_ids(log):
         log = b.workdir / "exim_mainlog.short-ids"
         print(f"23-character ids: eximstats reads a copy with 16-character ids ({log})", file=sys.stderr)
         copy_with_short_ids(b.log, log)
         b.results["eximstats_log_short_ids"] = str(log)
-    print("eximstats ...", file=sys.stderr)
-    # Its report is a few KB: a file instead of /dev/null costs nothing measurable, and is checked.
-    run = measure("eximstats", [exe, "-nr", "-t0", "-txt", str(log)], b.workdir, pin=b.pin)
-    b.rows.append(("eximstats -nr -t0 -txt", run))
+
+    def timer() -> Run:
+        print("eximstats ...", file=sys.stderr)
+        # Its report is a few KB: a file instead of /dev/null costs nothing measurable, and is checked.
+        return measure("eximstats", [exe, "-nr", "-t0", "-txt", str(log)], b.workdir, pin=b.pin)
+
+    return timer
+
+
+def run_eximstats(b: Bench, run: Run) -> tuple[Run, dict[str, int]]:
+    b.rows.append((best_of("eximstats -nr -t0 -txt", b.args.rounds), run))
     counts = parse_eximstats(run.stdout) if run.ok else {}
     if not run.ok:
         b.failed(run)
@@ -411,6 +450,8 @@ def print_timings(b: Bench, ingest: Run | None, exim: Run | None) -> None:
         ratio = ingest.seconds / exim.seconds
         b.results["time_ratio_trackdelivery_eximstats"] = ratio
         print(f"\ntrackdelivery ingest / eximstats time: **{ratio:.2f}×**")
+    if b.rounds_note:
+        print(f"\n{b.rounds_note}")
     if b.pin:
         print(f"\nEach process pinned to CPU {b.args.cpu} (taskset); peak RSS is the child's ru_maxrss.")
     else:
@@ -442,8 +483,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not make_log(b):
             return 2 if args.log else 1
-        ingest, stats = run_ingest(b) if not args.skip_trackdelivery else (None, {})
-        exim, exim_counts = run_eximstats(b) if not args.skip_eximstats else (None, {})
+        timers: dict[str, Callable[[], Run]] = {}
+        if not args.skip_trackdelivery:
+            timers["trackdelivery ingest"] = lambda: time_ingest(b)
+        exim_timer = eximstats_timer(b) if not args.skip_eximstats else None
+        if exim_timer is not None:
+            timers["eximstats"] = exim_timer
+        named = dict(zip(timers, interleaved(args.rounds, list(timers.values())), strict=True))
+        b.results["round_seconds"] = {name: [r.seconds for r in each] for name, each in named.items()}
+        b.rounds_note = rounds_note(named)
+        ingest, stats = run_ingest(b, best(named["trackdelivery ingest"])) if "trackdelivery ingest" in named else (None, {})
+        exim, exim_counts = run_eximstats(b, best(named["eximstats"])) if "eximstats" in named else (None, {})
         found = run_searches(b) if ingest is not None and ingest.ok else []
 
         print_timings(b, ingest, exim)

@@ -23,16 +23,21 @@ import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from run_exim import (
     Run,
+    best,
+    best_of,
     count_lines,
     failure_note,
     human_size,
+    interleaved,
     measure,
     pick_recipients,
+    rounds_note,
     trackdelivery_command,
 )
 
@@ -76,7 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cpu", default="0", help="CPU to pin every measured process to with taskset (default 0)")
     p.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
     p.add_argument("--skip-searches", action="store_true", help="do not time searches")
-    p.add_argument("--repeat", type=int, default=3, help="timings: best of this many runs (default 3; ingest 1)")
+    p.add_argument("--repeat", type=int, default=3, help="search timings: best of this many runs (default 3)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="run ingest and pflogsumm this many times each, alternately, and report the best of each "
+                        "(default 3; the machine's speed drifts, and alternating lets both see the same drift)")  # fmt: skip
     p.add_argument("--json", type=Path, metavar="FILE", help="also write every number to FILE as JSON")
     return p.parse_args(argv)
 
@@ -133,13 +141,16 @@ def make_log(b: Bench) -> bool:
     return True
 
 
-def run_ingest(b: Bench) -> tuple[Run, dict]:
+def time_ingest(b: Bench) -> Run:
     for stale in (b.db, Path(f"{b.db}-wal"), Path(f"{b.db}-shm")):
         stale.unlink(missing_ok=True)
     print(f"trackdelivery ingest ({shlex.join(b.td)}) ...", file=sys.stderr)
-    ingest = measure("trackdelivery-ingest", [*b.td, "--db", str(b.db), "ingest", str(b.log)], b.workdir,
-                     b.env, b.pin)  # fmt: skip
-    b.rows.append(("trackdelivery ingest", ingest))
+    return measure("trackdelivery-ingest", [*b.td, "--db", str(b.db), "ingest", str(b.log)], b.workdir, b.env,
+                   b.pin)  # fmt: skip
+
+
+def run_ingest(b: Bench, ingest: Run) -> tuple[Run, dict]:
+    b.rows.append((best_of("trackdelivery ingest", b.args.rounds), ingest))
     stats: dict = {}
     if not ingest.ok:
         b.notes.append(failure_note(ingest))  # type: ignore[arg-type]
@@ -156,22 +167,28 @@ def run_ingest(b: Bench) -> tuple[Run, dict]:
     return ingest, stats
 
 
-def run_pflogsumm(b: Bench) -> tuple[Run | None, dict[str, int]]:
+def pflogsumm_timer(b: Bench) -> Callable[[], Run] | None:
     exe = b.args.pflogsumm
     if not Path(exe).exists() and not shutil.which(exe):
         b.notes.append(f"\npflogsumm not found ({exe}): install Debian's pflogsumm.\n")
-        return None, {}
-    print("pflogsumm ...", file=sys.stderr)
-    # The default report (what an administrator runs daily); its size does not depend on the log's.
-    best = min((measure("pflogsumm", [exe, str(b.log)], b.workdir, pin=b.pin) for _ in range(b.args.repeat)),
-               key=lambda r: r.seconds)  # fmt: skip
-    b.rows.append((f"pflogsumm (best of {b.args.repeat})", best))
-    counts = parse_pflogsumm(best.stdout) if best.ok else {}
-    if not best.ok:
-        b.notes.append(failure_note(best))  # type: ignore[arg-type]
-    b.results["pflogsumm"] = {"ok": best.ok, "seconds": best.seconds, "cpu_seconds": best.cpu_seconds,
-                              "peak_mb": best.peak_mb, "counts": counts}  # fmt: skip
-    return best, counts
+        return None
+
+    def timer() -> Run:
+        print("pflogsumm ...", file=sys.stderr)
+        # The default report (what an administrator runs daily); its size does not depend on the log's.
+        return measure("pflogsumm", [exe, str(b.log)], b.workdir, pin=b.pin)
+
+    return timer
+
+
+def run_pflogsumm(b: Bench, run: Run) -> tuple[Run, dict[str, int]]:
+    b.rows.append((best_of("pflogsumm", b.args.rounds), run))
+    counts = parse_pflogsumm(run.stdout) if run.ok else {}
+    if not run.ok:
+        b.notes.append(failure_note(run))  # type: ignore[arg-type]
+    b.results["pflogsumm"] = {"ok": run.ok, "seconds": run.seconds, "cpu_seconds": run.cpu_seconds,
+                              "peak_mb": run.peak_mb, "counts": counts}  # fmt: skip
+    return run, counts
 
 
 def run_searches(b: Bench) -> list[tuple[str, float, int | None, Run]]:
@@ -262,10 +279,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not make_log(b):
             return 2 if args.log else 1
-        ingest, stats = run_ingest(b)
-        summary, counts = run_pflogsumm(b)
+        timers: dict[str, Callable[[], Run]] = {"trackdelivery ingest": lambda: time_ingest(b)}
+        summary_timer = pflogsumm_timer(b)
+        if summary_timer is not None:
+            timers["pflogsumm"] = summary_timer
+        named = dict(zip(timers, interleaved(args.rounds, list(timers.values())), strict=True))
+        b.results["round_seconds"] = {name: [r.seconds for r in each] for name, each in named.items()}
+        ingest, stats = run_ingest(b, best(named["trackdelivery ingest"]))
+        summary, counts = run_pflogsumm(b, best(named["pflogsumm"])) if "pflogsumm" in named else (None, {})
         found = run_searches(b) if ingest.ok and not args.skip_searches else []
         print_timings(b, ingest, summary)
+        if rounds_note(named):
+            print(f"\n{rounds_note(named)}")
         print_counts(b.generated, counts, stats)
         if found:
             print("\n### Search latency (first page: --limit 50 --format json; each a whole process)\n")
