@@ -219,3 +219,25 @@ def test_pure_python_turns_it_off_too(bulk) -> None:
     env = {**os.environ, "TRACKDELIVERY_PURE_PYTHON": "1"}
     pure = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert pure.stdout.split() == ["True"]
+
+
+def test_a_handle_that_does_not_name_the_stores_file_is_not_used(bulk, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard before the compiled path: a handle that is not this connection's means Python's executemany."""
+
+    class Elsewhere:
+        def __getattr__(self, name: str):
+            return getattr(bulk, name)
+
+        @staticmethod
+        def filename(conn) -> str:
+            return "/somewhere/else.sqlite3"
+
+    monkeypatch.setattr(store_module, "BULK", Elsewhere())
+    log = tmp_path / "exim_mainlog"
+    log.write_text("2026-11-16 10:00:00 1tA000-00000000001-AAAA <= a@example.net H=[192.0.2.1] P=esmtp S=1"
+                   " for b@example.org\n")
+    with Store(tmp_path / "db.sqlite3") as store:
+        assert store._bulk is None
+        ingest_files(store, [str(log)])
+        assert store.db.execute("SELECT recipient, type FROM events").fetchall() == [("b@example.org", "inprogress")]
