@@ -12,7 +12,7 @@ setup(
         Extension(
             f"trackdelivery.parse.{name}",
             [f"src/trackdelivery/parse/{name}.c"],
-            depends=["src/trackdelivery/parse/_fastparse.h"],
+            depends=["src/trackdelivery/parse/_fastparse.h", "src/trackdelivery/_slots.h"],
             optional=True,
             extra_compile_args=["-O2"],
         )
@@ -20,7 +20,7 @@ setup(
     ]
     + [
         # No SQLite header or library: it finds SQLite's functions in the library Python's sqlite3 uses.
-        Extension("trackdelivery.store._bulkc", ["src/trackdelivery/store/_bulkc.c"], optional=True,
-                  extra_compile_args=["-O2"], libraries=["dl"]),
+        Extension("trackdelivery.store._bulkc", ["src/trackdelivery/store/_bulkc.c"],
+                  depends=["src/trackdelivery/_slots.h"], optional=True, extra_compile_args=["-O2"], libraries=["dl"]),
     ]
 )

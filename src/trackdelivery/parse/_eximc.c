@@ -31,10 +31,8 @@ static char **note_prefixes;             /* parse.exim._NOTE_PREFIXES */
 static Py_ssize_t *note_prefix_lens;
 static Py_ssize_t note_prefix_count;
 
-/* One-entry cache: the minute "YYYY-MM-DD HH:MM" of the last time read, and its epoch. */
-static char cached_minute[16];
-static long long cached_base;
-static int cached_valid;
+/* The epoch of the last minute read without a zone: "YYYY-MM-DD HH:MM". */
+static MinuteCache local_minute;
 
 #define SLOT(o, i) SLOT_AT(o, offsets[i])
 #define set_slot(o, i, v) set_slot_at(o, offsets[i], v)
@@ -381,6 +379,18 @@ static int match_addr(const char *s, Py_ssize_t n, int delivered, AddrMatch *m)
     return 0;
 }
 
+/* The address (b[0:end]) and the parent and original address the match found. */
+static int set_address(PyObject *out, const char *b, Py_ssize_t end, const AddrMatch *m)
+{
+    if (set_str(out, F_ADDRESS, b, end) < 0)
+        return -1;
+    if (m->parent_start >= 0 && set_str(out, F_PARENT, b + m->parent_start, m->parent_end - m->parent_start) < 0)
+        return -1;
+    if (m->orig_start >= 0 && set_str(out, F_ORIG, b + m->orig_start, m->orig_end - m->orig_start) < 0)
+        return -1;
+    return 0;
+}
+
 /* _parse_outcome(out, rest) */
 static PyObject *parse_outcome(PyObject *out, int delivery, int defer, const char *r, Py_ssize_t rn)
 {
@@ -413,11 +423,7 @@ static PyObject *parse_outcome(PyObject *out, int delivery, int defer, const cha
                 return out;
             }
         }
-        if (set_str(out, F_ADDRESS, b, addr_end) < 0)
-            return NULL;
-        if (m.parent_start >= 0 && set_str(out, F_PARENT, b + m.parent_start, m.parent_end - m.parent_start) < 0)
-            return NULL;
-        if (m.orig_start >= 0 && set_str(out, F_ORIG, b + m.orig_start, m.orig_end - m.orig_start) < 0)
+        if (set_address(out, b, addr_end, &m) < 0)
             return NULL;
         return set_fields(out, b + pos, n - pos) < 0 ? NULL : out;
     }
@@ -444,11 +450,7 @@ static PyObject *parse_outcome(PyObject *out, int delivery, int defer, const cha
     Py_ssize_t a_end = addr_end;
     if (a_end > 0 && b[a_end - 1] == ':')
         a_end--;
-    if (set_str(out, F_ADDRESS, b, a_end) < 0)
-        return NULL;
-    if (m.parent_start >= 0 && set_str(out, F_PARENT, b + m.parent_start, m.parent_end - m.parent_start) < 0)
-        return NULL;
-    if (m.orig_start >= 0 && set_str(out, F_ORIG, b + m.orig_start, m.orig_end - m.orig_start) < 0)
+    if (set_address(out, b, a_end, &m) < 0)
         return NULL;
     if (defer) {
         Py_ssize_t d = FIND(ft, 0, ftn, "defer (");
@@ -626,26 +628,18 @@ static Py_ssize_t msgid_end(const char *s, Py_ssize_t n, Py_ssize_t i)
 
 static int epoch_of(PyObject *out, const char *ts, const char *tz)
 {
-    if (tz == NULL && cached_valid && memcmp(ts, cached_minute, 16) == 0) {
-        long long seconds = (ts[17] - '0') * 10 + (ts[18] - '0');
-        return set_slot(out, F_TIME, PyLong_FromLongLong(cached_base + seconds));
-    }
+    char key[MINUTE_KEY] = {0};
+    memcpy(key, ts, 16);
+    long long seconds = (ts[17] - '0') * 10 + (ts[18] - '0'), epoch;
+    if (tz == NULL && minute_hit(&local_minute, key, seconds, &epoch))
+        return set_slot(out, F_TIME, PyLong_FromLongLong(epoch));
     PyObject *t = str_of(ts, 19);
     PyObject *z = tz ? str_of(tz, 5) : (Py_INCREF(Py_None), Py_None);
     PyObject *result = (t && z) ? PyObject_CallFunctionObjArgs(local_epoch, t, z, NULL) : NULL;
     Py_XDECREF(t);
     Py_XDECREF(z);
-    if (result == NULL)
+    if (result == NULL || (tz == NULL && remember_minute(&local_minute, key, result, seconds) < 0))
         return -1;
-    if (tz == NULL) {
-        int remembered = remember_minute(result, (ts[17] - '0') * 10 + (ts[18] - '0'), &cached_base);
-        if (remembered < 0)
-            return -1;
-        if (remembered) {
-            memcpy(cached_minute, ts, 16);
-            cached_valid = 1;
-        }
-    }
     return set_slot(out, F_TIME, result);
 }
 
@@ -775,13 +769,13 @@ static PyObject *setup(PyObject *self, PyObject *args)
     python_parse = fallback;
     Py_INCREF(type);
     line_type = (PyTypeObject *)type;
-    cached_valid = 0;
+    local_minute.valid = 0;
     Py_RETURN_NONE;
 }
 
 static PyObject *forget_times(PyObject *self, PyObject *unused)
 {
-    cached_valid = 0;
+    local_minute.valid = 0;
     Py_RETURN_NONE;
 }
 

@@ -5,8 +5,9 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
 #include <string.h>
+
+#include "../_slots.h"
 
 static PyObject *s_empty;                /* "" */
 
@@ -70,35 +71,33 @@ static inline int starts(const char *s, Py_ssize_t n, const char *prefix)
 #define RFIND(s, from, to, lit) rfind((s), (from), (to), (lit), (Py_ssize_t)(sizeof(lit) - 1))
 
 
-/* The offsets of a slots dataclass's fields, checked to be object slots. */
-static int slot_offsets(PyTypeObject *type, const char *const *names, int count, Py_ssize_t *offsets)
-{
-    for (int i = 0; i < count; i++) {
-        PyObject *descr = PyObject_GetAttrString((PyObject *)type, names[i]);
-        if (descr == NULL)
-            return -1;
-        int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
-                 && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
-        if (ok)
-            offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
-        Py_DECREF(descr);
-        if (!ok) {
-            PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", type->tp_name, names[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static PyObject *interned(const char *text)
 {
     return PyUnicode_InternFromString(text);
 }
 
-/* An epoch a Python function returned for a time "... HH:MM:SS": where it is an int, remember the epoch
- * of its minute in *base (the caller's one-entry cache). 1 when remembered, 0 when not an int (None:
- * no such time), -1 on error (stamp is then released). */
-static int remember_minute(PyObject *stamp, long long seconds, long long *base)
+/* A one-entry cache of the epoch of a minute: the key is the time's text up to its minute, and whatever
+ * else the epoch depends on (zone, year), zero-padded to MINUTE_KEY bytes. Parsers compute a time with
+ * a Python function once per minute and add the seconds to the remembered epoch. */
+#define MINUTE_KEY 32
+typedef struct {
+    char key[MINUTE_KEY];
+    long long base;    /* the epoch of the minute's second 0 */
+    int valid;
+} MinuteCache;
+
+/* 1 and *epoch = the epoch of `seconds` past the cached minute when `key` names it, else 0. */
+static int minute_hit(const MinuteCache *cache, const char *key, long long seconds, long long *epoch)
+{
+    if (!cache->valid || memcmp(cache->key, key, MINUTE_KEY) != 0)
+        return 0;
+    *epoch = cache->base + seconds;
+    return 1;
+}
+
+/* Remember the minute of `stamp`, the epoch a Python function returned for `seconds` past the minute
+ * `key` names, where it is an int (None: no such time). 0, or -1 on error (stamp is then released). */
+static int remember_minute(MinuteCache *cache, const char *key, PyObject *stamp, long long seconds)
 {
     if (!PyLong_CheckExact(stamp))
         return 0;
@@ -107,8 +106,10 @@ static int remember_minute(PyObject *stamp, long long seconds, long long *base)
         Py_DECREF(stamp);
         return -1;
     }
-    *base = value - seconds;
-    return 1;
+    memcpy(cache->key, key, MINUTE_KEY);
+    cache->base = value - seconds;
+    cache->valid = 1;
+    return 0;
 }
 
 /* A str value of a kinds dict (new reference), or NULL with KeyError. */

@@ -29,13 +29,8 @@ static PyObject *s_to, *s_relay, *s_status, *s_from, *s_size, *s_nrcpt, *s_messa
 static PyObject *s_client_host, *s_client_ip, *s_client_port, *s_orig_client_host, *s_orig_client_ip,
     *s_orig_client_port, *s_peer_host, *s_peer_ip, *s_peer_port;
 
-/* One-entry caches of the epoch of a minute: classic (month, day, HH:MM, year) and ISO (date, HH:MM, zone). */
-static char classic_key[16];
-static long long classic_year, classic_base;
-static int classic_valid;
-static char iso_key[24];
-static long long iso_base;
-static int iso_valid;
+/* The epoch of the last minute read: classic (month, day, HH:MM, year) and ISO (date, HH:MM, zone). */
+static MinuteCache classic_minute, iso_minute;
 
 #define SLOT(o, i) SLOT_AT(o, offsets[i])
 #define set_slot(o, i, v) set_slot_at(o, offsets[i], v)
@@ -347,57 +342,43 @@ static int set_time(PyObject *out, PyObject *stamp)
 static int classic_time(PyObject *out, const char *mon, const char *day, Py_ssize_t day_len, const char *hms,
                         long long year)
 {
-    char key[16] = {0};
+    char key[MINUTE_KEY] = {0};
     memcpy(key, mon, 3);
     memcpy(key + 3, day, (size_t)day_len);
     memcpy(key + 5, hms, 5);
-    long long seconds = (hms[6] - '0') * 10 + (hms[7] - '0');
-    if (classic_valid && classic_year == year && memcmp(key, classic_key, 16) == 0)
-        return set_time(out, PyLong_FromLongLong(classic_base + seconds));
+    memcpy(key + 16, &year, sizeof year);
+    long long seconds = (hms[6] - '0') * 10 + (hms[7] - '0'), epoch;
+    if (minute_hit(&classic_minute, key, seconds, &epoch))
+        return set_time(out, PyLong_FromLongLong(epoch));
     PyObject *m = str_of(mon, 3), *d = str_of(day, day_len), *t = str_of(hms, 8), *y = PyLong_FromLongLong(year);
     PyObject *stamp = (m && d && t && y) ? PyObject_CallFunctionObjArgs(classic_epoch, m, d, t, y, NULL) : NULL;
     Py_XDECREF(m);
     Py_XDECREF(d);
     Py_XDECREF(t);
     Py_XDECREF(y);
-    if (stamp == NULL)
+    if (stamp == NULL || remember_minute(&classic_minute, key, stamp, seconds) < 0)
         return -1;
-    int remembered = remember_minute(stamp, seconds, &classic_base);
-    if (remembered < 0)
-        return -1;
-    if (remembered) {
-        memcpy(classic_key, key, 16);
-        classic_year = year;
-        classic_valid = 1;
-    }
     return set_time(out, stamp);
 }
 
 /* stamp of an ISO "2022-01-08T19:42:12" time with its zone ("" = local): _iso_epoch, cached per minute. */
 static int iso_time(PyObject *out, const char *date, const char *hms, const char *zone, Py_ssize_t zone_len)
 {
-    char key[24] = {0};
+    char key[MINUTE_KEY] = {0};
     memcpy(key, date, 10);
     memcpy(key + 10, hms, 5);
     memcpy(key + 15, zone, (size_t)zone_len);  /* at most 6: "+01:00" */
-    long long seconds = (hms[6] - '0') * 10 + (hms[7] - '0');
-    if (iso_valid && memcmp(key, iso_key, 24) == 0)
-        return set_time(out, PyLong_FromLongLong(iso_base + seconds));
+    long long seconds = (hms[6] - '0') * 10 + (hms[7] - '0'), epoch;
+    if (minute_hit(&iso_minute, key, seconds, &epoch))
+        return set_time(out, PyLong_FromLongLong(epoch));
     PyObject *d = str_of(date, 10), *t = str_of(hms, 8);
     PyObject *z = zone_len ? str_of(zone, zone_len) : (Py_INCREF(Py_None), Py_None);
     PyObject *stamp = (d && t && z) ? PyObject_CallFunctionObjArgs(iso_epoch, d, t, z, NULL) : NULL;
     Py_XDECREF(d);
     Py_XDECREF(t);
     Py_XDECREF(z);
-    if (stamp == NULL)
+    if (stamp == NULL || remember_minute(&iso_minute, key, stamp, seconds) < 0)
         return -1;
-    int remembered = remember_minute(stamp, seconds, &iso_base);
-    if (remembered < 0)
-        return -1;
-    if (remembered) {
-        memcpy(iso_key, key, 24);
-        iso_valid = 1;
-    }
     return set_time(out, stamp);
 }
 
@@ -691,13 +672,13 @@ static PyObject *setup(PyObject *self, PyObject *args)
     Py_INCREF(of), service_of = of;
     Py_INCREF(fallback), python_parse = fallback;
     Py_INCREF(type), line_type = (PyTypeObject *)type;
-    classic_valid = iso_valid = 0;
+    classic_minute.valid = iso_minute.valid = 0;
     Py_RETURN_NONE;
 }
 
 static PyObject *forget_times(PyObject *self, PyObject *unused)
 {
-    classic_valid = iso_valid = 0;
+    classic_minute.valid = iso_minute.valid = 0;
     Py_RETURN_NONE;
 }
 

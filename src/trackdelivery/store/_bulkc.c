@@ -21,8 +21,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
 #include <dlfcn.h>
+
+#include "../_slots.h"
 
 typedef struct sqlite3 sqlite3;
 typedef struct sqlite3_stmt sqlite3_stmt;
@@ -215,20 +216,11 @@ typedef struct {
 
 static PyObject *s_empty, *s_newline;
 
-/* The offset of a slots class's field, checked to be an object slot. */
+/* The offset of a slots class's field (a str naming it), checked to be an object slot. */
 static int member_offset(PyTypeObject *type, PyObject *name, Py_ssize_t *offset)
 {
-    PyObject *descr = PyObject_GetAttr((PyObject *)type, name);
-    if (descr == NULL)
-        return -1;
-    int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
-             && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
-    if (ok)
-        *offset = ((PyMemberDescrObject *)descr)->d_member->offset;
-    Py_DECREF(descr);
-    if (!ok)
-        PyErr_Format(PyExc_TypeError, "%s.%U is not a slot", type->tp_name, name);
-    return ok ? 0 : -1;
+    const char *text = PyUnicode_AsUTF8(name);
+    return text == NULL ? -1 : slot_offsets(type, &text, 1, offset);
 }
 
 /* A slot's value as a new reference; AttributeError when it was never set (as Python would say). */
