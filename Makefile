@@ -10,7 +10,7 @@ DEMO_PORT ?= 8080
 .PHONY: demo test lint bench venv debs clean
 
 # setup.py builds the compiled fast paths (C); a change to them reinstalls.
-$(BIN)/trackdelivery: pyproject.toml setup.py $(wildcard src/trackdelivery/*.h src/trackdelivery/*/*.c src/trackdelivery/*/*.h)
+$(BIN)/trackdelivery: pyproject.toml setup.py $(wildcard src/trackdelivery/*.h src/trackdelivery/*.c src/trackdelivery/*/*.c src/trackdelivery/*/*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -132,6 +132,45 @@ def test_garbage_bytes_invalid_utf8_and_huge_lines_are_counted_not_fatal(tmp_pat
     assert rejected == ("\ufffd\ufffd\ufffd", "y@example.com")
 
 
+@pytest.mark.parametrize("pure", [False, True], ids=["compiled", "pure-python"])
+def test_numbers_too_large_or_not_ascii_are_left_out_not_fatal(
+    tmp_path: Path, db_path: Path, pure: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile S=, QT=, spam score or Postfix size= once stopped the whole ingest with OverflowError."""
+    if pure:
+        monkeypatch.setenv("TRACKDELIVERY_PURE_PYTHON", "1")
+    huge = "9" * 30
+    exim_lines = [
+        f"2026-11-16 10:00:00 1tBig1-00000000001-AAAA <= a@example.net H=[192.0.2.1] P=esmtp S={huge} for b@example.com",
+        '2026-11-16 10:00:00 1tBig1-00000000001-AAAA Warning: "SpamAssassin as x detected message as spam '
+        f'({"1" * 400}.0)"',
+        f"2026-11-16 10:00:01 1tBig1-00000000001-AAAA => b@example.com R=r T=t QT={huge}s DT=1s",
+        "2026-11-16 10:00:01 1tBig1-00000000001-AAAA Completed",
+        "2026-11-16 10:00:02 1tBig2-00000000002-AAAA <= a@example.net P=esmtp S=\u00b2\u00b3 for c@example.com",
+        f"2026-11-16 10:00:03 1tBig2-00000000002-AAAA => c@example.com R=r T=t QT={'9' * 5000}s",
+        "2026-11-16 10:00:03 1tBig2-00000000002-AAAA Completed",
+    ]
+    postfix_lines = [
+        "Nov 16 10:00:00 mx postfix/smtpd[1]: 4F5C64474F: client=mx.example.net[192.0.2.7]",
+        f"Nov 16 10:00:00 mx postfix/qmgr[2]: 4F5C64474F: from=<a@example.net>, size={'7' * 5000}, nrcpt=1 (queue active)",
+        "Nov 16 10:00:01 mx postfix/smtp[3]: 4F5C64474F: to=<b@example.org>, relay=mx.example.org[192.0.2.9]:25, "
+        f"delay={huge}, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)",
+        "Nov 16 10:00:01 mx postfix/qmgr[2]: 4F5C64474F: removed",
+    ]
+    exim_log = write_log(tmp_path / "exim_mainlog", exim_lines)
+    postfix_log = write_log(tmp_path / "maillog", postfix_lines)
+    with Store(db_path) as store:
+        summary = ingest_files(store, [str(exim_log), str(postfix_log)])
+        rows = store.db.execute(
+            "SELECT msgid, size, spamscore, queue_time FROM event_records WHERE type = 'success' ORDER BY msgid"
+        ).fetchall()
+    assert summary.errors == []
+    assert summary.events == {"success": 3}
+    # the time in the queue then comes from the lines' times
+    assert rows == [("1tBig1-00000000001-AAAA", None, None, 1), ("1tBig2-00000000002-AAAA", None, None, 1),
+                    ("4F5C64474F", None, None, 1)]  # fmt: skip
+
+
 def test_unreadable_file_is_reported_and_others_still_ingested(tmp_path: Path, db_path: Path) -> None:
     good = write_log(tmp_path / "exim_mainlog", message_lines(2))
     broken = tmp_path / "exim_mainlog.2.gz"

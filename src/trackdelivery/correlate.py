@@ -6,7 +6,10 @@ message is simply loaded again when one of its lines turns up later.
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import types
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from .parse import exim as px
 from .record import (
     ARCHIVE,
     DEFER,
+    EVENT_FIELDS,
     FAILURE,
     FILTERED,
     INPROGRESS,
@@ -31,7 +35,10 @@ ARCHIVER_PREFIX = "archiver_"
 INPROGRESS_MESSAGE = "In the queue: not delivered yet"
 RETRY_MESSAGE = "In the queue: the last attempt was deferred, the server will try again"
 ACCEPTED_MESSAGE = "Accepted"
-_DURATION_RE = re.compile(r"(\d+)([wdhms])")
+_DURATION_RE = re.compile(r"([0-9]+)([wdhms])")
+# What SQLite's INTEGER and a JSON number both hold exactly: larger numbers in a line are not stored.
+MAX_STORED_INT = 2**53
+MAX_DIGITS = 15  # fewer digits than that: int() of a longer string would only be refused afterwards
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -101,17 +108,20 @@ def id_time(msgid: str) -> int:
 
 
 def parse_duration(value: str) -> int | None:
-    """Exim's QT=/DT= durations: '1m38s' → 98."""
+    """Exim's QT=/DT= durations: '1m38s' → 98; None for none, or one too long to be true."""
     total = 0
     found = False
     for n, unit in _DURATION_RE.findall(value):
+        if len(n) > MAX_DIGITS:
+            return None
         total += int(n) * _DURATION_UNITS[unit]
         found = True
-    return total if found else None
+    return total if found and total < MAX_STORED_INT else None
 
 
 def _int(value: str | None) -> int | None:
-    if value and value.isdigit():
+    """S=1234 → 1234; None for anything but ASCII digits, or a number too large to store."""
+    if value and len(value) <= MAX_DIGITS and value.isascii() and value.isdigit():
         return int(value)
     return None
 
@@ -282,6 +292,12 @@ class Correlator:
         )
 
     # -- feeding -----------------------------------------------------------------------------
+
+    def feeder(self) -> Callable[[px.EximLine, str], bool]:
+        """``feed``, or its compiled fast path (_correlc.c) where that was built; a subclass keeps its own."""
+        if COMPILED_FEED is not None and type(self) is Correlator:
+            return types.MethodType(COMPILED_FEED, self)
+        return self.feed
 
     def feed(self, line: px.EximLine, raw: str) -> bool:
         """Take one parsed line; False when it repeats a line this message already has.
@@ -459,9 +475,11 @@ class Correlator:
 
     def _spam_score(self, state: MessageState, line: px.EximLine) -> None:
         try:
-            state.spamscore = float(line.message)
+            score = float(line.message)
         except ValueError:
             return
+        if math.isfinite(score):  # "(1000…0)" with 400 digits is inf, which JSON cannot say
+            state.spamscore = score
 
     def _sender_id(self, state: MessageState, line: px.EximLine) -> None:
         # cPanel: "Sender identification U=alice D=example.com S=alice@example.com"
@@ -514,3 +532,34 @@ _HANDLERS: dict[str, Callable[[Correlator, MessageState, px.EximLine], None]] = 
     px.SPAM_SCORE: Correlator._spam_score,
     px.SENDER_ID: Correlator._sender_id,
 }
+
+
+def _compiled_feed() -> Callable[[Correlator, px.EximLine, str], bool] | None:
+    """_correlc.feed, set up; None where it was not built or TRACKDELIVERY_PURE_PYTHON is set.
+
+    It takes the deliveries, deferrals, failures and Completed lines of a message in the cache and does
+    what ``Correlator.feed`` does with them; it hands every other line to ``Correlator.feed``.
+    """
+    if os.environ.get("TRACKDELIVERY_PURE_PYTHON"):
+        return None
+    try:
+        from . import _correlc  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    kinds = {name: name for name in (px.DELIVERY, px.DEFER, px.FAILURE, px.COMPLETED)}
+    event_types = {name: name for name in (SUCCESS, DEFER, FAILURE, FILTERED, ARCHIVE, INPROGRESS)}
+    texts = {
+        "completed": "completed", "blackhole": BLACKHOLE, "acl_blackhole": ACL_BLACKHOLE,
+        "bypassed": BYPASSED_TRANSPORT, "archiver": ARCHIVER_PREFIX, "star_flag": "*>",
+        "accepted": ACCEPTED_MESSAGE, "discarded_text": "Discarded", "bypassed_text": "Delivery bypassed",
+        "other": "other", "retry": RETRY_MESSAGE,
+    }  # fmt: skip
+    _correlc.setup(
+        MessageState, DeliveryEvent, px.EximLine, Batch, EVENT_FIELDS, DeliveryEvent(type=""), Correlator.feed,
+        _host_fields, parse_duration, px.unquote, explain_mod.extract_dsn, kinds, event_types, texts,
+    )
+    feed: Callable[[Correlator, px.EximLine, str], bool] = _correlc.feed
+    return feed
+
+
+COMPILED_FEED = _compiled_feed()

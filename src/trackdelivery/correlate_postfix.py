@@ -12,6 +12,8 @@ from . import explain as explain_mod
 from .correlate import (
     ACCEPTED_MESSAGE,
     INPROGRESS_MESSAGE,
+    MAX_DIGITS,
+    MAX_STORED_INT,
     RETRY_MESSAGE,
     Correlator,
     MessageLoader,
@@ -52,9 +54,6 @@ def _client_name(host: str, helo: str = "") -> str:
     return (helo or "") if host == UNKNOWN_CLIENT else host
 
 
-_MAX_STORED_INT = 2**53  # what SQLite's INTEGER and a JSON number both hold exactly
-
-
 def _seconds(value: str | None) -> int | None:
     """delay=0.38 → 0; None for what is not a sane number (a hostile "inf" or 1e400)."""
     if not value:
@@ -63,7 +62,7 @@ def _seconds(value: str | None) -> int | None:
         seconds = int(float(value))
     except (ValueError, OverflowError):
         return None
-    return seconds if 0 <= seconds < _MAX_STORED_INT else None
+    return seconds if 0 <= seconds < MAX_STORED_INT else None
 
 
 class PostfixCorrelator(Correlator):
@@ -252,8 +251,8 @@ class PostfixCorrelator(Correlator):
         if state.sendunixtime is None:
             state.sendunixtime = line.time
         state.email = f["from"]
-        size = int(f["size"])
-        state.size = size if size < _MAX_STORED_INT else None
+        size = f["size"]  # digits (the parser's \d+: any script's, and any number of them)
+        state.size = int(size) if len(size) <= MAX_DIGITS and size.isascii() else None
         if not state.pending and not state.recipients:
             # Postfix names recipients only when it delivers to them: one event waits for them all.
             state.pending[""] = ["", None, INPROGRESS_MESSAGE]

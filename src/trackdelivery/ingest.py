@@ -109,7 +109,7 @@ class Ingestor:
         """(parse, feed) for a file of format ``fmt``; Postfix lines get their year from the file's mtime."""
         correlator = self._correlator_for(fmt)
         if fmt != POSTFIX:
-            return exim.parse_exim_line, correlator.feed
+            return exim.parse_exim_line, correlator.feeder()
         try:
             reference: float | None = os.fstat(f.fileno()).st_mtime
         except (OSError, AttributeError, ValueError):

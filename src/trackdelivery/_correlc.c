@@ -1,0 +1,631 @@
+/* A compiled fast path for correlate.py's Correlator.feed (the Python method stays the reference).
+ *
+ * feed(correlator, line, raw) takes the lines that make most of an Exim log's work: deliveries
+ * (=> -> >> *>), deferrals, failures and Completed, of a message that is in the correlator's cache.
+ * It does what Correlator.feed and its handlers (_delivery, _problem, _completed, _touch, _add_event,
+ * _close_recipient, _drop_pending, _set_text) do, step for step, on the same Python objects: it reads
+ * and writes the slots of the slots dataclasses (MessageState, DeliveryEvent, EximLine, Batch) and
+ * the correlator's attributes. Every other line (arrivals, rejections, notes, a message not in the
+ * cache, "=> blackhole (… discarded recipients)") goes to Correlator.feed, before anything is changed.
+ * Explanations, H= values, QT= durations and quoted values other than plain ones are left to the
+ * Python functions that the Python path calls (explain, split_host, parse_duration, unquote).
+ *
+ * tests/test_correlate_c.py feeds the corpora and generated logs through both paths and compares every
+ * batch, field by field.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "_slots.h"
+
+#define SLOT(o, offset) (*(PyObject **)((char *)(o) + (offset)))
+
+/* MessageState */
+enum { S_ID, S_MSGID, S_SERVER, S_EMAIL, S_SENDER, S_SENDERHOST, S_SENDERIP, S_SENDERAUTH, S_SIZE, S_SPAMSCORE,
+       S_SENDUNIXTIME, S_LASTUNIXTIME, S_SUBJECT, S_MESSAGE_ID, S_PROTOCOL, S_TLS, S_PARENT_MSGID, S_STATE, S_RAW,
+       S_PENDING, S_ATTEMPTS, S_COUNT };
+static const char *const state_names[S_COUNT] = {
+    "id", "msgid", "server", "email", "sender", "senderhost", "senderip", "senderauth", "size", "spamscore",
+    "sendunixtime", "lastunixtime", "subject", "message_id", "protocol", "tls", "parent_msgid", "state", "raw",
+    "pending", "attempts"};
+/* DeliveryEvent: the fields set here; the others keep the template's defaults */
+enum { E_TYPE, E_MSGID, E_EMAIL, E_SENDER, E_SENDERHOST, E_SENDERIP, E_SENDERAUTH, E_SIZE, E_SPAMSCORE,
+       E_SENDUNIXTIME, E_RECIPIENT, E_ACTIONUNIXTIME, E_SUBJECT, E_MESSAGE_ID, E_PROTOCOL, E_TLS, E_PARENT_MSGID,
+       E_SERVER, E_QUEUE_TIME, E_DELIVEREDTO, E_ROUTER, E_TRANSPORT, E_HOST, E_IP, E_TRANSPORT_IS_REMOTE,
+       E_MESSAGE, E_DSN, E_REASON, E_REASON_TEXT, E_ATTEMPT, E_COUNT };
+static const char *const event_names[E_COUNT] = {
+    "type", "msgid", "email", "sender", "senderhost", "senderip", "senderauth", "size", "spamscore",
+    "sendunixtime", "recipient", "actionunixtime", "subject", "message_id", "protocol", "tls", "parent_msgid",
+    "server", "queue_time", "deliveredto", "router", "transport", "host", "ip", "transport_is_remote",
+    "message", "dsn", "reason", "reason_text", "attempt"};
+/* the state fields _event_for copies into an event, pairwise */
+static const int copied[][2] = {
+    {E_MSGID, S_MSGID}, {E_EMAIL, S_EMAIL}, {E_SENDER, S_SENDER}, {E_SENDERHOST, S_SENDERHOST},
+    {E_SENDERIP, S_SENDERIP}, {E_SENDERAUTH, S_SENDERAUTH}, {E_SIZE, S_SIZE}, {E_SPAMSCORE, S_SPAMSCORE},
+    {E_SENDUNIXTIME, S_SENDUNIXTIME}, {E_SUBJECT, S_SUBJECT}, {E_MESSAGE_ID, S_MESSAGE_ID},
+    {E_PROTOCOL, S_PROTOCOL}, {E_TLS, S_TLS}, {E_PARENT_MSGID, S_PARENT_MSGID}, {E_SERVER, S_SERVER}};
+/* EximLine */
+enum { L_KIND, L_TIME, L_MSGID, L_FLAG, L_ADDRESS, L_ORIG, L_PARENT, L_FIELDS, L_MESSAGE, L_COUNT };
+static const char *const line_names[L_COUNT] = {
+    "kind", "time", "msgid", "flag", "address", "orig", "parent", "fields", "message"};
+/* Batch */
+enum { B_MESSAGES, B_BY_MSGID, B_EVENTS, B_EVENT_MESSAGE, B_DELETED_EVENTS, B_UPDATED_TEXT, B_COUNT };
+static const char *const batch_names[B_COUNT] = {
+    "messages", "by_msgid", "events", "event_message", "deleted_events", "updated_messages_text"};
+
+static PyTypeObject *state_type, *event_type, *line_type, *batch_type;
+static Py_ssize_t state_at[S_COUNT], event_at[E_COUNT], line_at[L_COUNT], batch_at[B_COUNT];
+static Py_ssize_t *template_at;          /* every DeliveryEvent slot */
+static Py_ssize_t template_count;
+static PyObject *template_event;         /* DeliveryEvent(type="") : the defaults */
+static PyObject *python_feed;            /* Correlator.feed */
+static PyObject *host_fields;            /* correlate._host_fields */
+static PyObject *parse_duration;         /* correlate.parse_duration */
+static PyObject *unquote;                /* parse.exim.unquote */
+static PyObject *extract_dsn;            /* explain.extract_dsn */
+static PyObject *k_delivery, *k_defer, *k_failure, *k_completed;            /* line kinds */
+static PyObject *t_success, *t_defer, *t_failure, *t_filtered, *t_archive, *t_inprogress;  /* event types */
+static PyObject *s_empty, *s_completed, *s_blackhole, *s_acl_blackhole, *s_bypassed,
+    *s_archiver, *s_star_flag, *s_accepted, *s_discarded_text, *s_bypassed_text, *s_other, *s_retry;
+static PyObject *a_cache, *a_batch, *a_next_event_id, *a_events_by_type, *a_forget, *a_explain,
+    *m_move_to_end, *m_pop, *m_lower;
+static PyObject *f_R, *f_T, *f_H, *f_X, *f_QT, *f_C;
+static PyObject *one;
+
+/* A slot's value, borrowed; AttributeError when it was never set. */
+static PyObject *get(PyObject *o, Py_ssize_t offset)
+{
+    PyObject *v = SLOT(o, offset);
+    if (v == NULL)
+        PyErr_Format(PyExc_AttributeError, "a %s field is not set", Py_TYPE(o)->tp_name);
+    return v;
+}
+
+/* Set a slot; steals v (NULL: an error is set, nothing changes). */
+static int put(PyObject *o, Py_ssize_t offset, PyObject *v)
+{
+    if (v == NULL)
+        return -1;
+    PyObject *old = SLOT(o, offset);
+    SLOT(o, offset) = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static int put_borrowed(PyObject *o, Py_ssize_t offset, PyObject *v)
+{
+    Py_INCREF(v);
+    return put(o, offset, v);
+}
+
+static int truthy_str(PyObject *v) { return PyUnicode_Check(v) && PyUnicode_GET_LENGTH(v) > 0; }
+
+static int same_str(PyObject *a, PyObject *b)
+{
+    return a == b || (PyUnicode_Check(a) && PyUnicode_Compare(a, b) == 0);
+}
+
+/* counts[key] = counts.get(key, 0) + delta */
+static int count(PyObject *counts, PyObject *key, long delta)
+{
+    PyObject *old = PyDict_GetItemWithError(counts, key);
+    if (old == NULL && PyErr_Occurred())
+        return -1;
+    PyObject *d = PyLong_FromLong(delta);
+    PyObject *sum = d == NULL ? NULL : old == NULL ? (Py_INCREF(d), d) : PyNumber_Add(old, d);
+    Py_XDECREF(d);
+    if (sum == NULL)
+        return -1;
+    int rc = PyDict_SetItem(counts, key, sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+/* f.get(key, "") as a borrowed reference (NULL with an error set on failure). */
+static PyObject *field_or_empty(PyObject *fields, PyObject *key)
+{
+    PyObject *v = PyDict_GetItemWithError(fields, key);
+    if (v == NULL && !PyErr_Occurred())
+        v = s_empty;
+    return v;
+}
+
+/* What one call works on. */
+typedef struct {
+    PyObject *self, *batch, *counts;     /* borrowed */
+    PyObject *state, *line, *fields;     /* borrowed */
+} Feed;
+
+/* Correlator._event_for(state, type_, when, recipient): a new event (new reference). */
+static PyObject *event_for(Feed *c, PyObject *type, PyObject *when, PyObject *recipient)
+{
+    PyObject *e = event_type->tp_alloc(event_type, 0);
+    if (e == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < template_count; i++) {
+        PyObject *v = SLOT(template_event, template_at[i]);
+        Py_XINCREF(v);
+        SLOT(e, template_at[i]) = v;
+    }
+    PyObject *send = NULL;
+    for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
+        PyObject *v = get(c->state, state_at[copied[i][1]]);
+        if (v == NULL || put_borrowed(e, event_at[copied[i][0]], v) < 0)
+            goto fail;
+        if (copied[i][1] == S_SENDUNIXTIME)
+            send = v;
+    }
+    if (put_borrowed(e, event_at[E_TYPE], type) < 0 || put_borrowed(e, event_at[E_RECIPIENT], recipient) < 0
+        || put_borrowed(e, event_at[E_ACTIONUNIXTIME], when) < 0)
+        goto fail;
+    PyObject *queue_time = when != Py_None && send != Py_None ? PyNumber_Subtract(when, send) : (Py_INCREF(Py_None), Py_None);
+    if (put(e, event_at[E_QUEUE_TIME], queue_time) < 0)
+        goto fail;
+    return e;
+fail:
+    Py_DECREF(e);
+    return NULL;
+}
+
+/* Correlator._outcome_event(state, line, type_) (new reference). */
+static PyObject *outcome_event(Feed *c, PyObject *type)
+{
+    PyObject *line = c->line, *f = c->fields;
+    PyObject *recipient = get(line, line_at[L_ORIG]);
+    if (recipient != NULL && !truthy_str(recipient))
+        recipient = get(line, line_at[L_PARENT]);
+    if (recipient != NULL && !truthy_str(recipient))
+        recipient = get(line, line_at[L_ADDRESS]);
+    PyObject *when = get(line, line_at[L_TIME]), *address = get(line, line_at[L_ADDRESS]);
+    if (recipient == NULL || when == NULL || address == NULL)
+        return NULL;
+    PyObject *e = event_for(c, type, when, recipient);
+    if (e == NULL)
+        return NULL;
+    PyObject *router = field_or_empty(f, f_R), *transport = field_or_empty(f, f_T);
+    if (router == NULL || transport == NULL || put_borrowed(e, event_at[E_DELIVEREDTO], address) < 0
+        || put_borrowed(e, event_at[E_ROUTER], router) < 0 || put_borrowed(e, event_at[E_TRANSPORT], transport) < 0)
+        goto fail;
+    PyObject *host = PyDict_GetItemWithError(f, f_H);
+    if (host == NULL && PyErr_Occurred())
+        goto fail;
+    if (host != NULL && PyObject_IsTrue(host) == 1) {
+        PyObject *pair = PyObject_CallOneArg(host_fields, host);
+        if (pair == NULL)
+            goto fail;
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_DECREF(pair);
+            PyErr_SetString(PyExc_TypeError, "_host_fields must return a pair");
+            goto fail;
+        }
+        int rc = put_borrowed(e, event_at[E_HOST], PyTuple_GET_ITEM(pair, 0));
+        rc = rc < 0 ? rc : put_borrowed(e, event_at[E_IP], PyTuple_GET_ITEM(pair, 1));
+        Py_DECREF(pair);
+        if (rc < 0 || put_borrowed(e, event_at[E_TRANSPORT_IS_REMOTE], one) < 0)
+            goto fail;
+    }
+    PyObject *tls = PyDict_GetItemWithError(f, f_X);
+    if ((tls == NULL && PyErr_Occurred()) || (tls != NULL && put_borrowed(e, event_at[E_TLS], tls) < 0))
+        goto fail;
+    PyObject *qt = PyDict_GetItemWithError(f, f_QT);
+    if (qt == NULL && PyErr_Occurred())
+        goto fail;
+    if (qt != NULL) {
+        PyObject *seconds = PyObject_CallOneArg(parse_duration, qt);
+        if (seconds == NULL)
+            goto fail;
+        if (seconds == Py_None)
+            Py_DECREF(seconds);
+        else if (put(e, event_at[E_QUEUE_TIME], seconds) < 0)
+            goto fail;
+    }
+    return e;
+fail:
+    Py_DECREF(e);
+    return NULL;
+}
+
+/* Correlator._add_event(event, state.id): stores the event under the next event id. */
+static int add_event(Feed *c, PyObject *event)
+{
+    PyObject *id = PyObject_GetAttr(c->self, a_next_event_id);
+    if (id == NULL)
+        return -1;
+    PyObject *next = PyNumber_Add(id, one);
+    int rc = next == NULL ? -1 : PyObject_SetAttr(c->self, a_next_event_id, next);
+    Py_XDECREF(next);
+    PyObject *events = get(c->batch, batch_at[B_EVENTS]), *refs = get(c->batch, batch_at[B_EVENT_MESSAGE]);
+    PyObject *state_id = get(c->state, state_at[S_ID]), *type = get(event, event_at[E_TYPE]);
+    if (rc == 0 && (events == NULL || refs == NULL || state_id == NULL || type == NULL))
+        rc = -1;
+    if (rc == 0)
+        rc = PyDict_SetItem(events, id, event);
+    if (rc == 0)
+        rc = PyDict_SetItem(refs, id, state_id);
+    if (rc == 0)
+        rc = count(c->counts, type, 1);
+    Py_DECREF(id);
+    return rc;
+}
+
+/* Correlator._drop_pending(entry) */
+static int drop_pending(Feed *c, PyObject *entry)
+{
+    if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 3) {
+        PyErr_SetString(PyExc_TypeError, "a pending entry must be a list of 3");
+        return -1;
+    }
+    PyObject *event_id = PyList_GET_ITEM(entry, 1);
+    if (event_id == Py_None)
+        return 0;
+    PyObject *deleted = get(c->batch, batch_at[B_DELETED_EVENTS]), *texts = get(c->batch, batch_at[B_UPDATED_TEXT]);
+    if (deleted == NULL || texts == NULL || PyList_Append(deleted, event_id) < 0)
+        return -1;
+    if (PyDict_DelItem(texts, event_id) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_KeyError))
+            return -1;
+        PyErr_Clear();
+    }
+    return count(c->counts, t_inprogress, -1);
+}
+
+/* Correlator._close_recipient(state, recipient) */
+static int close_recipient(Feed *c, PyObject *recipient)
+{
+    PyObject *pending = get(c->state, state_at[S_PENDING]);
+    PyObject *key = pending == NULL ? NULL : PyObject_CallMethodNoArgs(recipient, m_lower);
+    if (key == NULL)
+        return -1;
+    PyObject *entry = PyDict_GetItemWithError(pending, key);
+    int rc = 0;
+    if (entry != NULL) {
+        Py_INCREF(entry);
+        rc = PyDict_DelItem(pending, key);
+        if (rc == 0)
+            rc = drop_pending(c, entry);
+        Py_DECREF(entry);
+    } else if (PyErr_Occurred()) {
+        rc = -1;
+    }
+    Py_DECREF(key);
+    return rc;
+}
+
+/* Correlator._delivery(state, line), for every line but "=> blackhole (… discarded recipients)". */
+static int delivery(Feed *c)
+{
+    PyObject *line = c->line;
+    PyObject *transport = field_or_empty(c->fields, f_T);
+    PyObject *address = get(line, line_at[L_ADDRESS]), *flag = get(line, line_at[L_FLAG]);
+    if (transport == NULL || address == NULL || flag == NULL)
+        return -1;
+    int blackhole = same_str(address, s_blackhole);
+    PyObject *type = t_success;
+    if (same_str(transport, s_bypassed) || blackhole || same_str(flag, s_star_flag))
+        type = t_filtered;
+    else if (PyUnicode_Check(transport) && PyUnicode_Tailmatch(transport, s_archiver, 0, PY_SSIZE_T_MAX, -1) == 1)
+        type = t_archive;
+    PyObject *e = outcome_event(c, type);
+    if (e == NULL)
+        return -1;
+    PyObject *reply = PyDict_GetItemWithError(c->fields, f_C);
+    int rc = 0;
+    if (reply == NULL && PyErr_Occurred()) {
+        rc = -1;
+    } else if (reply != NULL && PyObject_IsTrue(reply) == 1) {
+        PyObject *text = NULL;
+        Py_ssize_t n = PyUnicode_Check(reply) ? PyUnicode_GET_LENGTH(reply) : 0;
+        if (n >= 2 && PyUnicode_READ_CHAR(reply, 0) == '"' && PyUnicode_READ_CHAR(reply, n - 1) == '"'
+            && PyUnicode_FindChar(reply, '\\', 1, n - 1, 1) == -1)
+            text = PyUnicode_Substring(reply, 1, n - 1);    /* unquote: nothing escaped */
+        else
+            text = PyObject_CallOneArg(unquote, reply);
+        PyObject *dsn = text == NULL ? NULL : PyObject_CallOneArg(extract_dsn, text);
+        if (dsn == NULL) {
+            Py_XDECREF(text);
+            rc = -1;
+        } else {
+            rc = put(e, event_at[E_MESSAGE], text);
+            rc = rc < 0 ? rc : put(e, event_at[E_DSN], dsn);
+        }
+    } else if (type == t_filtered) {
+        rc = put_borrowed(e, event_at[E_MESSAGE], blackhole ? s_discarded_text : s_bypassed_text);
+    } else {
+        rc = put_borrowed(e, event_at[E_MESSAGE], s_accepted);
+    }
+    if (rc == 0)
+        rc = add_event(c, e);
+    if (rc == 0)
+        rc = close_recipient(c, SLOT(e, event_at[E_RECIPIENT]));
+    Py_DECREF(e);
+    return rc;
+}
+
+/* Correlator._problem(state, line, type_): a deferral or a failure. */
+static int problem(Feed *c, PyObject *type)
+{
+    PyObject *e = outcome_event(c, type);
+    if (e == NULL)
+        return -1;
+    PyObject *text = get(c->line, line_at[L_MESSAGE]);
+    PyObject *done = text == NULL || put_borrowed(e, event_at[E_MESSAGE], text) < 0
+                         ? NULL : PyObject_CallMethodOneArg(c->self, a_explain, e);
+    PyObject *recipient = SLOT(e, event_at[E_RECIPIENT]);
+    PyObject *key = done == NULL ? NULL : PyObject_CallMethodNoArgs(recipient, m_lower);
+    Py_XDECREF(done);
+    int rc = key == NULL ? -1 : 0;
+    if (rc == 0 && type == t_defer) {
+        PyObject *attempts = get(c->state, state_at[S_ATTEMPTS]), *pending = get(c->state, state_at[S_PENDING]);
+        PyObject *before = attempts == NULL ? NULL : PyDict_GetItemWithError(attempts, key);
+        PyObject *attempt = NULL;
+        if (attempts != NULL && pending != NULL && (before != NULL || !PyErr_Occurred()))
+            attempt = before == NULL ? (Py_INCREF(one), one) : PyNumber_Add(before, one);
+        rc = attempt == NULL ? -1 : put_borrowed(e, event_at[E_ATTEMPT], attempt);
+        if (rc == 0)
+            rc = PyDict_SetItem(attempts, key, attempt);
+        Py_XDECREF(attempt);
+        PyObject *entry = rc < 0 ? NULL : PyDict_GetItemWithError(pending, key);
+        if (entry == NULL && PyErr_Occurred())
+            rc = -1;
+        if (entry != NULL) {
+            /* why = event.reason_text if event.reason and event.reason != "other" else line.message */
+            PyObject *reason = SLOT(e, event_at[E_REASON]), *why = SLOT(e, event_at[E_REASON_TEXT]);
+            if (reason == NULL || why == NULL || !truthy_str(reason) || same_str(reason, s_other))
+                why = text;
+            PyObject *waiting = PyUnicode_FromFormat("%U (%S)", s_retry, why);
+            if (waiting == NULL || !PyList_Check(entry) || PyList_GET_SIZE(entry) < 3) {
+                if (waiting != NULL)
+                    PyErr_SetString(PyExc_TypeError, "a pending entry must be a list of 3");
+                Py_XDECREF(waiting);
+                rc = -1;
+            } else {
+                PyObject *event_id = PyList_GET_ITEM(entry, 1);
+                PyList_SetItem(entry, 2, waiting);    /* steals waiting; entry still holds it */
+                if (event_id != Py_None) {
+                    PyObject *texts = get(c->batch, batch_at[B_UPDATED_TEXT]);
+                    rc = texts == NULL ? -1 : PyDict_SetItem(texts, event_id, waiting);
+                }
+            }
+        }
+    }
+    if (rc == 0)
+        rc = add_event(c, e);
+    if (rc == 0 && type != t_defer)
+        rc = close_recipient(c, recipient);
+    Py_XDECREF(key);
+    Py_DECREF(e);
+    return rc;
+}
+
+/* Correlator._completed(state, line) */
+static int completed(Feed *c)
+{
+    if (put_borrowed(c->state, state_at[S_STATE], s_completed) < 0)
+        return -1;
+    PyObject *pending = get(c->state, state_at[S_PENDING]);
+    if (pending == NULL || !PyDict_Check(pending))
+        return pending == NULL ? -1 : (PyErr_SetString(PyExc_TypeError, "pending must be a dict"), -1);
+    PyObject *entries = PyDict_Values(pending);
+    if (entries == NULL)
+        return -1;
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(entries); i++)
+        rc = drop_pending(c, PyList_GET_ITEM(entries, i));
+    Py_DECREF(entries);
+    if (rc == 0)
+        PyDict_Clear(pending);
+    return rc;
+}
+
+/* Correlator._touch(state, line.time) */
+static int touch(Feed *c, PyObject *when)
+{
+    PyObject *state = c->state, *last = get(state, state_at[S_LASTUNIXTIME]);
+    if (last == NULL)
+        return -1;
+    if (when != Py_None) {
+        int later = last == Py_None ? 1 : PyObject_RichCompareBool(when, last, Py_GT);
+        if (later < 0 || (later && put_borrowed(state, state_at[S_LASTUNIXTIME], when) < 0))
+            return -1;
+    }
+    PyObject *messages = get(c->batch, batch_at[B_MESSAGES]), *by_msgid = get(c->batch, batch_at[B_BY_MSGID]);
+    PyObject *id = get(state, state_at[S_ID]), *msgid = get(state, state_at[S_MSGID]);
+    if (messages == NULL || by_msgid == NULL || id == NULL || msgid == NULL)
+        return -1;
+    return PyDict_SetItem(messages, id, state) < 0 || PyDict_SetItem(by_msgid, msgid, state) < 0 ? -1 : 0;
+}
+
+/* Whether the fast path takes the line: its kind, and a message in the cache. Sets *state (borrowed). */
+static int taken(PyObject *cache, PyObject *line, PyObject **state)
+{
+    PyObject *kind = SLOT(line, line_at[L_KIND]), *msgid = SLOT(line, line_at[L_MSGID]);
+    if (kind == NULL || msgid == NULL || !truthy_str(msgid) || !PyDict_Check(cache))
+        return 0;
+    if (kind != k_delivery && kind != k_defer && kind != k_failure && kind != k_completed)
+        return 0;
+    if (kind == k_delivery) {    /* "=> blackhole (DATA ACL discarded recipients)": Python's */
+        PyObject *address = SLOT(line, line_at[L_ADDRESS]), *parent = SLOT(line, line_at[L_PARENT]);
+        if (address == NULL || parent == NULL || !PyUnicode_Check(parent) || same_str(address, s_acl_blackhole))
+            return 0;
+    }
+    PyObject *fields = SLOT(line, line_at[L_FIELDS]);
+    if (fields == NULL || !PyDict_CheckExact(fields))
+        return 0;
+    *state = PyDict_GetItemWithError(cache, msgid);
+    return *state != NULL && Py_IS_TYPE(*state, state_type) ? 1 : (PyErr_Occurred() ? -1 : 0);
+}
+
+static PyObject *feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "feed(correlator, line, raw)");
+        return NULL;
+    }
+    PyObject *self = args[0], *line = args[1], *raw = args[2];
+    if (state_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_correlc.setup() was not called");
+        return NULL;
+    }
+    PyObject *cache = PyObject_GetAttr(self, a_cache);
+    if (cache == NULL)
+        return NULL;
+    PyObject *state = NULL;
+    int take = Py_IS_TYPE(line, line_type) && PyUnicode_CheckExact(raw) ? taken(cache, line, &state) : 0;
+    if (take <= 0) {
+        Py_DECREF(cache);
+        return take < 0 ? NULL : PyObject_Vectorcall(python_feed, args, 3, NULL);
+    }
+    Py_INCREF(state);
+    PyObject *batch = PyObject_GetAttr(self, a_batch), *counts = PyObject_GetAttr(self, a_events_by_type);
+    PyObject *msgid = SLOT(line, line_at[L_MSGID]), *kind = SLOT(line, line_at[L_KIND]);
+    PyObject *result = NULL, *moved = NULL;
+    Feed c = {self, batch, counts, state, line, SLOT(line, line_at[L_FIELDS])};
+    if (batch == NULL || counts == NULL || !Py_IS_TYPE(batch, batch_type) || !PyDict_Check(counts)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "a correlator's batch or events_by_type has the wrong type");
+        goto done;
+    }
+    moved = PyObject_CallMethodOneArg(cache, m_move_to_end, msgid);
+    if (moved == NULL)
+        goto done;
+    PyObject *raws = get(state, state_at[S_RAW]);
+    int repeated = raws == NULL ? -1 : PySequence_Contains(raws, raw);
+    if (repeated < 0)
+        goto done;
+    int rc = kind == k_delivery ? delivery(&c)
+             : kind == k_defer ? problem(&c, t_defer)
+             : kind == k_failure ? problem(&c, t_failure)
+                                 : completed(&c);
+    PyObject *when = rc < 0 ? NULL : get(line, line_at[L_TIME]);
+    if (when == NULL || touch(&c, when) < 0 || PyList_Append(raws, raw) < 0)
+        goto done;
+    if (kind == k_completed) {
+        /* Finished messages rarely get more lines; free the cache slot (the store has it). */
+        PyObject *popped = PyObject_CallMethodObjArgs(cache, m_pop, msgid, Py_None, NULL);
+        if (popped == NULL)
+            goto done;
+        PyObject *forgot = popped == Py_None ? (Py_INCREF(Py_None), Py_None)
+                                             : PyObject_CallMethodOneArg(self, a_forget, msgid);
+        Py_DECREF(popped);
+        if (forgot == NULL)
+            goto done;
+        Py_DECREF(forgot);
+    }
+    result = PyBool_FromLong(!repeated);
+done:
+    Py_XDECREF(moved);
+    Py_XDECREF(batch);
+    Py_XDECREF(counts);
+    Py_DECREF(state);
+    Py_DECREF(cache);
+    return result;
+}
+
+static int offsets_of(PyObject *type, const char *const *names, int n, Py_ssize_t *at, PyTypeObject **kept)
+{
+    if (!PyType_Check(type)) {
+        PyErr_SetString(PyExc_TypeError, "setup() wants the classes");
+        return -1;
+    }
+    if (slot_offsets((PyTypeObject *)type, names, n, at) < 0)
+        return -1;
+    Py_INCREF(type);
+    Py_XSETREF(*kept, (PyTypeObject *)type);
+    return 0;
+}
+
+static PyObject *take(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+
+/* setup(MessageState, DeliveryEvent, EximLine, Batch, event_fields, template, feed, host_fields,
+ *       parse_duration, unquote, extract_dsn, kinds, types, texts) */
+static PyObject *setup(PyObject *module, PyObject *args)
+{
+    PyObject *state_cls, *event_cls, *line_cls, *batch_cls, *fields, *template, *py_feed, *hosts, *duration,
+        *unq, *dsn, *kinds, *types, *texts;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOO!O!O!", &state_cls, &event_cls, &line_cls, &batch_cls, &fields,
+                          &template, &py_feed, &hosts, &duration, &unq, &dsn, &PyDict_Type, &kinds, &PyDict_Type,
+                          &types, &PyDict_Type, &texts))
+        return NULL;
+    if (offsets_of(state_cls, state_names, S_COUNT, state_at, &state_type) < 0
+        || offsets_of(event_cls, event_names, E_COUNT, event_at, &event_type) < 0
+        || offsets_of(line_cls, line_names, L_COUNT, line_at, &line_type) < 0
+        || offsets_of(batch_cls, batch_names, B_COUNT, batch_at, &batch_type) < 0)
+        return NULL;
+    /* every slot of DeliveryEvent, and its defaults */
+    PyObject *seq = PySequence_Fast(fields, "event_fields must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    const char **names = PyMem_Calloc((size_t)n + 1, sizeof *names);
+    Py_ssize_t *at = PyMem_Calloc((size_t)n + 1, sizeof *at);
+    int ok = names != NULL && at != NULL;
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = (names[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i))) != NULL;
+    ok = ok && slot_offsets(event_type, names, (int)n, at) == 0 && Py_IS_TYPE(template, event_type);
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = SLOT(template, at[i]) != NULL;
+    PyMem_Free(names);
+    Py_DECREF(seq);
+    if (!ok) {
+        PyMem_Free(at);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "the template must be a DeliveryEvent with every field set");
+        return NULL;
+    }
+    PyMem_Free(template_at);
+    template_at = at, template_count = n;
+    Py_XSETREF(template_event, take(template));
+    Py_XSETREF(python_feed, take(py_feed));
+    Py_XSETREF(host_fields, take(hosts));
+    Py_XSETREF(parse_duration, take(duration));
+    Py_XSETREF(unquote, take(unq));
+    Py_XSETREF(extract_dsn, take(dsn));
+    struct { PyObject **to; PyObject *from; const char *key; } named[] = {
+        {&k_delivery, kinds, "delivery"}, {&k_defer, kinds, "defer"}, {&k_failure, kinds, "failure"},
+        {&k_completed, kinds, "completed"},
+        {&t_success, types, "success"}, {&t_defer, types, "defer"}, {&t_failure, types, "failure"},
+        {&t_filtered, types, "filtered"}, {&t_archive, types, "archive"}, {&t_inprogress, types, "inprogress"},
+        {&s_completed, texts, "completed"}, {&s_blackhole, texts, "blackhole"},
+        {&s_acl_blackhole, texts, "acl_blackhole"},
+        {&s_bypassed, texts, "bypassed"}, {&s_archiver, texts, "archiver"}, {&s_star_flag, texts, "star_flag"},
+        {&s_accepted, texts, "accepted"}, {&s_discarded_text, texts, "discarded_text"},
+        {&s_bypassed_text, texts, "bypassed_text"}, {&s_other, texts, "other"}, {&s_retry, texts, "retry"},
+    };
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        PyObject *v = PyDict_GetItemString(named[i].from, named[i].key);
+        if (v == NULL || !PyUnicode_Check(v)) {
+            PyErr_Format(PyExc_KeyError, "setup() needs a str for %s", named[i].key);
+            return NULL;
+        }
+        Py_XSETREF(*named[i].to, take(v));
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"setup", setup, METH_VARARGS, "setup(...): see correlate._compiled_feed"},
+    {"feed", (PyCFunction)(void (*)(void))feed, METH_FASTCALL,
+     "feed(correlator, line, raw): Correlator.feed, compiled for the common lines"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_correlc", "Compiled fast path of the Exim correlator.",
+                                        -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__correlc(void)
+{
+    const char *names[] = {"", "_cache", "batch", "_next_event_id", "events_by_type", "_forget", "_explain",
+                           "move_to_end", "pop", "lower", "R", "T", "H", "X", "QT", "C"};
+    PyObject **to[] = {&s_empty, &a_cache, &a_batch, &a_next_event_id, &a_events_by_type, &a_forget, &a_explain,
+                       &m_move_to_end, &m_pop, &m_lower, &f_R, &f_T, &f_H, &f_X, &f_QT, &f_C};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if ((*to[i] = PyUnicode_InternFromString(names[i])) == NULL)
+            return NULL;
+    if ((one = PyLong_FromLong(1)) == NULL)
+        return NULL;
+    return PyModule_Create(&module_def);
+}
