@@ -1,13 +1,15 @@
 /* A compiled fast path for correlate.py's Correlator.feed (the Python method stays the reference).
  *
- * feed(correlator, line, raw) takes the lines that make most of an Exim log's work: deliveries
- * (=> -> >> *>), deferrals, failures and Completed, of a message that is in the correlator's cache.
- * It does what Correlator.feed and its handlers (_delivery, _problem, _completed, _touch, _add_event,
- * _close_recipient, _drop_pending, _set_text) do, step for step, on the same Python objects: it reads
- * and writes the slots of the slots dataclasses (MessageState, DeliveryEvent, EximLine, Batch) and
- * the correlator's attributes. Every other line (arrivals, rejections, notes, a message not in the
- * cache, "=> blackhole (… discarded recipients)") goes to Correlator.feed, before anything is changed.
- * Explanations, H= values, QT= durations and quoted values other than plain ones are left to the
+ * feed(correlator, line, raw) takes the lines that make most of an Exim log's work: the arrival of a
+ * new message, and the deliveries (=> -> >> *>), deferrals, failures, spam scores, notes and Completed
+ * of a message that is in the correlator's cache. It does what Correlator.feed and its handlers
+ * (_arrival, _delivery, _problem, _completed, _spam_score, _touch, _add_event, _close_recipient,
+ * _drop_pending, _set_text) do, step for step, on the same Python objects: it reads and writes the
+ * slots of the slots dataclasses (MessageState, DeliveryEvent, EximLine, Batch) and the correlator's
+ * attributes. Every other line (rejections, frozen, cancelled, an arrival whose id is known or may be
+ * in the store, a message not in the cache, "=> blackhole (… discarded recipients)") goes to
+ * Correlator.feed, before anything is changed. New messages are made by Correlator._new_message;
+ * explanations, H= values, QT= durations and quoted values other than plain ones are left to the
  * Python functions that the Python path calls (explain, split_host, parse_duration, unquote).
  *
  * tests/test_correlate_c.py feeds the corpora and generated logs through both paths and compares every
@@ -15,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 
 #include "_slots.h"
 
@@ -22,12 +25,12 @@
 
 /* MessageState */
 enum { S_ID, S_MSGID, S_SERVER, S_EMAIL, S_SENDER, S_SENDERHOST, S_SENDERIP, S_SENDERAUTH, S_SIZE, S_SPAMSCORE,
-       S_SENDUNIXTIME, S_LASTUNIXTIME, S_SUBJECT, S_MESSAGE_ID, S_PROTOCOL, S_TLS, S_PARENT_MSGID, S_STATE, S_RAW,
-       S_PENDING, S_ATTEMPTS, S_COUNT };
+       S_SENDUNIXTIME, S_LASTUNIXTIME, S_SUBJECT, S_MESSAGE_ID, S_PROTOCOL, S_TLS, S_PARENT_MSGID, S_RECIPIENTS,
+       S_STATE, S_RAW, S_PENDING, S_ATTEMPTS, S_COUNT };
 static const char *const state_names[S_COUNT] = {
     "id", "msgid", "server", "email", "sender", "senderhost", "senderip", "senderauth", "size", "spamscore",
-    "sendunixtime", "lastunixtime", "subject", "message_id", "protocol", "tls", "parent_msgid", "state", "raw",
-    "pending", "attempts"};
+    "sendunixtime", "lastunixtime", "subject", "message_id", "protocol", "tls", "parent_msgid", "recipients",
+    "state", "raw", "pending", "attempts"};
 /* DeliveryEvent: the fields set here; the others keep the template's defaults */
 enum { E_TYPE, E_MSGID, E_EMAIL, E_SENDER, E_SENDERHOST, E_SENDERIP, E_SENDERAUTH, E_SIZE, E_SPAMSCORE,
        E_SENDUNIXTIME, E_RECIPIENT, E_ACTIONUNIXTIME, E_SUBJECT, E_MESSAGE_ID, E_PROTOCOL, E_TLS, E_PARENT_MSGID,
@@ -45,9 +48,9 @@ static const int copied[][2] = {
     {E_SENDUNIXTIME, S_SENDUNIXTIME}, {E_SUBJECT, S_SUBJECT}, {E_MESSAGE_ID, S_MESSAGE_ID},
     {E_PROTOCOL, S_PROTOCOL}, {E_TLS, S_TLS}, {E_PARENT_MSGID, S_PARENT_MSGID}, {E_SERVER, S_SERVER}};
 /* EximLine */
-enum { L_KIND, L_TIME, L_MSGID, L_FLAG, L_ADDRESS, L_ORIG, L_PARENT, L_FIELDS, L_MESSAGE, L_COUNT };
+enum { L_KIND, L_TIME, L_MSGID, L_FLAG, L_ADDRESS, L_ORIG, L_PARENT, L_FIELDS, L_RECIPIENTS, L_MESSAGE, L_COUNT };
 static const char *const line_names[L_COUNT] = {
-    "kind", "time", "msgid", "flag", "address", "orig", "parent", "fields", "message"};
+    "kind", "time", "msgid", "flag", "address", "orig", "parent", "fields", "recipients", "message"};
 /* Batch */
 enum { B_MESSAGES, B_BY_MSGID, B_EVENTS, B_EVENT_MESSAGE, B_DELETED_EVENTS, B_UPDATED_TEXT, B_COUNT };
 static const char *const batch_names[B_COUNT] = {
@@ -56,6 +59,10 @@ static const char *const batch_names[B_COUNT] = {
 static PyTypeObject *state_type, *event_type, *line_type, *batch_type;
 static Py_ssize_t state_at[S_COUNT], event_at[E_COUNT], line_at[L_COUNT], batch_at[B_COUNT];
 static Py_ssize_t *template_at;          /* every DeliveryEvent slot */
+static Py_ssize_t *state_template_at;    /* every MessageState slot */
+static Py_ssize_t state_template_count;
+static PyObject *state_template;         /* MessageState(id=0, msgid="") : the defaults */
+static Py_ssize_t max_evicted;           /* correlate._MAX_EVICTED */
 static Py_ssize_t template_count;
 static PyObject *template_event;         /* DeliveryEvent(type="") : the defaults */
 static PyObject *python_feed;            /* Correlator.feed */
@@ -63,13 +70,16 @@ static PyObject *host_fields;            /* correlate._host_fields */
 static PyObject *parse_duration;         /* correlate.parse_duration */
 static PyObject *unquote;                /* parse.exim.unquote */
 static PyObject *extract_dsn;            /* explain.extract_dsn */
-static PyObject *k_delivery, *k_defer, *k_failure, *k_completed;            /* line kinds */
+static PyObject *k_delivery, *k_defer, *k_failure, *k_completed, *k_arrival, *k_rejected, *k_unknown,
+    *k_spamscore, *k_note;                                                   /* line kinds */
 static PyObject *t_success, *t_defer, *t_failure, *t_filtered, *t_archive, *t_inprogress;  /* event types */
 static PyObject *s_empty, *s_completed, *s_blackhole, *s_acl_blackhole, *s_bypassed,
-    *s_archiver, *s_star_flag, *s_accepted, *s_discarded_text, *s_bypassed_text, *s_other, *s_retry;
-static PyObject *a_cache, *a_batch, *a_next_event_id, *a_events_by_type, *a_forget, *a_explain,
-    *m_move_to_end, *m_pop, *m_lower;
-static PyObject *f_R, *f_T, *f_H, *f_X, *f_QT, *f_C;
+    *s_archiver, *s_star_flag, *s_accepted, *s_discarded_text, *s_bypassed_text, *s_other, *s_retry,
+    *s_local, *s_localuser, *s_inprogress_text, *s_colon, *s_space;
+static PyObject *a_cache, *a_batch, *a_next_event_id, *a_events_by_type, *a_explain,
+    *a_evicted, *a_horizon, *a_next_message_id, *a_server, *a_cache_size, *m_move_to_end, *m_pop, *m_popitem,
+    *m_lower;
+static PyObject *f_R, *f_T, *f_H, *f_X, *f_QT, *f_C, *f_A, *f_U, *f_P, *f_S, *f_id;
 static PyObject *one;
 
 /* A slot's value, borrowed; AttributeError when it was never set. */
@@ -128,6 +138,60 @@ static PyObject *field_or_empty(PyObject *fields, PyObject *key)
     if (v == NULL && !PyErr_Occurred())
         v = s_empty;
     return v;
+}
+
+/* parse.exim.unquote(value) (new reference): a quoted value with nothing escaped in C, the rest by Python. */
+static PyObject *unquoted(PyObject *value)
+{
+    Py_ssize_t n = PyUnicode_Check(value) ? PyUnicode_GET_LENGTH(value) : 0;
+    if (n >= 2 && PyUnicode_READ_CHAR(value, 0) == '"' && PyUnicode_READ_CHAR(value, n - 1) == '"'
+        && PyUnicode_FindChar(value, '\\', 1, n - 1, 1) == -1)
+        return PyUnicode_Substring(value, 1, n - 1);
+    return PyObject_CallOneArg(unquote, value);
+}
+
+/* correlate.parse_duration(value): QT=1m38s -> 98 (new reference). re.findall("([0-9]+)([wdhms])")
+ * matches where the whole run of digits starting there is followed by a unit (a shorter run is followed
+ * by a digit, and a later start in the same run by the same character), so the one scan below takes the
+ * same runs. A run of over 15 digits, or a total of 2**53 or more, is None, as there. */
+static PyObject *duration(PyObject *value)
+{
+    if (!PyUnicode_Check(value))
+        return PyObject_CallOneArg(parse_duration, value);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(value), i = 0;
+    int kind = PyUnicode_KIND(value), found = 0;
+    const void *data = PyUnicode_DATA(value);
+    const long long limit = 1LL << 53;
+    long long total = 0;
+    while (i < n) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch < '0' || ch > '9') {
+            i++;
+            continue;
+        }
+        Py_ssize_t j = i;
+        long long number = 0;
+        while (j < n && (ch = PyUnicode_READ(kind, data, j)) >= '0' && ch <= '9') {
+            if (j - i < 15)
+                number = number * 10 + (long long)(ch - '0');
+            j++;
+        }
+        long long unit = j >= n ? 0 : PyUnicode_READ(kind, data, j) == 'w' ? 604800 : PyUnicode_READ(kind, data, j) == 'd' ? 86400
+                         : PyUnicode_READ(kind, data, j) == 'h' ? 3600 : PyUnicode_READ(kind, data, j) == 'm' ? 60
+                         : PyUnicode_READ(kind, data, j) == 's' ? 1 : 0;
+        if (unit == 0) {
+            i = j;
+            continue;
+        }
+        if (j - i > 15 || number > (limit - total) / unit)
+            Py_RETURN_NONE;    /* too many digits, or the total would reach 2**53 */
+        total += number * unit;
+        found = 1;
+        i = j + 1;
+    }
+    if (!found || total >= limit)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(total);
 }
 
 /* What one call works on. */
@@ -211,7 +275,7 @@ static PyObject *outcome_event(Feed *c, PyObject *type)
     if (qt == NULL && PyErr_Occurred())
         goto fail;
     if (qt != NULL) {
-        PyObject *seconds = PyObject_CallOneArg(parse_duration, qt);
+        PyObject *seconds = duration(qt);
         if (seconds == NULL)
             goto fail;
         if (seconds == Py_None)
@@ -313,13 +377,7 @@ static int delivery(Feed *c)
     if (reply == NULL && PyErr_Occurred()) {
         rc = -1;
     } else if (reply != NULL && PyObject_IsTrue(reply) == 1) {
-        PyObject *text = NULL;
-        Py_ssize_t n = PyUnicode_Check(reply) ? PyUnicode_GET_LENGTH(reply) : 0;
-        if (n >= 2 && PyUnicode_READ_CHAR(reply, 0) == '"' && PyUnicode_READ_CHAR(reply, n - 1) == '"'
-            && PyUnicode_FindChar(reply, '\\', 1, n - 1, 1) == -1)
-            text = PyUnicode_Substring(reply, 1, n - 1);    /* unquote: nothing escaped */
-        else
-            text = PyObject_CallOneArg(unquote, reply);
+        PyObject *text = unquoted(reply);
         PyObject *dsn = text == NULL ? NULL : PyObject_CallOneArg(extract_dsn, text);
         if (dsn == NULL) {
             Py_XDECREF(text);
@@ -417,6 +475,226 @@ static int completed(Feed *c)
     return rc;
 }
 
+static long long id_time(PyObject *msgid);
+
+/* correlate._int(value): S=1234 -> 1234; None for anything but 1 to 15 ASCII digits (new reference). */
+static PyObject *small_int(PyObject *value)
+{
+    Py_ssize_t n = value != NULL && PyUnicode_Check(value) ? PyUnicode_GET_LENGTH(value) : 0;
+    int digits = n > 0 && n <= 15 && PyUnicode_IS_ASCII(value);
+    for (Py_ssize_t i = 0; digits && i < n; i++)
+        digits = PyUnicode_1BYTE_DATA(value)[i] >= '0' && PyUnicode_1BYTE_DATA(value)[i] <= '9';
+    if (!digits)
+        Py_RETURN_NONE;
+    return PyLong_FromUnicodeObject(value, 10);
+}
+
+/* Set a state's slot to f.get(key, ""). */
+static int put_field(PyObject *state, int slot, PyObject *f, PyObject *key)
+{
+    PyObject *v = field_or_empty(f, key);
+    return v == NULL ? -1 : put_borrowed(state, state_at[slot], v);
+}
+
+/* Correlator._arrival(line) after _message found nothing anywhere: c->state is the new message. */
+static int arrival(Feed *c)
+{
+    PyObject *state = c->state, *line = c->line, *f = c->fields;
+    PyObject *address = get(line, line_at[L_ADDRESS]), *when = get(line, line_at[L_TIME]);
+    PyObject *rcpts = get(line, line_at[L_RECIPIENTS]), *pending = get(state, state_at[S_PENDING]);
+    if (address == NULL || when == NULL || rcpts == NULL || pending == NULL)
+        return -1;
+    if (!PyList_Check(rcpts) || !PyDict_Check(pending)) {
+        PyErr_SetString(PyExc_TypeError, "recipients must be a list and pending a dict");
+        return -1;
+    }
+    if (put_borrowed(state, state_at[S_EMAIL], address) < 0 || put_borrowed(state, state_at[S_SENDUNIXTIME], when) < 0)
+        return -1;
+    /* state.senderhost, state.senderip = _host_fields(f.get("H")) */
+    PyObject *host = PyDict_GetItemWithError(f, f_H);
+    if (host == NULL && PyErr_Occurred())
+        return -1;
+    PyObject *pair = PyObject_CallOneArg(host_fields, host == NULL ? Py_None : host);
+    if (pair == NULL)
+        return -1;
+    int rc = PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2 ? 0 : -1;
+    if (rc < 0)
+        PyErr_SetString(PyExc_TypeError, "_host_fields must return a pair");
+    rc = rc < 0 ? rc : put_borrowed(state, state_at[S_SENDERHOST], PyTuple_GET_ITEM(pair, 0));
+    rc = rc < 0 ? rc : put_borrowed(state, state_at[S_SENDERIP], PyTuple_GET_ITEM(pair, 1));
+    Py_DECREF(pair);
+    if (rc < 0)
+        return -1;
+    PyObject *auth = PyDict_GetItemWithError(f, f_A), *user = NULL, *sender = get(state, state_at[S_SENDER]);
+    if ((auth == NULL && PyErr_Occurred()) || sender == NULL)
+        return -1;
+    if (auth != NULL && PyObject_IsTrue(auth) == 1) {
+        /* authenticator, _, auth_id = auth.partition(":") */
+        PyObject *parts = PyUnicode_Partition(auth, s_colon);
+        if (parts == NULL)
+            return -1;
+        PyObject *id = PyTuple_GET_ITEM(parts, 2);
+        rc = put_borrowed(state, state_at[S_SENDERAUTH], PyTuple_GET_ITEM(parts, 0));
+        if (rc == 0 && truthy_str(id))
+            rc = put_borrowed(state, state_at[S_SENDER], id);
+        Py_DECREF(parts);
+        if (rc < 0)
+            return -1;
+    } else if ((user = PyDict_GetItemWithError(f, f_U)) != NULL && PyObject_IsTrue(sender) == 0) {
+        PyObject *protocol = field_or_empty(f, f_P);
+        if (protocol == NULL || put_borrowed(state, state_at[S_SENDER], user) < 0)
+            return -1;
+        if (PyUnicode_Check(protocol) && PyUnicode_Tailmatch(protocol, s_local, 0, PY_SSIZE_T_MAX, -1) == 1
+            && put_borrowed(state, state_at[S_SENDERAUTH], s_localuser) < 0)
+            return -1;
+    } else if (PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *size_text = PyDict_GetItemWithError(f, f_S);
+    if ((size_text == NULL && PyErr_Occurred()) || put(state, state_at[S_SIZE], small_int(size_text)) < 0)
+        return -1;
+    if (put_field(state, S_PROTOCOL, f, f_P) < 0 || put_field(state, S_TLS, f, f_X) < 0
+        || put_field(state, S_MESSAGE_ID, f, f_id) < 0)
+        return -1;
+    PyObject *subject = PyDict_GetItemWithError(f, f_T);
+    if (subject == NULL && PyErr_Occurred())
+        return -1;
+    if (put(state, state_at[S_SUBJECT], subject == NULL ? (Py_INCREF(s_empty), s_empty) : unquoted(subject)) < 0)
+        return -1;
+    PyObject *parent = PyDict_GetItemWithError(f, f_R);
+    if (parent == NULL && PyErr_Occurred())
+        return -1;
+    if (parent != NULL && PyObject_IsTrue(address) == 0 && put_borrowed(state, state_at[S_PARENT_MSGID], parent) < 0)
+        return -1;
+    /* every recipient once (case-insensitively), in order, each waiting */
+    PyObject *seen = PySet_New(NULL), *kept = PyList_New(0);
+    rc = seen == NULL || kept == NULL ? -1 : 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(rcpts); i++) {
+        PyObject *rcpt = PyList_GET_ITEM(rcpts, i);
+        PyObject *key = PyObject_CallMethodNoArgs(rcpt, m_lower);
+        int known = key == NULL ? -1 : PySet_Contains(seen, key);
+        if (known == 0) {
+            PyObject *entry = PyList_New(3);
+            if (entry == NULL) {
+                known = -1;
+            } else {
+                Py_INCREF(rcpt), PyList_SET_ITEM(entry, 0, rcpt);
+                Py_INCREF(Py_None), PyList_SET_ITEM(entry, 1, Py_None);
+                Py_INCREF(s_inprogress_text), PyList_SET_ITEM(entry, 2, s_inprogress_text);
+                if (PySet_Add(seen, key) < 0 || PyList_Append(kept, rcpt) < 0 || PyDict_SetItem(pending, key, entry) < 0)
+                    known = -1;
+                Py_DECREF(entry);
+            }
+        }
+        Py_XDECREF(key);
+        rc = known < 0 ? -1 : 0;
+    }
+    if (rc == 0)
+        rc = put(state, state_at[S_RECIPIENTS], PyUnicode_Join(s_space, kept));
+    Py_XDECREF(seen);
+    Py_XDECREF(kept);
+    return rc;
+}
+
+/* Correlator._spam_score(state, line) */
+static int spam_score(Feed *c)
+{
+    PyObject *text = get(c->line, line_at[L_MESSAGE]);
+    if (text == NULL)
+        return -1;
+    PyObject *score = PyFloat_FromString(text);
+    if (score == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_ValueError))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    if (!isfinite(PyFloat_AS_DOUBLE(score))) {
+        Py_DECREF(score);
+        return 0;
+    }
+    return put(c->state, state_at[S_SPAMSCORE], score);
+}
+
+/* Correlator._forget(msgid): remember that it left the cache; past max_evicted such ids, forget the
+ * longest-gone one and look up every id as old as it from now on. */
+static int forget(PyObject *self, PyObject *msgid)
+{
+    PyObject *evicted = PyObject_GetAttr(self, a_evicted);
+    if (evicted == NULL)
+        return -1;
+    PyObject *popped = PyObject_CallMethodObjArgs(evicted, m_pop, msgid, Py_None, NULL);
+    int rc = popped == NULL ? -1 : PyObject_SetItem(evicted, msgid, Py_None);
+    Py_XDECREF(popped);
+    Py_ssize_t size = rc < 0 ? -1 : PyObject_Length(evicted);
+    if (size > max_evicted) {
+        PyObject *item = PyObject_CallMethodOneArg(evicted, m_popitem, Py_False);
+        PyObject *horizon = item == NULL ? NULL : PyObject_GetAttr(self, a_horizon);
+        rc = -1;
+        if (horizon != NULL && PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2 && PyUnicode_Check(PyTuple_GET_ITEM(item, 0))) {
+            PyObject *oldest = PyLong_FromLongLong(id_time(PyTuple_GET_ITEM(item, 0)));
+            int later = oldest == NULL ? -1 : PyObject_RichCompareBool(oldest, horizon, Py_GT);
+            rc = later < 0 ? -1 : later ? PyObject_SetAttr(self, a_horizon, oldest) : 0;
+            Py_XDECREF(oldest);
+        } else if (horizon != NULL) {
+            PyErr_SetString(PyExc_TypeError, "the evicted ids must be str keys");
+        }
+        Py_XDECREF(horizon);
+        Py_XDECREF(item);
+    } else if (size < 0) {
+        rc = -1;
+    }
+    Py_DECREF(evicted);
+    return rc;
+}
+
+/* Correlator._new_message(msgid) (new reference): a MessageState numbered on, remembered in the cache,
+ * which forgets its oldest entries past cache_size. */
+static PyObject *new_message(PyObject *self, PyObject *cache, PyObject *msgid)
+{
+    PyObject *state = state_type->tp_alloc(state_type, 0);
+    if (state == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < state_template_count; i++) {
+        PyObject *v = SLOT(state_template, state_template_at[i]);
+        Py_XINCREF(v);
+        SLOT(state, state_template_at[i]) = v;
+    }
+    PyObject *id = PyObject_GetAttr(self, a_next_message_id);
+    PyObject *next = id == NULL ? NULL : PyNumber_Add(id, one);
+    int rc = next == NULL ? -1 : PyObject_SetAttr(self, a_next_message_id, next);
+    Py_XDECREF(next);
+    rc = rc < 0 ? rc : put(state, state_at[S_ID], id);
+    if (rc < 0)
+        Py_XDECREF(id);
+    rc = rc < 0 ? rc : put_borrowed(state, state_at[S_MSGID], msgid);
+    rc = rc < 0 ? rc : put(state, state_at[S_SERVER], PyObject_GetAttr(self, a_server));
+    rc = rc < 0 ? rc : put(state, state_at[S_RAW], PyList_New(0));
+    rc = rc < 0 ? rc : put(state, state_at[S_PENDING], PyDict_New());
+    rc = rc < 0 ? rc : put(state, state_at[S_ATTEMPTS], PyDict_New());
+    /* _remember: a new key goes to the cache's end */
+    rc = rc < 0 ? rc : PyObject_SetItem(cache, msgid, state);
+    PyObject *limit = rc < 0 ? NULL : PyObject_GetAttr(self, a_cache_size);
+    Py_ssize_t size = limit == NULL ? -1 : PyLong_AsSsize_t(limit);
+    Py_XDECREF(limit);
+    if (size == -1 && PyErr_Occurred())
+        rc = -1;
+    while (rc == 0 && PyObject_Length(cache) > size) {
+        PyObject *item = PyObject_CallMethodOneArg(cache, m_popitem, Py_False);
+        if (item == NULL || !PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            if (item != NULL)
+                PyErr_SetString(PyExc_TypeError, "popitem must return a pair");
+            rc = -1;
+        } else {
+            rc = forget(self, PyTuple_GET_ITEM(item, 0));
+        }
+        Py_XDECREF(item);
+    }
+    if (rc < 0)
+        Py_CLEAR(state);
+    return state;
+}
+
 /* Correlator._touch(state, line.time) */
 static int touch(Feed *c, PyObject *when)
 {
@@ -435,24 +713,98 @@ static int touch(Feed *c, PyObject *when)
     return PyDict_SetItem(messages, id, state) < 0 || PyDict_SetItem(by_msgid, msgid, state) < 0 ? -1 : 0;
 }
 
-/* Whether the fast path takes the line: its kind, and a message in the cache. Sets *state (borrowed). */
-static int taken(PyObject *cache, PyObject *line, PyObject **state)
+/* What feed does with a line. */
+enum { PYTHON, TRUE, ARRIVAL, DELIVERY, DEFER, FAILURE, COMPLETED, SPAM_SCORE, PLAIN, NEW = 16 /* | a new message */ };
+
+/* id_time(msgid): the arrival time in the first six base-62 characters of an Exim id (others count 0). */
+static long long id_time(PyObject *msgid)
+{
+    long long value = 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(msgid);
+    for (Py_ssize_t i = 0; i < 6 && i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ_CHAR(msgid, i);
+        int digit = ch >= '0' && ch <= '9' ? (int)(ch - '0')
+                    : ch >= 'A' && ch <= 'Z' ? (int)(ch - 'A') + 10
+                    : ch >= 'a' && ch <= 'z' ? (int)(ch - 'a') + 36 : 0;
+        value = value * 62 + digit;
+    }
+    return value;
+}
+
+/* Whether Correlator._message(msgid) would make a new message: not in the cache, the batch or the ids
+ * that left the cache, and newer than anything that may be in the store. -1: an error. */
+static int unknown_id(PyObject *self, PyObject *cache, PyObject *msgid)
+{
+    PyObject *found = PyDict_GetItemWithError(cache, msgid);
+    if (found != NULL || PyErr_Occurred())
+        return found != NULL ? 0 : -1;
+    PyObject *batch = PyObject_GetAttr(self, a_batch);
+    if (batch == NULL)
+        return -1;
+    PyObject *by_msgid = Py_IS_TYPE(batch, batch_type) ? SLOT(batch, batch_at[B_BY_MSGID]) : NULL;
+    int unknown = by_msgid != NULL && PyDict_Check(by_msgid) ? PyDict_Contains(by_msgid, msgid) == 0 : 0;
+    Py_DECREF(batch);
+    PyObject *evicted = unknown ? PyObject_GetAttr(self, a_evicted) : NULL;
+    if (unknown && (evicted == NULL || !PyDict_Check(evicted) || PyDict_Contains(evicted, msgid) != 0))
+        unknown = 0;
+    Py_XDECREF(evicted);
+    PyObject *horizon = unknown ? PyObject_GetAttr(self, a_horizon) : NULL;
+    if (unknown) {
+        int overflow = 0;
+        long long h = horizon == NULL || !PyLong_Check(horizon) ? 0 : PyLong_AsLongLongAndOverflow(horizon, &overflow);
+        if (horizon == NULL || !PyLong_Check(horizon) || overflow || (h >= 0 && id_time(msgid) <= h))
+            unknown = 0;
+    }
+    Py_XDECREF(horizon);
+    if (PyErr_Occurred())
+        return -1;
+    return unknown;
+}
+
+/* What to do with the line; sets *state (a new reference) for every answer but PYTHON and TRUE. */
+static int dispatch(PyObject *self, PyObject *cache, PyObject *line, PyObject **state)
 {
     PyObject *kind = SLOT(line, line_at[L_KIND]), *msgid = SLOT(line, line_at[L_MSGID]);
-    if (kind == NULL || msgid == NULL || !truthy_str(msgid) || !PyDict_Check(cache))
-        return 0;
-    if (kind != k_delivery && kind != k_defer && kind != k_failure && kind != k_completed)
-        return 0;
-    if (kind == k_delivery) {    /* "=> blackhole (DATA ACL discarded recipients)": Python's */
-        PyObject *address = SLOT(line, line_at[L_ADDRESS]), *parent = SLOT(line, line_at[L_PARENT]);
-        if (address == NULL || parent == NULL || !PyUnicode_Check(parent) || same_str(address, s_acl_blackhole))
-            return 0;
-    }
     PyObject *fields = SLOT(line, line_at[L_FIELDS]);
-    if (fields == NULL || !PyDict_CheckExact(fields))
-        return 0;
+    if (kind == NULL || msgid == NULL || fields == NULL || !PyUnicode_CheckExact(msgid) || !PyDict_CheckExact(fields)
+        || !PyDict_Check(cache))
+        return PYTHON;
+    if (kind == k_unknown)
+        return TRUE;
+    if (kind == k_rejected)
+        return PYTHON;
+    if (PyUnicode_GET_LENGTH(msgid) == 0)
+        return TRUE;
+    int what = kind == k_delivery ? DELIVERY : kind == k_defer ? DEFER : kind == k_failure ? FAILURE
+               : kind == k_completed ? COMPLETED : kind == k_spamscore ? SPAM_SCORE : kind == k_note ? PLAIN
+               : kind == k_arrival ? ARRIVAL : PYTHON;
+    if (what == DELIVERY) {    /* "=> blackhole (DATA ACL discarded recipients)": Python's */
+        PyObject *address = SLOT(line, line_at[L_ADDRESS]);
+        if (address == NULL || same_str(address, s_acl_blackhole))
+            return PYTHON;
+    }
+    if (what == PYTHON)
+        return PYTHON;
     *state = PyDict_GetItemWithError(cache, msgid);
-    return *state != NULL && Py_IS_TYPE(*state, state_type) ? 1 : (PyErr_Occurred() ? -1 : 0);
+    if (*state != NULL) {
+        if (!Py_IS_TYPE(*state, state_type))
+            return PYTHON;
+        if (what == ARRIVAL) {    /* an arrival for a message that arrived or completed: a reused id */
+            PyObject *send = SLOT(*state, state_at[S_SENDUNIXTIME]), *done = SLOT(*state, state_at[S_STATE]);
+            if (send != Py_None || done == NULL || same_str(done, s_completed))
+                return PYTHON;
+        }
+        Py_INCREF(*state);
+        return what;
+    }
+    if (PyErr_Occurred())
+        return -1;
+    /* _message: an id seen nowhere and newer than the store is a new message */
+    int unknown = unknown_id(self, cache, msgid);
+    if (unknown <= 0)
+        return unknown < 0 ? -1 : PYTHON;
+    *state = new_message(self, cache, msgid);
+    return *state == NULL ? -1 : what | NEW;
 }
 
 static PyObject *feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -466,54 +818,62 @@ static PyObject *feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "_correlc.setup() was not called");
         return NULL;
     }
+    if (!Py_IS_TYPE(line, line_type) || !PyUnicode_CheckExact(raw))
+        return PyObject_Vectorcall(python_feed, args, 3, NULL);
     PyObject *cache = PyObject_GetAttr(self, a_cache);
     if (cache == NULL)
         return NULL;
     PyObject *state = NULL;
-    int take = Py_IS_TYPE(line, line_type) && PyUnicode_CheckExact(raw) ? taken(cache, line, &state) : 0;
-    if (take <= 0) {
+    int what = dispatch(self, cache, line, &state);
+    if (what < 0 || what == PYTHON || what == TRUE) {
         Py_DECREF(cache);
-        return take < 0 ? NULL : PyObject_Vectorcall(python_feed, args, 3, NULL);
+        return what < 0 ? NULL : what == TRUE ? (Py_INCREF(Py_True), Py_True) : PyObject_Vectorcall(python_feed, args, 3, NULL);
     }
-    Py_INCREF(state);
     PyObject *batch = PyObject_GetAttr(self, a_batch), *counts = PyObject_GetAttr(self, a_events_by_type);
-    PyObject *msgid = SLOT(line, line_at[L_MSGID]), *kind = SLOT(line, line_at[L_KIND]);
-    PyObject *result = NULL, *moved = NULL;
+    PyObject *msgid = SLOT(line, line_at[L_MSGID]);
+    PyObject *result = NULL, *raws = NULL;
     Feed c = {self, batch, counts, state, line, SLOT(line, line_at[L_FIELDS])};
+    int repeated = 0, rc = 0;
     if (batch == NULL || counts == NULL || !Py_IS_TYPE(batch, batch_type) || !PyDict_Check(counts)) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "a correlator's batch or events_by_type has the wrong type");
         goto done;
     }
-    moved = PyObject_CallMethodOneArg(cache, m_move_to_end, msgid);
-    if (moved == NULL)
-        goto done;
-    PyObject *raws = get(state, state_at[S_RAW]);
-    int repeated = raws == NULL ? -1 : PySequence_Contains(raws, raw);
+    if (!(what & NEW)) {    /* _message: a cache hit moves to the end (a new message is there already) */
+        PyObject *moved = PyObject_CallMethodOneArg(cache, m_move_to_end, msgid);
+        if (moved == NULL)
+            goto done;
+        Py_DECREF(moved);
+    }
+    what &= ~NEW;
+    raws = get(state, state_at[S_RAW]);
+    repeated = raws == NULL ? -1 : what == ARRIVAL ? 0 : PySequence_Contains(raws, raw);
     if (repeated < 0)
         goto done;
-    int rc = kind == k_delivery ? delivery(&c)
-             : kind == k_defer ? problem(&c, t_defer)
-             : kind == k_failure ? problem(&c, t_failure)
-                                 : completed(&c);
+    switch (what) {
+    case ARRIVAL: rc = arrival(&c); break;
+    case DELIVERY: rc = delivery(&c); break;
+    case DEFER: rc = problem(&c, t_defer); break;
+    case FAILURE: rc = problem(&c, t_failure); break;
+    case COMPLETED: rc = completed(&c); break;
+    case SPAM_SCORE: rc = spam_score(&c); break;
+    default: break;    /* PLAIN: a note, kept with the message's lines */
+    }
     PyObject *when = rc < 0 ? NULL : get(line, line_at[L_TIME]);
     if (when == NULL || touch(&c, when) < 0 || PyList_Append(raws, raw) < 0)
         goto done;
-    if (kind == k_completed) {
+    if (what == COMPLETED) {
         /* Finished messages rarely get more lines; free the cache slot (the store has it). */
         PyObject *popped = PyObject_CallMethodObjArgs(cache, m_pop, msgid, Py_None, NULL);
         if (popped == NULL)
             goto done;
-        PyObject *forgot = popped == Py_None ? (Py_INCREF(Py_None), Py_None)
-                                             : PyObject_CallMethodOneArg(self, a_forget, msgid);
+        int rc = popped == Py_None ? 0 : forget(self, msgid);
         Py_DECREF(popped);
-        if (forgot == NULL)
+        if (rc < 0)
             goto done;
-        Py_DECREF(forgot);
     }
     result = PyBool_FromLong(!repeated);
 done:
-    Py_XDECREF(moved);
     Py_XDECREF(batch);
     Py_XDECREF(counts);
     Py_DECREF(state);
@@ -540,45 +900,57 @@ static PyObject *take(PyObject *o)
     return o;
 }
 
-/* setup(MessageState, DeliveryEvent, EximLine, Batch, event_fields, template, feed, host_fields,
- *       parse_duration, unquote, extract_dsn, kinds, types, texts) */
+/* The offsets of every field of a slots class (names: a sequence of str) and a template instance of it
+ * with every field set: *at is replaced (PyMem). */
+static int template_slots(PyTypeObject *type, PyObject *fields, PyObject *template, Py_ssize_t **at, Py_ssize_t *count)
+{
+    PyObject *seq = PySequence_Fast(fields, "the field names must be a sequence");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    const char **names = PyMem_Calloc((size_t)n + 1, sizeof *names);
+    Py_ssize_t *offsets = PyMem_Calloc((size_t)n + 1, sizeof *offsets);
+    int ok = names != NULL && offsets != NULL;
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = (names[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i))) != NULL;
+    ok = ok && slot_offsets(type, names, (int)n, offsets) == 0 && Py_IS_TYPE(template, type);
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = SLOT(template, offsets[i]) != NULL;
+    PyMem_Free(names);
+    Py_DECREF(seq);
+    if (!ok) {
+        PyMem_Free(offsets);
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "the template must be a %s with every field set", type->tp_name);
+        return -1;
+    }
+    PyMem_Free(*at);
+    *at = offsets, *count = n;
+    return 0;
+}
+
+/* setup(MessageState, its fields, a template, DeliveryEvent, its fields, a template, EximLine, Batch,
+ *       Correlator.feed, _host_fields, parse_duration, unquote, extract_dsn, kinds, types, texts,
+ *       max_evicted): see correlate._compiled_feed */
 static PyObject *setup(PyObject *module, PyObject *args)
 {
-    PyObject *state_cls, *event_cls, *line_cls, *batch_cls, *fields, *template, *py_feed, *hosts, *duration,
-        *unq, *dsn, *kinds, *types, *texts;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOO!O!O!", &state_cls, &event_cls, &line_cls, &batch_cls, &fields,
-                          &template, &py_feed, &hosts, &duration, &unq, &dsn, &PyDict_Type, &kinds, &PyDict_Type,
-                          &types, &PyDict_Type, &texts))
+    PyObject *state_cls, *state_fields, *state_tmpl, *event_cls, *event_fields, *event_tmpl, *line_cls, *batch_cls,
+        *py_feed, *hosts, *duration, *unq, *dsn, *kinds, *types, *texts;
+    Py_ssize_t evicted;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOO!O!O!n", &state_cls, &state_fields, &state_tmpl, &event_cls,
+                          &event_fields, &event_tmpl, &line_cls, &batch_cls, &py_feed, &hosts, &duration, &unq,
+                          &dsn, &PyDict_Type, &kinds, &PyDict_Type, &types, &PyDict_Type, &texts, &evicted))
         return NULL;
     if (offsets_of(state_cls, state_names, S_COUNT, state_at, &state_type) < 0
         || offsets_of(event_cls, event_names, E_COUNT, event_at, &event_type) < 0
         || offsets_of(line_cls, line_names, L_COUNT, line_at, &line_type) < 0
-        || offsets_of(batch_cls, batch_names, B_COUNT, batch_at, &batch_type) < 0)
+        || offsets_of(batch_cls, batch_names, B_COUNT, batch_at, &batch_type) < 0
+        || template_slots(state_type, state_fields, state_tmpl, &state_template_at, &state_template_count) < 0
+        || template_slots(event_type, event_fields, event_tmpl, &template_at, &template_count) < 0)
         return NULL;
-    /* every slot of DeliveryEvent, and its defaults */
-    PyObject *seq = PySequence_Fast(fields, "event_fields must be a sequence");
-    if (seq == NULL)
-        return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    const char **names = PyMem_Calloc((size_t)n + 1, sizeof *names);
-    Py_ssize_t *at = PyMem_Calloc((size_t)n + 1, sizeof *at);
-    int ok = names != NULL && at != NULL;
-    for (Py_ssize_t i = 0; ok && i < n; i++)
-        ok = (names[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i))) != NULL;
-    ok = ok && slot_offsets(event_type, names, (int)n, at) == 0 && Py_IS_TYPE(template, event_type);
-    for (Py_ssize_t i = 0; ok && i < n; i++)
-        ok = SLOT(template, at[i]) != NULL;
-    PyMem_Free(names);
-    Py_DECREF(seq);
-    if (!ok) {
-        PyMem_Free(at);
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "the template must be a DeliveryEvent with every field set");
-        return NULL;
-    }
-    PyMem_Free(template_at);
-    template_at = at, template_count = n;
-    Py_XSETREF(template_event, take(template));
+    Py_XSETREF(state_template, take(state_tmpl));
+    Py_XSETREF(template_event, take(event_tmpl));
+    max_evicted = evicted;
     Py_XSETREF(python_feed, take(py_feed));
     Py_XSETREF(host_fields, take(hosts));
     Py_XSETREF(parse_duration, take(duration));
@@ -586,7 +958,8 @@ static PyObject *setup(PyObject *module, PyObject *args)
     Py_XSETREF(extract_dsn, take(dsn));
     struct { PyObject **to; PyObject *from; const char *key; } named[] = {
         {&k_delivery, kinds, "delivery"}, {&k_defer, kinds, "defer"}, {&k_failure, kinds, "failure"},
-        {&k_completed, kinds, "completed"},
+        {&k_completed, kinds, "completed"}, {&k_arrival, kinds, "arrival"}, {&k_rejected, kinds, "rejected"},
+        {&k_unknown, kinds, "unknown"}, {&k_spamscore, kinds, "spamscore"}, {&k_note, kinds, "note"},
         {&t_success, types, "success"}, {&t_defer, types, "defer"}, {&t_failure, types, "failure"},
         {&t_filtered, types, "filtered"}, {&t_archive, types, "archive"}, {&t_inprogress, types, "inprogress"},
         {&s_completed, texts, "completed"}, {&s_blackhole, texts, "blackhole"},
@@ -594,6 +967,7 @@ static PyObject *setup(PyObject *module, PyObject *args)
         {&s_bypassed, texts, "bypassed"}, {&s_archiver, texts, "archiver"}, {&s_star_flag, texts, "star_flag"},
         {&s_accepted, texts, "accepted"}, {&s_discarded_text, texts, "discarded_text"},
         {&s_bypassed_text, texts, "bypassed_text"}, {&s_other, texts, "other"}, {&s_retry, texts, "retry"},
+        {&s_local, texts, "local"}, {&s_localuser, texts, "localuser"}, {&s_inprogress_text, texts, "inprogress"},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         PyObject *v = PyDict_GetItemString(named[i].from, named[i].key);
@@ -618,10 +992,13 @@ static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_correlc", "Comp
 
 PyMODINIT_FUNC PyInit__correlc(void)
 {
-    const char *names[] = {"", "_cache", "batch", "_next_event_id", "events_by_type", "_forget", "_explain",
-                           "move_to_end", "pop", "lower", "R", "T", "H", "X", "QT", "C"};
-    PyObject **to[] = {&s_empty, &a_cache, &a_batch, &a_next_event_id, &a_events_by_type, &a_forget, &a_explain,
-                       &m_move_to_end, &m_pop, &m_lower, &f_R, &f_T, &f_H, &f_X, &f_QT, &f_C};
+    const char *names[] = {"", ":", " ", "_cache", "batch", "_next_event_id", "events_by_type", "_explain",
+                           "_evicted", "_horizon", "_next_message_id", "server", "cache_size", "move_to_end",
+                           "pop", "popitem", "lower", "R", "T", "H", "X", "QT", "C", "A", "U", "P", "S", "id"};
+    PyObject **to[] = {&s_empty, &s_colon, &s_space, &a_cache, &a_batch, &a_next_event_id, &a_events_by_type,
+                       &a_explain, &a_evicted, &a_horizon, &a_next_message_id, &a_server, &a_cache_size,
+                       &m_move_to_end, &m_pop, &m_popitem, &m_lower, &f_R, &f_T, &f_H, &f_X, &f_QT, &f_C, &f_A,
+                       &f_U, &f_P, &f_S, &f_id};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*to[i] = PyUnicode_InternFromString(names[i])) == NULL)
             return NULL;

@@ -12,7 +12,7 @@ import re
 import types
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from . import explain as explain_mod
 from .parse import exim as px
@@ -537,8 +537,9 @@ _HANDLERS: dict[str, Callable[[Correlator, MessageState, px.EximLine], None]] = 
 def _compiled_feed() -> Callable[[Correlator, px.EximLine, str], bool] | None:
     """_correlc.feed, set up; None where it was not built or TRACKDELIVERY_PURE_PYTHON is set.
 
-    It takes the deliveries, deferrals, failures and Completed lines of a message in the cache and does
-    what ``Correlator.feed`` does with them; it hands every other line to ``Correlator.feed``.
+    It takes the arrivals of new messages and the deliveries, deferrals, failures, spam scores, notes and
+    Completed lines of a message in the cache, and does what ``Correlator.feed`` does with them; it hands
+    every other line to ``Correlator.feed``.
     """
     if os.environ.get("TRACKDELIVERY_PURE_PYTHON"):
         return None
@@ -546,18 +547,25 @@ def _compiled_feed() -> Callable[[Correlator, px.EximLine, str], bool] | None:
         from . import _correlc  # type: ignore[attr-defined]
     except ImportError:
         return None
-    kinds = {name: name for name in (px.DELIVERY, px.DEFER, px.FAILURE, px.COMPLETED)}
+    kinds = {
+        name: name
+        for name in (px.DELIVERY, px.DEFER, px.FAILURE, px.COMPLETED, px.ARRIVAL, px.REJECTED, px.UNKNOWN,
+                     px.SPAM_SCORE, px.NOTE)
+    }  # fmt: skip
     event_types = {name: name for name in (SUCCESS, DEFER, FAILURE, FILTERED, ARCHIVE, INPROGRESS)}
     texts = {
         "completed": "completed", "blackhole": BLACKHOLE, "acl_blackhole": ACL_BLACKHOLE,
         "bypassed": BYPASSED_TRANSPORT, "archiver": ARCHIVER_PREFIX, "star_flag": "*>",
         "accepted": ACCEPTED_MESSAGE, "discarded_text": "Discarded", "bypassed_text": "Delivery bypassed",
-        "other": "other", "retry": RETRY_MESSAGE,
+        "other": "other", "retry": RETRY_MESSAGE, "local": "local", "localuser": "localuser",
+        "inprogress": INPROGRESS_MESSAGE,
     }  # fmt: skip
     _correlc.setup(
-        MessageState, DeliveryEvent, px.EximLine, Batch, EVENT_FIELDS, DeliveryEvent(type=""), Correlator.feed,
-        _host_fields, parse_duration, px.unquote, explain_mod.extract_dsn, kinds, event_types, texts,
-    )
+        MessageState, tuple(f.name for f in fields(MessageState)), MessageState(id=0, msgid=""),
+        DeliveryEvent, EVENT_FIELDS, DeliveryEvent(type=""),
+        px.EximLine, Batch, Correlator.feed, _host_fields, parse_duration, px.unquote, explain_mod.extract_dsn,
+        kinds, event_types, texts, _MAX_EVICTED,
+    )  # fmt: skip
     feed: Callable[[Correlator, px.EximLine, str], bool] = _correlc.feed
     return feed
 
