@@ -173,6 +173,22 @@ def test_rows_follow_the_recipe_for_every_kind_of_value(bulk) -> None:
         bulk.rows({}, MessageState, ((1, "arrived", None),), {}, {}, {}, MessageState)  # a property
 
 
+def test_new_addresses_are_the_python_references(bulk) -> None:
+    events = {
+        1: DeliveryEvent("success", email="Alice@Example.NET", recipient="BOB@example.org", deliveredto="bob@example.org"),
+        2: DeliveryEvent("rejected", recipient="x@İSTANBUL.example", sender="Ünïcode@Example.de"),
+        3: DeliveryEvent("defer", recipient="known@example.org", email=""),
+    }
+    batch = Batch(events=events)
+    known = {"known@example.org"}
+    got = bulk.new_addresses(batch.events, DeliveryEvent, store_module.ADDRESS_COLUMNS, known)
+    assert got == store_module.new_addresses(batch, known)
+    assert got == {"alice@example.net", "bob@example.org", "x@i̇stanbul.example", "ünïcode@example.de"}
+    assert bulk.new_addresses({}, DeliveryEvent, store_module.ADDRESS_COLUMNS, set()) == set()
+    with pytest.raises(TypeError, match="not a"):
+        bulk.new_addresses({1: MessageState(1, "x")}, DeliveryEvent, store_module.ADDRESS_COLUMNS, set())
+
+
 def _ingest(db: Path, logs: list[Path], compiled: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple]]:
     with monkeypatch.context() as patch:
         if not compiled:

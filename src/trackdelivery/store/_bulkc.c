@@ -235,24 +235,12 @@ static PyObject *slot(PyObject *o, Py_ssize_t offset, const char *what)
     return v;
 }
 
-/* domain_of(address): 'Bob@Example.COM' -> 'example.com'; '' when there is no "@". */
-static PyObject *domain_of(PyObject *address)
+/* str.lower() of text[start:] (new reference): ASCII in place, anything else by str.lower's Unicode rules. */
+static PyObject *lowered(PyObject *text, Py_ssize_t start)
 {
-    if (!PyUnicode_Check(address)) {
-        PyErr_SetString(PyExc_TypeError, "an address must be a str");
-        return NULL;
-    }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(address);
-    Py_ssize_t at = PyUnicode_FindChar(address, '@', 0, n, -1);
-    if (at == -2)
-        return NULL;
-    if (at < 0) {
-        Py_INCREF(s_empty);
-        return s_empty;
-    }
-    if (PyUnicode_IS_ASCII(address)) {
-        const char *s = (const char *)PyUnicode_DATA(address) + at + 1;
-        Py_ssize_t len = n - at - 1;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text) - start;
+    if (PyUnicode_IS_ASCII(text)) {
+        const char *s = (const char *)PyUnicode_DATA(text) + start;
         PyObject *u = PyUnicode_New(len, 127);
         if (u == NULL)
             return NULL;
@@ -261,12 +249,86 @@ static PyObject *domain_of(PyObject *address)
             d[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
         return u;
     }
-    PyObject *tail = PyUnicode_Substring(address, at + 1, n);    /* str.lower's Unicode rules */
+    PyObject *tail = PyUnicode_Substring(text, start, start + len);
     if (tail == NULL)
         return NULL;
     PyObject *lower = PyObject_CallMethod(tail, "lower", NULL);
     Py_DECREF(tail);
     return lower;
+}
+
+/* domain_of(address): 'Bob@Example.COM' -> 'example.com'; '' when there is no "@". */
+static PyObject *domain_of(PyObject *address)
+{
+    if (!PyUnicode_Check(address)) {
+        PyErr_SetString(PyExc_TypeError, "an address must be a str");
+        return NULL;
+    }
+    Py_ssize_t at = PyUnicode_FindChar(address, '@', 0, PyUnicode_GET_LENGTH(address), -1);
+    if (at == -2)
+        return NULL;
+    if (at < 0) {
+        Py_INCREF(s_empty);
+        return s_empty;
+    }
+    return lowered(address, at + 1);
+}
+
+/* new_addresses(items, item_type, fields, known): the set of the lower-cased non-empty values of the
+ * named str fields of every value of the dict ``items`` that are not in the set ``known``
+ * (store/sqlite.py's new_addresses is the Python reference). */
+static PyObject *new_addresses(PyObject *self, PyObject *args)
+{
+    PyObject *items, *item_type, *fields, *known;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!:new_addresses", &PyDict_Type, &items, &PyType_Type, &item_type,
+                          &PyTuple_Type, &fields, &PySet_Type, &known))
+        return NULL;
+    Py_ssize_t offsets[8];
+    Py_ssize_t count = PyTuple_GET_SIZE(fields);
+    if (count > 8) {
+        PyErr_SetString(PyExc_ValueError, "new_addresses reads at most 8 fields");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (member_offset((PyTypeObject *)item_type, PyTuple_GET_ITEM(fields, i), &offsets[i]) < 0)
+            return NULL;
+    PyObject *found = PySet_New(NULL);
+    if (found == NULL)
+        return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *key, *item;
+    while (PyDict_Next(items, &pos, &key, &item)) {
+        if (!Py_IS_TYPE(item, (PyTypeObject *)item_type)) {
+            PyErr_Format(PyExc_TypeError, "an item is not a %s", ((PyTypeObject *)item_type)->tp_name);
+            goto fail;
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *v = slot(item, offsets[i], ((PyTypeObject *)item_type)->tp_name);
+            if (v == NULL)
+                goto fail;
+            int text = PyUnicode_Check(v);
+            PyObject *address = text && PyUnicode_GET_LENGTH(v) > 0 ? lowered(v, 0) : NULL;
+            Py_DECREF(v);
+            if (!text) {
+                PyErr_SetString(PyExc_TypeError, "an address must be a str");
+                goto fail;
+            }
+            if (address == NULL) {
+                if (PyErr_Occurred())
+                    goto fail;
+                continue;
+            }
+            int seen = PySet_Contains(known, address);
+            int rc = seen != 0 ? seen : PySet_Add(found, address);
+            Py_DECREF(address);
+            if (rc < 0)
+                goto fail;
+        }
+    }
+    return found;
+fail:
+    Py_DECREF(found);
+    return NULL;
 }
 
 static PyObject *lookup_or_empty(PyObject *dict, PyObject *key)
@@ -479,6 +541,7 @@ static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "setup(sqlite3, _sqlite3.__file__)"},
     {"executemany", executemany, METH_VARARGS, "executemany(connection, sql, rows: list of tuples)"},
     {"rows", rows, METH_VARARGS, "rows(items, item_type, recipe, refs, raws, states, state_type): see store/sqlite.py"},
+    {"new_addresses", new_addresses, METH_VARARGS, "new_addresses(items, item_type, fields, known): see store/sqlite.py"},
     {"filename", filename, METH_O, "filename(connection): the main database file of the connection"},
     {NULL, NULL, 0, NULL},
 };

@@ -20,6 +20,7 @@ from types import ModuleType
 from ..correlate import Batch, MessageState
 from ..record import REMOTE_OWNER, DeliveryEvent
 from .schema import (
+    ADDRESS_COLUMNS,
     ADDRESS_TRIGGER,
     DEFERRABLE_INDEXES,
     DEFERRED_INDEXES,
@@ -333,13 +334,10 @@ class Store:
         if generation != self._addresses_generation:  # another process purged: forget what we knew
             known.clear()
             self._addresses_generation = generation
-        new: set[str] = set()
-        for e in batch.events.values():
-            for address in (e.recipient, e.deliveredto, e.email, e.sender):
-                if address:
-                    key = address.lower()
-                    if key not in known:
-                        new.add(key)
+        if self._bulk is not None:
+            new: set[str] = self._bulk.new_addresses(batch.events, DeliveryEvent, ADDRESS_COLUMNS, known)
+        else:
+            new = new_addresses(batch, known)
         if not new:
             return
         self.db.executemany(_INSERT_ADDRESS, [(address,) for address in new])
@@ -436,6 +434,18 @@ def message_rows(batch: Batch) -> list[tuple[object, ...]]:
         )
         for s in batch.messages.values()
     ]  # fmt: skip
+
+
+def new_addresses(batch: Batch, known: set[str]) -> set[str]:
+    """The batch's event addresses (lower case) that are not in ``known``: the reference of _bulkc.new_addresses."""
+    new: set[str] = set()
+    for e in batch.events.values():
+        for address in (e.recipient, e.deliveredto, e.email, e.sender):
+            if address:
+                key = address.lower()
+                if key not in known:
+                    new.add(key)
+    return new
 
 
 def message_raw_rows(batch: Batch) -> list[tuple[object, ...]]:
