@@ -241,6 +241,13 @@ static PyObject *lowered(PyObject *text, Py_ssize_t start)
     Py_ssize_t len = PyUnicode_GET_LENGTH(text) - start;
     if (PyUnicode_IS_ASCII(text)) {
         const char *s = (const char *)PyUnicode_DATA(text) + start;
+        Py_ssize_t upper = 0;
+        while (upper < len && !(s[upper] >= 'A' && s[upper] <= 'Z'))
+            upper++;
+        if (upper == len && start == 0 && PyUnicode_CheckExact(text)) {    /* lower case already: itself */
+            Py_INCREF(text);
+            return text;
+        }
         PyObject *u = PyUnicode_New(len, 127);
         if (u == NULL)
             return NULL;
