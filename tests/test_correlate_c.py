@@ -1,11 +1,11 @@
-"""The compiled fast path of the Exim correlator (_correlc.c) against Correlator.feed, the reference.
+"""The compiled fast paths of the correlators (_correlc.c) against Correlator.feed and
+PostfixCorrelator.feed, the references.
 
-Two correlators read the same lines, one through ``Correlator.feed`` and one through ``feeder()``
-(the compiled feed for deliveries, deferrals, failures and Completed lines of a cached message, and
-``Correlator.feed`` for everything else). Every batch they hand over must be the same, field by field:
-events, their ids and messages, messages with their lines and waiting recipients, deleted events,
-changed texts, counts, and what each feed returned. Checked on every corpus file, on generated busy
-server logs, with a tiny cache (evictions and store loads), and on mutated lines.
+Two correlators read the same lines, one through ``feed`` and one through ``feeder()`` (the compiled
+feed, which hands the lines it does not take to ``feed``). Every batch they hand over must be the same,
+field by field: events, their ids and messages, messages with their lines and waiting recipients,
+deleted events, changed texts, counts, and what each feed returned. Checked on every corpus file, on
+generated busy server logs, with a tiny cache (evictions and store loads), and on mutated lines.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from trackdelivery import correlate
+from trackdelivery import correlate, correlate_postfix
 from trackdelivery.correlate import Batch, Correlator, MessageState
-from trackdelivery.parse import exim
+from trackdelivery.correlate_postfix import PostfixCorrelator
+from trackdelivery.parse import exim, postfix
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS_EXIM = ("exim",)
@@ -93,22 +94,34 @@ class Store:
         )
 
 
-def run_both(lines: list[str], cache_size: int = 20_000, batch_lines: int = 500) -> tuple[int, int]:
+def run_both(lines: list[str], cache_size: int = 20_000, batch_lines: int = 500, fmt: str = "exim") -> tuple[int, int]:
     """Feed ``lines`` to both paths, comparing every batch; returns (lines, lines the compiled path took)."""
     stores = Store(), Store()
-    pure = Correlator(stores[0].load, 1, 1, server="mx", cache_size=cache_size, stored_until=None)
-    fast = Correlator(stores[1].load, 1, 1, server="mx", cache_size=cache_size, stored_until=None)
+    if fmt == "exim":
+        pure = Correlator(stores[0].load, 1, 1, server="mx", cache_size=cache_size, stored_until=None)
+        fast = Correlator(stores[1].load, 1, 1, server="mx", cache_size=cache_size, stored_until=None)
+        parse = exim.parse_exim_line
+        common = (exim.DELIVERY, exim.DEFER, exim.FAILURE, exim.COMPLETED)
+    else:
+        pure = PostfixCorrelator(stores[0].load, 1, 1, cache_size=cache_size, store_was_empty=True)
+        fast = PostfixCorrelator(stores[1].load, 1, 1, cache_size=cache_size, store_was_empty=True)
+        years = postfix.SyslogYear(1_790_000_000), postfix.SyslogYear(1_790_000_000)
+        parsers = years[0].parse, years[1].parse
+        common = (postfix.DELIVERY, postfix.QUEUED, postfix.REMOVED, postfix.MESSAGE_ID)
     feed = fast.feeder()
     assert feed != fast.feed
     taken = 0
     for n, text in enumerate(lines, 1):
-        parsed = exim.parse_exim_line(text)
-        if parsed.kind == exim.UNKNOWN:
-            continue
-        kind, msgid = parsed.kind, parsed.msgid
+        if fmt == "exim":
+            parsed, again = parse(text), parse(text)
+            msgid = parsed.msgid
+        else:
+            parsed, again = parsers[0](text), parsers[1](text)
+            msgid = parsed.queue_id
+        kind = parsed.kind
         in_cache = msgid in fast._cache
-        assert feed(exim.parse_exim_line(text), text) == pure.feed(parsed, text), text
-        taken += in_cache and kind in (exim.DELIVERY, exim.DEFER, exim.FAILURE, exim.COMPLETED)
+        assert feed(again, text) == pure.feed(parsed, text), text
+        taken += in_cache and kind in common
         if n % batch_lines == 0 or n == len(lines):
             a, b = pure.take_batch(), fast.take_batch()
             assert batch_view(b) == batch_view(a), f"batch ending at line {n}"
@@ -121,6 +134,9 @@ def run_both(lines: list[str], cache_size: int = 20_000, batch_lines: int = 500)
             )
             assert list(fast._cache) == list(pure._cache)
             assert list(fast._evicted) == list(pure._evicted)
+            if fmt != "exim":
+                assert (fast._tls, fast._parents, fast._listed, fast._host) == (
+                    pure._tls, pure._parents, pure._listed, pure._host)
     assert stores[1].loads == stores[0].loads
     return len(lines), taken
 
@@ -226,3 +242,111 @@ def test_pure_python_can_be_asked_for():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert compiled.stdout.strip() == "False"
+
+
+# -- Postfix -------------------------------------------------------------------------------------
+
+
+def test_ingest_uses_the_compiled_feed_for_postfix(compiled):
+    assert correlate_postfix.COMPILED_FEED is not None
+    c = PostfixCorrelator(lambda msgid: None, 1, 1)
+    assert c.feeder().__func__ is correlate_postfix.COMPILED_FEED  # type: ignore[attr-defined]
+
+
+def test_every_postfix_corpus_file_gives_the_same_batches(compiled, corpora: Path):
+    total = taken = files = 0
+    for path in sorted(corpora.rglob("*")):
+        if not path.is_file() or "postfix" not in path.relative_to(corpora).parts[0]:
+            continue
+        lines, took = run_both(corpus_lines(path), batch_lines=89, fmt="postfix")
+        total, taken, files = total + lines, taken + took, files + 1
+    assert files > 20
+    assert taken > 500, taken
+
+
+def test_a_generated_busy_postfix_log_gives_the_same_batches(compiled, tmp_path: Path):
+    log = tmp_path / "maillog"
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gen_postfix.py"), "--lines", "30000", "--seed", "13", "--out", str(log)],
+        check=True, capture_output=True,
+    )
+    total, taken = run_both(corpus_lines(log), batch_lines=2500, fmt="postfix")
+    assert taken > 0.3 * total, (taken, total)
+    run_both(corpus_lines(log)[:8000], cache_size=5, batch_lines=300, fmt="postfix")  # evictions, loads
+
+
+def test_mutated_postfix_lines_give_the_same_batches(compiled, corpora: Path, tmp_path: Path):
+    log = tmp_path / "maillog"
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gen_postfix.py"), "--lines", "5000", "--seed", "2", "--out", str(log)],
+        check=True, capture_output=True,
+    )
+    rng = random.Random(9)
+    base = corpus_lines(log) + [
+        line for path in sorted((corpora / "postfix").rglob("*")) if path.is_file() for line in corpus_lines(path)
+    ]
+    qids = [q for q in (postfix.parse_postfix_line(line, year_hint=2026).queue_id for line in base[:5000]) if q]
+    mutated = []
+    for _ in range(20_000):
+        line = rng.choice(base)
+        words = line.split(" ")
+        op = rng.randrange(7)
+        if op == 0 and len(words) > 6:
+            del words[rng.randrange(5, len(words))]
+        elif op == 1 and len(words) > 6:
+            i = rng.randrange(5, len(words))
+            words.insert(i, words[i])
+        elif op == 2 and len(words) > 6:
+            i = rng.randrange(5, len(words))
+            words[i] = words[i].split("=")[0] + "=" if "=" in words[i] else ""
+        elif op == 3 and len(words) > 5 and qids and words[5].endswith(":"):
+            words[5] = rng.choice(qids) + ":"  # another message's id
+        elif op == 4:
+            line = line.replace("status=sent", rng.choice(["status=deferred", "status=bounced", "status=sent"]))
+            words = line.split(" ")
+        elif op == 5:
+            line = line.replace("relay=", rng.choice(["relay=none, x=", "relay=127.0.0.1[127.0.0.1]:10025, x=",
+                                                      "relay=private/dovecot-lmtp, x=", "relay="]))
+            words = line.split(" ")
+        mutated.append(" ".join(words))
+    run_both(mutated, cache_size=50, batch_lines=211, fmt="postfix")
+
+
+def test_postfix_corner_cases_give_the_same_batches(compiled):
+    """A status text that is empty, hostile delays, a TLS session with another port of the same peer,
+    local and socket relays, a discard, and more TLS sessions than are remembered."""
+    head = "Nov  1 00:00:0{s} mail postfix/{prog}[{pid}]: "
+    lines = []
+    for i, (delay, text, relay, service, tls_port) in enumerate([
+        ("1.4", "", "mx.example.org[192.0.2.9]:25", "smtp", "25"),
+        ("1e300", "250 ok", "mx.example.org[192.0.2.9]:25", "smtp", "26"),
+        ("inf", "250 ok", "127.0.0.1[127.0.0.1]:10024", "smtp", "10025"),
+        ("-3", "", "none", "discard", ""),
+        ("nan", "delivered to maildir", "local", "local", ""),
+        ("9007199254740993", "250 ok", "mail.example.net[private/dovecot-lmtp]", "lmtp", ""),
+        ("", "250 2.0.0 Ok: queued as ", "[192.0.2.7]:25", "smtp", "25"),
+        ("0.5", "forwarded as 2C9C5D1A2F)", "local", "local", ""),
+    ]):
+        qid = f"A{i:05d}B0001"
+        lines += [
+            head.format(s=1, prog="smtpd", pid=100 + i) + f"{qid}: client=unknown[198.51.100.{i}]",
+            head.format(s=1, prog="qmgr", pid=9) + f"{qid}: from=<a{i}@example.net>, size={100 + i}, nrcpt=1 (queue active)",
+        ]
+        if tls_port:
+            lines.append(head.format(s=2, prog=service, pid=200 + i) + "Trusted TLS connection established to "
+                         f"x[{relay.split('[')[-1].split(']')[0]}]:{tls_port}: TLSv1.3 with cipher X (256/256 bits)")
+        lines += [
+            head.format(s=3, prog=service, pid=200 + i) + f"{qid}: to=<b{i}@example.org>, relay={relay}, "
+            f"delay={delay}, delays=0/0/0/0, dsn=2.0.0, status=sent ({text})".replace(" ()", ""),
+            head.format(s=4, prog="qmgr", pid=9) + f"{qid}: removed",
+        ]
+    # more processes with TLS sessions than PostfixCorrelator remembers, then one that had one
+    for pid in range(10_050):
+        lines.append(head.format(s=5, prog="smtpd", pid=20_000 + pid) + "Anonymous TLS connection established "
+                     f"from c{pid}.example.net[203.0.113.{pid % 250}]: TLSv1.3 with cipher Y (256/256 bits)")
+    lines += [
+        head.format(s=6, prog="smtpd", pid=20_001) + "C00000B0001: client=c1.example.net[203.0.113.1]",
+        head.format(s=6, prog="smtpd", pid=30_049) + "C00000B0002: client=c1.example.net[203.0.113.49]",
+    ]
+    run_both(lines, batch_lines=7, fmt="postfix")
+    run_both(lines, batch_lines=10_000, fmt="postfix")

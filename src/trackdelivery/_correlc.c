@@ -980,25 +980,613 @@ static PyObject *setup(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* -- Postfix: PostfixCorrelator.feed ----------------------------------------------------------------
+ *
+ * feed_postfix(correlator, line, raw) takes connect and TLS lines, lines without a queue id, and the
+ * lines of a message it finds the way PostfixCorrelator.feed does; it does what that method does, with
+ * its handlers for client=, qmgr's from=, message-id=, removed and status=sent deliveries in C and
+ * every other handler called in Python. A message's first line (or a completed or reused queue id)
+ * goes through PostfixCorrelator._state_for; rejections, discards and dnsblog lines go to
+ * PostfixCorrelator.feed. Shared with the Exim path: event_for, add_event, drop_pending,
+ * close_recipient and touch. */
+
+enum { P_KIND, P_TIME, P_QUEUE_ID, P_PROGRAM, P_SERVICE, P_HOST, P_FIELDS, P_MESSAGE, P_PID, P_COUNT };
+static const char *const pline_names[P_COUNT] = {
+    "kind", "time", "queue_id", "program", "service", "host", "fields", "message", "pid"};
+static PyTypeObject *pline_type;
+static Py_ssize_t pline_at[P_COUNT];
+static PyObject *postfix_feed;           /* PostfixCorrelator.feed */
+static PyObject *postfix_handlers;       /* correlate_postfix._HANDLERS: kind -> function */
+static PyObject *pk_connect, *pk_tls, *pk_reject, *pk_discard, *pk_dnsbl, *pk_client, *pk_pickup, *pk_queued,
+    *pk_delivery, *pk_removed, *pk_message_id;
+static PyObject *ps_completed, *ps_sent, *ps_discard, *ps_smtp, *ps_unknown, *ps_none, *ps_local, *ps_virtual,
+    *ps_discarded, *ps_queued_as, *ps_forwarded_as, *ps_loopback4, *ps_loopback6, *ps_mapped4, *ps_slash,
+    *ps_private, *ps_public, *ps_discarded_prefix;
+static PyObject *pa_tls, *pa_host, *pa_state_for, *pa_follow_hop, *pa_link;
+static PyObject *pf_peer_ip, *pf_peer_port, *pf_tls, *pf_status, *pf_to, *pf_orig_to, *pf_relay, *pf_delay,
+    *pf_dsn, *pf_from, *pf_size, *pf_message_id, *pf_client_host, *pf_client_ip, *pf_orig_client_ip,
+    *pf_orig_queue_id, *pf_sasl_username, *pf_sasl_method;
+static Py_ssize_t max_remembered;        /* correlate_postfix._MAX_REMEMBERED */
+
+static int starts_with(PyObject *text, PyObject *prefix)
+{
+    return PyUnicode_Check(text) && PyUnicode_Tailmatch(text, prefix, 0, PY_SSIZE_T_MAX, -1) == 1;
+}
+
+static int contains_text(PyObject *text, PyObject *part)
+{
+    return PyUnicode_Check(text) && PyUnicode_Find(text, part, 0, PY_SSIZE_T_MAX, 1) >= 0;
+}
+
+/* (line.host, line.program, line.pid): the key of a process's TLS session (new reference) */
+static PyObject *process_key(PyObject *line)
+{
+    PyObject *host = get(line, pline_at[P_HOST]), *program = get(line, pline_at[P_PROGRAM]);
+    PyObject *pid = get(line, pline_at[P_PID]);
+    return host == NULL || program == NULL || pid == NULL ? NULL : PyTuple_Pack(3, host, program, pid);
+}
+
+/* PostfixCorrelator._session_tls(line, peer_ip, peer_port) (borrowed; s_empty when none) */
+static PyObject *session_tls(PyObject *self, PyObject *line, PyObject *peer_ip, PyObject *peer_port)
+{
+    PyObject *sessions = PyObject_GetAttr(self, pa_tls), *key = process_key(line);
+    PyObject *session = sessions == NULL || key == NULL || !PyDict_Check(sessions)
+                            ? NULL : PyDict_GetItemWithError(sessions, key);
+    PyObject *tls = NULL;
+    if (session != NULL && PyTuple_Check(session) && PyTuple_GET_SIZE(session) == 3) {
+        PyObject *ip = PyTuple_GET_ITEM(session, 0), *port = PyTuple_GET_ITEM(session, 1);
+        if (truthy_str(peer_ip) && same_str(ip, peer_ip)
+            && (!(truthy_str(peer_port) && truthy_str(port)) || same_str(port, peer_port)))
+            tls = PyTuple_GET_ITEM(session, 2);    /* the dict keeps it alive: borrowed */
+    } else if (session != NULL) {
+        PyErr_SetString(PyExc_TypeError, "a TLS session must be a tuple of 3");
+    }
+    if (sessions != NULL && !PyDict_Check(sessions) && !PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "_tls must be a dict");
+    Py_XDECREF(sessions);
+    Py_XDECREF(key);
+    if (PyErr_Occurred())
+        return NULL;
+    return tls == NULL ? s_empty : tls;
+}
+
+/* parse.postfix.split_endpoint(value): (name, address, port) (new reference) */
+static PyObject *split_endpoint(PyObject *value)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    Py_ssize_t start = PyUnicode_FindChar(value, '[', 0, n, 1);
+    Py_ssize_t end = start < -1 ? -2 : PyUnicode_FindChar(value, ']', start + 1, n, 1);
+    if (start < -1 || end < -1)
+        return NULL;
+    if (start < 0 || end < 0)
+        return PyTuple_Pack(3, value, s_empty, s_empty);
+    PyObject *name = PyUnicode_Substring(value, 0, start), *address = PyUnicode_Substring(value, start + 1, end);
+    PyObject *port = end + 1 < n && PyUnicode_READ_CHAR(value, end + 1) == ':' ? PyUnicode_Substring(value, end + 2, n)
+                                                                              : (Py_INCREF(s_empty), s_empty);
+    PyObject *parts = name == NULL || address == NULL || port == NULL ? NULL : PyTuple_Pack(3, name, address, port);
+    Py_XDECREF(name);
+    Py_XDECREF(address);
+    Py_XDECREF(port);
+    return parts;
+}
+
+/* correlate_postfix._seconds(value): delay=0.38 -> 0; None for no value or what is not a sane number */
+static PyObject *seconds(PyObject *value)
+{
+    if (value == NULL || value == Py_None || PyObject_IsTrue(value) != 1)
+        Py_RETURN_NONE;
+    PyObject *number = PyFloat_FromString(value);    /* float(value) */
+    if (number == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_ValueError))
+            return NULL;
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    double d = PyFloat_AS_DOUBLE(number);
+    Py_DECREF(number);
+    if (!isfinite(d))    /* int() refuses inf and nan */
+        Py_RETURN_NONE;
+    double whole = trunc(d);
+    if (whole < 0 || whole >= 9007199254740992.0)    /* 0 <= seconds < 2**53 */
+        Py_RETURN_NONE;
+    return PyLong_FromDouble(whole);
+}
+
+/* parse.postfix.queued_as(text): the first "queued as " followed by letters and digits (new reference) */
+static PyObject *queued_as(PyObject *text)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), from = 0, len = PyUnicode_GET_LENGTH(ps_queued_as);
+    while (1) {
+        Py_ssize_t at = PyUnicode_Find(text, ps_queued_as, from, n, 1);
+        if (at < 0)
+            return at == -1 ? (Py_INCREF(s_empty), s_empty) : NULL;
+        Py_ssize_t i = at + len;
+        while (i < n) {
+            Py_UCS4 ch = PyUnicode_READ_CHAR(text, i);
+            if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z')))
+                break;
+            i++;
+        }
+        if (i > at + len)
+            return PyUnicode_Substring(text, at + len, i);
+        from = at + 1;
+    }
+}
+
+static int is_loopback(PyObject *ip)
+{
+    return starts_with(ip, ps_loopback4) || starts_with(ip, ps_mapped4) || same_str(ip, ps_loopback6);
+}
+
+/* PostfixCorrelator._known(msgid): an open message of this run (borrowed), or NULL (maybe an error) */
+static PyObject *known(Feed *c, PyObject *cache, PyObject *msgid)
+{
+    PyObject *state = PyDict_GetItemWithError(cache, msgid);
+    if (state == NULL && !PyErr_Occurred()) {
+        PyObject *by_msgid = get(c->batch, batch_at[B_BY_MSGID]);
+        state = by_msgid == NULL ? NULL : PyDict_GetItemWithError(by_msgid, msgid);
+    }
+    return state;
+}
+
+static int call_method3(PyObject *self, PyObject *name, PyObject *a, PyObject *b, PyObject *d)
+{
+    PyObject *result = PyObject_CallMethodObjArgs(self, name, a, b, d, NULL);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* PostfixCorrelator._follow_hop(state, text, ip) */
+static int follow_hop(Feed *c, PyObject *cache, PyObject *text, PyObject *ip)
+{
+    if (contains_text(text, ps_queued_as)) {
+        PyObject *child_id = queued_as(text);
+        if (child_id == NULL)
+            return -1;
+        int rc = 0;
+        if (truthy_str(child_id)) {
+            if (is_loopback(ip)) {
+                rc = call_method3(c->self, pa_link, child_id, c->state, Py_True);
+            } else {
+                PyObject *child = known(c, cache, child_id);
+                if (child == NULL && PyErr_Occurred()) {
+                    rc = -1;
+                } else if (child != NULL && truthy_str(ip) && child != c->state) {
+                    PyObject *their_ip = Py_IS_TYPE(child, state_type) ? get(child, state_at[S_SENDERIP]) : NULL;
+                    if (their_ip == NULL)
+                        rc = -1;
+                    else if (same_str(their_ip, ip))
+                        rc = call_method3(c->self, pa_link, child_id, c->state, Py_True);
+                }
+            }
+            Py_DECREF(child_id);
+            return rc;
+        }
+        Py_DECREF(child_id);
+    }
+    if (contains_text(text, ps_forwarded_as))    /* local(8) forwarding: Python's */
+        return call_method3(c->self, pa_follow_hop, c->state, text, ip);
+    return 0;
+}
+
+/* PostfixCorrelator._note_recipient(state, recipient) */
+static int note_recipient(Feed *c, PyObject *recipient)
+{
+    PyObject *state = c->state, *pending = get(state, state_at[S_PENDING]);
+    PyObject *recipients = get(state, state_at[S_RECIPIENTS]);
+    if (pending == NULL || recipients == NULL || !PyDict_Check(pending))
+        return pending != NULL && recipients != NULL ? (PyErr_SetString(PyExc_TypeError, "pending must be a dict"), -1) : -1;
+    PyObject *placeholder = PyDict_GetItemWithError(pending, s_empty);
+    if (placeholder != NULL) {
+        Py_INCREF(placeholder);
+        int rc = PyDict_DelItem(pending, s_empty);
+        rc = rc < 0 ? rc : drop_pending(c, placeholder);
+        Py_DECREF(placeholder);
+        if (rc < 0)
+            return -1;
+    } else if (PyErr_Occurred()) {
+        return -1;
+    }
+    if (!truthy_str(recipient))
+        return 0;
+    PyObject *listed = PyUnicode_Split(recipients, s_space, -1);
+    int present = listed == NULL ? -1 : PySequence_Contains(listed, recipient);
+    Py_XDECREF(listed);
+    if (present != 0)
+        return present < 0 ? -1 : 0;
+    PyObject *joined = truthy_str(recipients) ? PyUnicode_FromFormat("%U %U", recipients, recipient)
+                                              : (Py_INCREF(recipient), recipient);
+    return put(state, state_at[S_RECIPIENTS], joined);
+}
+
+/* PostfixCorrelator._delivered(state, line) for status=sent */
+static int postfix_sent(Feed *c, PyObject *cache)
+{
+    PyObject *line = c->line, *f = c->fields;
+    PyObject *to = PyDict_GetItemWithError(f, pf_to), *orig = PyDict_GetItemWithError(f, pf_orig_to);
+    PyObject *service = get(line, pline_at[P_SERVICE]), *when = get(line, pline_at[P_TIME]);
+    PyObject *text = get(line, pline_at[P_MESSAGE]);
+    if (to == NULL || service == NULL || when == NULL || text == NULL || (orig == NULL && PyErr_Occurred())) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_KeyError, "to");
+        return -1;
+    }
+    PyObject *recipient = orig != NULL && PyObject_IsTrue(orig) == 1 ? orig : to;
+    PyObject *type = same_str(service, ps_discard) ? t_filtered : t_success;
+    if (note_recipient(c, recipient) < 0)
+        return -1;
+    PyObject *e = event_for(c, type, when, recipient);
+    if (e == NULL)
+        return -1;
+    int rc = put_borrowed(e, event_at[E_DELIVEREDTO], to);
+    rc = rc < 0 ? rc : put_borrowed(e, event_at[E_TRANSPORT], service);
+    PyObject *relay = rc < 0 ? NULL : field_or_empty(f, pf_relay);
+    PyObject *parts = relay == NULL ? NULL : split_endpoint(relay);
+    if (parts == NULL) {
+        Py_DECREF(e);
+        return -1;
+    }
+    PyObject *host = PyTuple_GET_ITEM(parts, 0), *address = PyTuple_GET_ITEM(parts, 1), *port = PyTuple_GET_ITEM(parts, 2);
+    if (truthy_str(address) && !starts_with(address, ps_slash) && !starts_with(address, ps_private)
+        && !starts_with(address, ps_public)) {
+        rc = put_borrowed(e, event_at[E_HOST], host);
+        rc = rc < 0 ? rc : put_borrowed(e, event_at[E_IP], address);
+        rc = rc < 0 ? rc : put_borrowed(e, event_at[E_TRANSPORT_IS_REMOTE], one);
+        PyObject *tls = rc < 0 ? NULL : session_tls(c->self, line, address, port);
+        if (tls == NULL)
+            rc = -1;
+        else if (truthy_str(tls))
+            rc = put_borrowed(e, event_at[E_TLS], tls);
+    } else if (!same_str(relay, ps_none) && !same_str(relay, ps_local) && !same_str(relay, ps_virtual)) {
+        rc = put_borrowed(e, event_at[E_HOST], truthy_str(host) ? host : relay);
+    }
+    Py_DECREF(parts);
+    PyObject *own_tls = rc < 0 ? NULL : PyDict_GetItemWithError(f, pf_tls);
+    if (rc == 0 && own_tls == NULL && PyErr_Occurred())
+        rc = -1;
+    if (rc == 0 && own_tls != NULL)
+        rc = put_borrowed(e, event_at[E_TLS], own_tls);
+    PyObject *delay = rc < 0 ? NULL : PyDict_GetItemWithError(f, pf_delay);
+    if (rc == 0 && !(delay == NULL && PyErr_Occurred())) {
+        PyObject *queue_time = seconds(delay);
+        if (queue_time == NULL)
+            rc = -1;
+        else if (queue_time == Py_None)
+            Py_DECREF(queue_time);
+        else
+            rc = put(e, event_at[E_QUEUE_TIME], queue_time);
+    } else if (rc == 0) {
+        rc = -1;
+    }
+    if (rc == 0) {
+        PyObject *message;
+        if (type == t_filtered)
+            message = truthy_str(text) ? PyUnicode_FromFormat("%U%U", ps_discarded_prefix, text)
+                                       : (Py_INCREF(ps_discarded), ps_discarded);
+        else
+            message = truthy_str(text) ? (Py_INCREF(text), text) : (Py_INCREF(s_accepted), s_accepted);
+        rc = put(e, event_at[E_MESSAGE], message);
+    }
+    PyObject *dsn = rc < 0 ? NULL : field_or_empty(f, pf_dsn);
+    rc = dsn == NULL ? -1 : put_borrowed(e, event_at[E_DSN], dsn);
+    rc = rc < 0 ? rc : add_event(c, e);
+    rc = rc < 0 ? rc : close_recipient(c, recipient);
+    if (rc == 0 && type == t_success)
+        rc = follow_hop(c, cache, text, SLOT(e, event_at[E_IP]));
+    Py_DECREF(e);
+    return rc;
+}
+
+/* PostfixCorrelator._client(state, line), without orig_client_ip and orig_queue_id (those are Python's) */
+static int postfix_client(Feed *c)
+{
+    PyObject *state = c->state, *line = c->line, *f = c->fields;
+    PyObject *send = get(state, state_at[S_SENDUNIXTIME]), *when = get(line, pline_at[P_TIME]);
+    if (send == NULL || when == NULL)
+        return -1;
+    if (send == Py_None && put_borrowed(state, state_at[S_SENDUNIXTIME], when) < 0)
+        return -1;
+    PyObject *host = field_or_empty(f, pf_client_host), *ip = field_or_empty(f, pf_client_ip);
+    if (host == NULL || ip == NULL || put_borrowed(state, state_at[S_PROTOCOL], ps_smtp) < 0
+        || put_borrowed(state, state_at[S_SENDERHOST], same_str(host, ps_unknown) ? s_empty : host) < 0
+        || put_borrowed(state, state_at[S_SENDERIP], ip) < 0)
+        return -1;
+    PyObject *tls = session_tls(c->self, line, ip, s_empty);
+    if (tls == NULL || (truthy_str(tls) && put_borrowed(state, state_at[S_TLS], tls) < 0))
+        return -1;
+    PyObject *username = PyDict_GetItemWithError(f, pf_sasl_username);
+    if (username == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (PyObject_IsTrue(username) == 1) {
+        PyObject *method = field_or_empty(f, pf_sasl_method);
+        if (method == NULL || put_borrowed(state, state_at[S_SENDER], username) < 0
+            || put_borrowed(state, state_at[S_SENDERAUTH], method) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* PostfixCorrelator._queued(state, line) */
+static int postfix_queued(Feed *c)
+{
+    PyObject *state = c->state, *f = c->fields;
+    PyObject *send = get(state, state_at[S_SENDUNIXTIME]), *when = get(c->line, pline_at[P_TIME]);
+    PyObject *from = PyDict_GetItemWithError(f, pf_from), *size = PyDict_GetItemWithError(f, pf_size);
+    PyObject *pending = get(state, state_at[S_PENDING]), *recipients = get(state, state_at[S_RECIPIENTS]);
+    if (send == NULL || when == NULL || from == NULL || size == NULL || pending == NULL || recipients == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_KeyError, "from, size");
+        return -1;
+    }
+    if (send == Py_None && put_borrowed(state, state_at[S_SENDUNIXTIME], when) < 0)
+        return -1;
+    if (put_borrowed(state, state_at[S_EMAIL], from) < 0 || put(state, state_at[S_SIZE], small_int(size)) < 0)
+        return -1;
+    if (PyObject_IsTrue(pending) == 0 && PyObject_IsTrue(recipients) == 0) {
+        /* Postfix names recipients only when it delivers to them: one event waits for them all */
+        PyObject *entry = PyList_New(3);
+        if (entry == NULL)
+            return -1;
+        Py_INCREF(s_empty), PyList_SET_ITEM(entry, 0, s_empty);
+        Py_INCREF(Py_None), PyList_SET_ITEM(entry, 1, Py_None);
+        Py_INCREF(s_inprogress_text), PyList_SET_ITEM(entry, 2, s_inprogress_text);
+        int rc = PyDict_SetItem(pending, s_empty, entry);
+        Py_DECREF(entry);
+        return rc;
+    }
+    return 0;
+}
+
+/* PostfixCorrelator._message_id(state, line) */
+static int postfix_message_id(Feed *c)
+{
+    PyObject *send = get(c->state, state_at[S_SENDUNIXTIME]), *when = get(c->line, pline_at[P_TIME]);
+    PyObject *id = PyDict_GetItemWithError(c->fields, pf_message_id);
+    if (send == NULL || when == NULL || id == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_KeyError, "message_id");
+        return -1;
+    }
+    if (send == Py_None && put_borrowed(c->state, state_at[S_SENDUNIXTIME], when) < 0)
+        return -1;
+    return put_borrowed(c->state, state_at[S_MESSAGE_ID], id);
+}
+
+/* PostfixCorrelator._removed(state, line): Exim's _completed with Postfix's word */
+static int postfix_removed(Feed *c) { return completed(c); }
+
+/* connect (forget the process's TLS session) and TLS (remember it): 1 when handled, 0 when not, -1 */
+static int postfix_session(PyObject *self, PyObject *line, PyObject *kind)
+{
+    PyObject *sessions = PyObject_GetAttr(self, pa_tls);
+    if (sessions == NULL)
+        return -1;
+    PyObject *key = PyDict_CheckExact(sessions) ? process_key(line) : NULL;
+    int rc = key == NULL ? (PyErr_Occurred() ? -1 : 0) : 1;
+    if (rc == 1 && kind == pk_connect) {
+        if (PyDict_DelItem(sessions, key) < 0) {
+            if (PyErr_ExceptionMatches(PyExc_KeyError))
+                PyErr_Clear();
+            else
+                rc = -1;
+        }
+    } else if (rc == 1) {
+        PyObject *f = SLOT(line, pline_at[P_FIELDS]);
+        PyObject *ip = f == NULL ? NULL : PyDict_GetItemWithError(f, pf_peer_ip);
+        PyObject *port = ip == NULL ? NULL : PyDict_GetItemWithError(f, pf_peer_port);
+        PyObject *tls = ip == NULL ? NULL : PyDict_GetItemWithError(f, pf_tls);
+        if (ip == NULL || tls == NULL) {
+            rc = PyErr_Occurred() ? -1 : 0;    /* a field missing: Python says what */
+        } else if (port == NULL && PyErr_Occurred()) {
+            rc = -1;
+        } else {
+            if (PyDict_GET_SIZE(sessions) > max_remembered)
+                PyDict_Clear(sessions);
+            PyObject *session = PyTuple_Pack(3, ip, port == NULL ? s_empty : port, tls);
+            rc = session == NULL || PyDict_SetItem(sessions, key, session) < 0 ? -1 : 1;
+            Py_XDECREF(session);
+        }
+    }
+    Py_XDECREF(key);
+    Py_DECREF(sessions);
+    return rc;
+}
+
+static PyObject *feed_postfix(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "feed_postfix(correlator, line, raw)");
+        return NULL;
+    }
+    PyObject *self = args[0], *line = args[1], *raw = args[2];
+    if (pline_type == NULL || state_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_correlc.setup() and setup_postfix() were not called");
+        return NULL;
+    }
+    PyObject *kind = Py_IS_TYPE(line, pline_type) && PyUnicode_CheckExact(raw) ? SLOT(line, pline_at[P_KIND]) : NULL;
+    PyObject *qid = kind == NULL ? NULL : SLOT(line, pline_at[P_QUEUE_ID]);
+    PyObject *fields = qid == NULL ? NULL : SLOT(line, pline_at[P_FIELDS]);
+    if (fields == NULL || !PyUnicode_CheckExact(qid) || !PyDict_CheckExact(fields) || kind == pk_reject
+        || kind == pk_discard || kind == pk_dnsbl)
+        return PyObject_Vectorcall(postfix_feed, args, 3, NULL);
+    if (kind == pk_connect || kind == pk_tls) {
+        int handled = postfix_session(self, line, kind);
+        if (handled == 0)
+            return PyObject_Vectorcall(postfix_feed, args, 3, NULL);
+        return handled < 0 ? NULL : (Py_INCREF(Py_True), Py_True);
+    }
+    if (PyUnicode_GET_LENGTH(qid) == 0)
+        Py_RETURN_TRUE;
+    PyObject *handler = PyDict_GetItemWithError(postfix_handlers, kind);    /* borrowed */
+    if (handler == NULL && PyErr_Occurred())
+        return NULL;
+    PyObject *cache = PyObject_GetAttr(self, a_cache), *batch = PyObject_GetAttr(self, a_batch);
+    PyObject *counts = PyObject_GetAttr(self, a_events_by_type);
+    PyObject *state = NULL, *result = NULL;
+    if (cache == NULL || batch == NULL || counts == NULL || !PyDict_Check(cache) || !Py_IS_TYPE(batch, batch_type)
+        || !PyDict_Check(counts)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "a correlator's cache, batch or events_by_type has the wrong type");
+        goto done;
+    }
+    state = PyDict_GetItemWithError(cache, qid);
+    if (state == NULL && PyErr_Occurred())
+        goto done;
+    Py_XINCREF(state);
+    if (handler == NULL) {
+        /* Notes about a message ("host mx said: 451 ...", header rewrites): kept with its lines. */
+        if (state == NULL) {
+            PyObject *by_msgid = get(batch, batch_at[B_BY_MSGID]);
+            state = by_msgid == NULL ? NULL : PyDict_GetItemWithError(by_msgid, qid);
+            if (state == NULL) {
+                if (!PyErr_Occurred())
+                    result = (Py_INCREF(Py_True), Py_True);
+                goto done;
+            }
+            Py_INCREF(state);
+        }
+    } else {
+        PyObject *done_state = state == NULL ? NULL : get(state, state_at[S_STATE]);
+        if (state != NULL && done_state == NULL)
+            goto done;
+        if (state == NULL || same_str(done_state, ps_completed) || kind == pk_client || kind == pk_pickup) {
+            PyObject *host = get(line, pline_at[P_HOST]);
+            if (host == NULL || PyObject_SetAttr(self, pa_host, host) < 0)
+                goto done;
+            Py_XDECREF(state);
+            state = PyObject_CallMethodOneArg(self, pa_state_for, line);
+            if (state == NULL)
+                goto done;
+        } else {
+            PyObject *moved = PyObject_CallMethodOneArg(cache, m_move_to_end, qid);
+            if (moved == NULL)
+                goto done;
+            Py_DECREF(moved);
+        }
+    }
+    if (!Py_IS_TYPE(state, state_type)) {
+        PyErr_SetString(PyExc_TypeError, "a message must be a MessageState");
+        goto done;
+    }
+    Feed c = {self, batch, counts, state, line, fields};
+    PyObject *raws = get(state, state_at[S_RAW]);
+    int repeated = raws == NULL ? -1 : PySequence_Contains(raws, raw), rc = 0;
+    if (repeated < 0)
+        goto done;
+    if (handler != NULL) {
+        PyObject *status = kind == pk_delivery ? PyDict_GetItemWithError(fields, pf_status) : NULL;
+        int forwarded = kind == pk_client && (PyDict_Contains(fields, pf_orig_client_ip) != 0
+                                              || PyDict_Contains(fields, pf_orig_queue_id) != 0);
+        if (kind == pk_delivery && status != NULL && same_str(status, ps_sent))
+            rc = postfix_sent(&c, cache);
+        else if (kind == pk_client && !forwarded)
+            rc = postfix_client(&c);
+        else if (kind == pk_queued)
+            rc = postfix_queued(&c);
+        else if (kind == pk_removed)
+            rc = postfix_removed(&c);
+        else if (kind == pk_message_id)
+            rc = postfix_message_id(&c);
+        else if (PyErr_Occurred())
+            rc = -1;
+        else {
+            PyObject *done_by = PyObject_CallFunctionObjArgs(handler, self, state, line, NULL);
+            rc = done_by == NULL ? -1 : 0;
+            Py_XDECREF(done_by);
+        }
+    }
+    PyObject *when = rc < 0 ? NULL : get(line, pline_at[P_TIME]);
+    if (when == NULL || touch(&c, when) < 0 || PyList_Append(raws, raw) < 0)
+        goto done;
+    PyObject *now = get(state, state_at[S_STATE]), *msgid = get(state, state_at[S_MSGID]);
+    if (now == NULL || msgid == NULL)
+        goto done;
+    if (same_str(now, ps_completed)) {
+        /* Done: free the cache slot. A reused id then starts a new message without a lookup. */
+        PyObject *popped = PyObject_CallMethodObjArgs(cache, m_pop, msgid, Py_None, NULL);
+        if (popped == NULL)
+            goto done;
+        Py_DECREF(popped);
+    }
+    result = PyBool_FromLong(!repeated);
+done:
+    Py_XDECREF(state);
+    Py_XDECREF(cache);
+    Py_XDECREF(batch);
+    Py_XDECREF(counts);
+    return result;
+}
+
+/* setup_postfix(PostfixLine, PostfixCorrelator.feed, _HANDLERS, kinds, texts, max_remembered): after setup() */
+static PyObject *setup_postfix(PyObject *module, PyObject *args)
+{
+    PyObject *line_cls, *py_feed, *handlers, *kinds, *texts;
+    Py_ssize_t remembered;
+    if (!PyArg_ParseTuple(args, "OOO!O!O!n", &line_cls, &py_feed, &PyDict_Type, &handlers, &PyDict_Type, &kinds,
+                          &PyDict_Type, &texts, &remembered))
+        return NULL;
+    if (state_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup() first");
+        return NULL;
+    }
+    if (offsets_of(line_cls, pline_names, P_COUNT, pline_at, &pline_type) < 0)
+        return NULL;
+    Py_XSETREF(postfix_feed, take(py_feed));
+    Py_XSETREF(postfix_handlers, take(handlers));
+    max_remembered = remembered;
+    struct { PyObject **to; PyObject *from; const char *key; } named[] = {
+        {&pk_connect, kinds, "connect"}, {&pk_tls, kinds, "tls"}, {&pk_reject, kinds, "reject"},
+        {&pk_discard, kinds, "discard"}, {&pk_dnsbl, kinds, "dnsbl"}, {&pk_client, kinds, "client"},
+        {&pk_pickup, kinds, "pickup"}, {&pk_queued, kinds, "queued"}, {&pk_delivery, kinds, "delivery"},
+        {&pk_removed, kinds, "removed"}, {&pk_message_id, kinds, "message_id"},
+        {&ps_completed, texts, "completed"}, {&ps_sent, texts, "sent"}, {&ps_discard, texts, "discard"},
+        {&ps_smtp, texts, "smtp"}, {&ps_unknown, texts, "unknown"}, {&ps_none, texts, "none"},
+        {&ps_local, texts, "local"}, {&ps_virtual, texts, "virtual"}, {&ps_discarded, texts, "discarded"},
+        {&ps_discarded_prefix, texts, "discarded_prefix"}, {&ps_queued_as, texts, "queued_as"},
+        {&ps_forwarded_as, texts, "forwarded_as"}, {&ps_loopback4, texts, "loopback4"},
+        {&ps_loopback6, texts, "loopback6"}, {&ps_mapped4, texts, "mapped4"}, {&ps_slash, texts, "slash"},
+        {&ps_private, texts, "private"}, {&ps_public, texts, "public"},
+    };
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        PyObject *v = PyDict_GetItemString(named[i].from, named[i].key);
+        if (v == NULL || !PyUnicode_Check(v)) {
+            PyErr_Format(PyExc_KeyError, "setup_postfix() needs a str for %s", named[i].key);
+            return NULL;
+        }
+        Py_XSETREF(*named[i].to, take(v));
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "setup(...): see correlate._compiled_feed"},
     {"feed", (PyCFunction)(void (*)(void))feed, METH_FASTCALL,
      "feed(correlator, line, raw): Correlator.feed, compiled for the common lines"},
+    {"setup_postfix", setup_postfix, METH_VARARGS, "setup_postfix(...): see correlate_postfix._compiled_feed"},
+    {"feed_postfix", (PyCFunction)(void (*)(void))feed_postfix, METH_FASTCALL,
+     "feed_postfix(correlator, line, raw): PostfixCorrelator.feed, compiled for the common lines"},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_correlc", "Compiled fast path of the Exim correlator.",
+static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_correlc", "Compiled fast paths of the Exim and Postfix correlators.",
                                         -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__correlc(void)
 {
     const char *names[] = {"", ":", " ", "_cache", "batch", "_next_event_id", "events_by_type", "_explain",
                            "_evicted", "_horizon", "_next_message_id", "server", "cache_size", "move_to_end",
-                           "pop", "popitem", "lower", "R", "T", "H", "X", "QT", "C", "A", "U", "P", "S", "id"};
+                           "pop", "popitem", "lower", "R", "T", "H", "X", "QT", "C", "A", "U", "P", "S", "id",
+                           "_tls", "_host", "_state_for", "_follow_hop", "_link", "peer_ip", "peer_port", "tls",
+                           "status", "to", "orig_to", "relay", "delay", "dsn", "from", "size", "message_id",
+                           "client_host", "client_ip", "orig_client_ip", "orig_queue_id", "sasl_username",
+                           "sasl_method"};
     PyObject **to[] = {&s_empty, &s_colon, &s_space, &a_cache, &a_batch, &a_next_event_id, &a_events_by_type,
                        &a_explain, &a_evicted, &a_horizon, &a_next_message_id, &a_server, &a_cache_size,
                        &m_move_to_end, &m_pop, &m_popitem, &m_lower, &f_R, &f_T, &f_H, &f_X, &f_QT, &f_C, &f_A,
-                       &f_U, &f_P, &f_S, &f_id};
+                       &f_U, &f_P, &f_S, &f_id, &pa_tls, &pa_host, &pa_state_for, &pa_follow_hop, &pa_link,
+                       &pf_peer_ip, &pf_peer_port, &pf_tls, &pf_status, &pf_to, &pf_orig_to, &pf_relay, &pf_delay,
+                       &pf_dsn, &pf_from, &pf_size, &pf_message_id, &pf_client_host, &pf_client_ip,
+                       &pf_orig_client_ip, &pf_orig_queue_id, &pf_sasl_username, &pf_sasl_method};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*to[i] = PyUnicode_InternFromString(names[i])) == NULL)
             return NULL;

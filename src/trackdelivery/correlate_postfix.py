@@ -6,8 +6,10 @@ only what the lines mean differs. Queue ids do not encode a time, so unknown ids
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 
+from . import correlate
 from . import explain as explain_mod
 from .correlate import (
     ACCEPTED_MESSAGE,
@@ -140,6 +142,12 @@ class PostfixCorrelator(Correlator):
         return state
 
     # -- feeding -----------------------------------------------------------------------------
+
+    def feeder(self) -> Callable[[pp.PostfixLine, str], bool]:  # type: ignore[override]
+        """``feed``, or its compiled fast path (_correlc.c) where that was built."""
+        if COMPILED_FEED is not None and type(self) is PostfixCorrelator:
+            return types.MethodType(COMPILED_FEED, self)
+        return self.feed
 
     def feed(self, line: pp.PostfixLine, raw: str) -> bool:  # type: ignore[override]
         """Take one parsed line; False when it repeats a line this message already has."""
@@ -480,3 +488,34 @@ _HANDLERS: dict[str, _Handler] = {
     pp.RELEASED: PostfixCorrelator._released,
     pp.REQUEUED: lambda self, state, line: None,
 }
+
+
+def _compiled_feed() -> Callable[[PostfixCorrelator, pp.PostfixLine, str], bool] | None:
+    """_correlc.feed_postfix, set up; None where it was not built or TRACKDELIVERY_PURE_PYTHON is set.
+
+    It takes connect and TLS lines and the client=, from=, message-id=, removed and status=sent lines of
+    a message, doing what ``PostfixCorrelator.feed`` does with them (its other handlers are called as they
+    are); it hands rejections, discards and dnsblog lines to ``PostfixCorrelator.feed``.
+    """
+    if correlate.COMPILED_FEED is None:  # not built, or pure Python asked for; setup() done there
+        return None
+    from . import _correlc  # type: ignore[attr-defined]
+
+    kinds = {
+        name: name
+        for name in (pp.CONNECT, pp.TLS, pp.REJECT, pp.DISCARD, pp.DNSBL, pp.CLIENT, pp.PICKUP, pp.QUEUED,
+                     pp.DELIVERY, pp.REMOVED, pp.MESSAGE_ID)
+    }  # fmt: skip
+    texts = {
+        "completed": COMPLETED, "sent": "sent", "discard": "discard", "smtp": SMTP_PROTOCOL,
+        "unknown": UNKNOWN_CLIENT, "none": "none", "local": "local", "virtual": "virtual",
+        "discarded": DISCARDED_MESSAGE, "discarded_prefix": DISCARDED_MESSAGE + ": ", "queued_as": "queued as ",
+        "forwarded_as": "forwarded as ", "loopback4": "127.", "loopback6": "::1", "mapped4": "::ffff:127.",
+        "slash": _SOCKET_HINTS[0], "private": _SOCKET_HINTS[1], "public": _SOCKET_HINTS[2],
+    }  # fmt: skip
+    _correlc.setup_postfix(pp.PostfixLine, PostfixCorrelator.feed, _HANDLERS, kinds, texts, _MAX_REMEMBERED)
+    feed: Callable[[PostfixCorrelator, pp.PostfixLine, str], bool] = _correlc.feed_postfix
+    return feed
+
+
+COMPILED_FEED = _compiled_feed()

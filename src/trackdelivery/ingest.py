@@ -114,7 +114,7 @@ class Ingestor:
             reference: float | None = os.fstat(f.fileno()).st_mtime
         except (OSError, AttributeError, ValueError):
             reference = None
-        return postfix.SyslogYear(reference).parse, correlator.feed
+        return postfix.SyslogYear(reference).parse, correlator.feeder()
 
     def checkpoint_for(self, path: str, head: bytes, st: os.stat_result) -> Checkpoint:
         checkpoint = self.store.find_checkpoint(head)
