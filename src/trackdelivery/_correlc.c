@@ -980,76 +980,6 @@ static PyObject *setup(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* take_waiting(correlator, batch): Correlator.take_batch's loop: an "inprogress" event for every
- * recipient still waiting in a message of the batch that has none stored yet. */
-static PyObject *take_waiting(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2 || !Py_IS_TYPE(args[1], batch_type)) {
-        PyErr_SetString(PyExc_TypeError, "take_waiting(correlator, batch)");
-        return NULL;
-    }
-    PyObject *self = args[0], *batch = args[1];
-    PyObject *counts = PyObject_GetAttr(self, a_events_by_type);
-    PyObject *messages = get(batch, batch_at[B_MESSAGES]), *events = get(batch, batch_at[B_EVENTS]);
-    PyObject *refs = get(batch, batch_at[B_EVENT_MESSAGE]);
-    PyObject *states = messages == NULL || !PyDict_Check(messages) ? NULL : PyDict_Values(messages);
-    Py_ssize_t added = 0;
-    int rc = counts == NULL || states == NULL || events == NULL || refs == NULL || !PyDict_Check(counts) ? -1 : 0;
-    if (rc < 0 && !PyErr_Occurred())
-        PyErr_SetString(PyExc_TypeError, "a batch's messages, events or event_message has the wrong type");
-    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(states); i++) {
-        PyObject *state = PyList_GET_ITEM(states, i);
-        PyObject *pending = Py_IS_TYPE(state, state_type) ? get(state, state_at[S_PENDING]) : NULL;
-        PyObject *entries = pending == NULL || !PyDict_Check(pending) ? NULL : PyDict_Values(pending);
-        if (entries == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "a message must be a MessageState with a dict of waiting recipients");
-            rc = -1;
-            break;
-        }
-        Feed c = {self, batch, counts, state, NULL, NULL};
-        for (Py_ssize_t j = 0; rc == 0 && j < PyList_GET_SIZE(entries); j++) {
-            PyObject *entry = PyList_GET_ITEM(entries, j);
-            if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 3) {
-                PyErr_SetString(PyExc_TypeError, "a pending entry must be a list of 3");
-                rc = -1;
-                break;
-            }
-            if (PyList_GET_ITEM(entry, 1) != Py_None)
-                continue;
-            /* _event_for(state, INPROGRESS, state.sendunixtime or state.lastunixtime, entry[0]) */
-            PyObject *when = get(state, state_at[S_SENDUNIXTIME]);
-            int sent = when == NULL ? -1 : PyObject_IsTrue(when);
-            if (sent == 0)
-                when = get(state, state_at[S_LASTUNIXTIME]);
-            PyObject *e = sent < 0 || when == NULL ? NULL : event_for(&c, t_inprogress, when, PyList_GET_ITEM(entry, 0));
-            PyObject *id = e == NULL ? NULL : PyObject_GetAttr(self, a_next_event_id);
-            PyObject *next = id == NULL ? NULL : PyNumber_Add(id, one);
-            rc = next == NULL ? -1 : PyObject_SetAttr(self, a_next_event_id, next);
-            rc = rc < 0 ? rc : put_borrowed(e, event_at[E_MESSAGE], PyList_GET_ITEM(entry, 2));
-            rc = rc < 0 ? rc : put_borrowed(e, event_at[E_QUEUE_TIME], Py_None);
-            rc = rc < 0 ? rc : PyDict_SetItem(events, id, e);
-            rc = rc < 0 ? rc : PyDict_SetItem(refs, id, SLOT(state, state_at[S_ID]));
-            if (rc == 0) {
-                Py_INCREF(id);
-                rc = PyList_SetItem(entry, 1, id);    /* entry[1] = event_id */
-            }
-            added += rc == 0;
-            Py_XDECREF(next);
-            Py_XDECREF(id);
-            Py_XDECREF(e);
-        }
-        Py_DECREF(entries);
-    }
-    if (rc == 0)
-        rc = count(counts, t_inprogress, (long)added);
-    Py_XDECREF(states);
-    Py_XDECREF(counts);
-    if (rc < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
 /* -- Postfix: PostfixCorrelator.feed ----------------------------------------------------------------
  *
  * feed_postfix(correlator, line, raw) takes connect and TLS lines, lines without a queue id, and the
@@ -1632,8 +1562,6 @@ static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "setup(...): see correlate._compiled_feed"},
     {"feed", (PyCFunction)(void (*)(void))feed, METH_FASTCALL,
      "feed(correlator, line, raw): Correlator.feed, compiled for the common lines"},
-    {"take_waiting", (PyCFunction)(void (*)(void))take_waiting, METH_FASTCALL,
-     "take_waiting(correlator, batch): the inprogress events of Correlator.take_batch"},
     {"setup_postfix", setup_postfix, METH_VARARGS, "setup_postfix(...): see correlate_postfix._compiled_feed"},
     {"feed_postfix", (PyCFunction)(void (*)(void))feed_postfix, METH_FASTCALL,
      "feed_postfix(correlator, line, raw): PostfixCorrelator.feed, compiled for the common lines"},

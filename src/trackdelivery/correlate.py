@@ -170,8 +170,6 @@ class Correlator:
         self._cache: OrderedDict[str, MessageState] = OrderedDict()
         self.batch = Batch()
         self.events_by_type: dict[str, int] = {}
-        # take_batch's loop in C: set by feeder() when it hands out the compiled feed
-        self._take_waiting: Callable[[Correlator, Batch], None] | None = None
 
     # -- ids shared by the correlators of one ingest (one per log format, one store) ---------
 
@@ -188,9 +186,6 @@ class Correlator:
     def take_batch(self) -> Batch:
         """The changes since the last call, with "inprogress" events for every recipient still waiting."""
         batch, self.batch = self.batch, Batch()
-        if self._take_waiting is not None:
-            self._take_waiting(self, batch)
-            return batch
         added = 0
         for state in batch.messages.values():
             for entry in state.pending.values():
@@ -299,12 +294,8 @@ class Correlator:
     # -- feeding -----------------------------------------------------------------------------
 
     def feeder(self) -> Callable[[px.EximLine, str], bool]:
-        """``feed``, or its compiled fast path (_correlc.c) where that was built; a subclass keeps its own.
-
-        With the compiled feed, take_batch makes its "inprogress" events in C too.
-        """
+        """``feed``, or its compiled fast path (_correlc.c) where that was built; a subclass keeps its own."""
         if COMPILED_FEED is not None and type(self) is Correlator:
-            self._take_waiting = COMPILED_TAKE_WAITING
             return types.MethodType(COMPILED_FEED, self)
         return self.feed
 
@@ -580,9 +571,3 @@ def _compiled_feed() -> Callable[[Correlator, px.EximLine, str], bool] | None:
 
 
 COMPILED_FEED = _compiled_feed()
-# take_batch's loop that makes the "inprogress" events, compiled along with the feed
-COMPILED_TAKE_WAITING: Callable[[Correlator, Batch], None] | None = None
-if COMPILED_FEED is not None:
-    from . import _correlc  # type: ignore[attr-defined]
-
-    COMPILED_TAKE_WAITING = _correlc.take_waiting

@@ -144,9 +144,8 @@ class PostfixCorrelator(Correlator):
     # -- feeding -----------------------------------------------------------------------------
 
     def feeder(self) -> Callable[[pp.PostfixLine, str], bool]:  # type: ignore[override]
-        """``feed``, or its compiled fast path (_correlc.c) where that was built (take_batch's loop too)."""
+        """``feed``, or its compiled fast path (_correlc.c) where that was built."""
         if COMPILED_FEED is not None and type(self) is PostfixCorrelator:
-            self._take_waiting = correlate.COMPILED_TAKE_WAITING
             return types.MethodType(COMPILED_FEED, self)
         return self.feed
 
