@@ -94,7 +94,9 @@ class Store:
         )
 
 
-def run_both(lines: list[str], cache_size: int = 20_000, batch_lines: int = 500, fmt: str = "exim") -> tuple[int, int]:
+def run_both(
+    lines: list[str], cache_size: int = 20_000, batch_lines: int = 500, fmt: str = "exim", empty: bool = True
+) -> tuple[int, int]:
     """Feed ``lines`` to both paths, comparing every batch; returns (lines, lines the compiled path took)."""
     stores = Store(), Store()
     if fmt == "exim":
@@ -103,8 +105,8 @@ def run_both(lines: list[str], cache_size: int = 20_000, batch_lines: int = 500,
         parse = exim.parse_exim_line
         common = (exim.DELIVERY, exim.DEFER, exim.FAILURE, exim.COMPLETED)
     else:
-        pure = PostfixCorrelator(stores[0].load, 1, 1, cache_size=cache_size, store_was_empty=True)
-        fast = PostfixCorrelator(stores[1].load, 1, 1, cache_size=cache_size, store_was_empty=True)
+        pure = PostfixCorrelator(stores[0].load, 1, 1, cache_size=cache_size, store_was_empty=empty)
+        fast = PostfixCorrelator(stores[1].load, 1, 1, cache_size=cache_size, store_was_empty=empty)
         years = postfix.SyslogYear(1_790_000_000), postfix.SyslogYear(1_790_000_000)
         parsers = years[0].parse, years[1].parse
         common = (postfix.DELIVERY, postfix.QUEUED, postfix.REMOVED, postfix.MESSAGE_ID)
@@ -273,6 +275,7 @@ def test_a_generated_busy_postfix_log_gives_the_same_batches(compiled, tmp_path:
     total, taken = run_both(corpus_lines(log), batch_lines=2500, fmt="postfix")
     assert taken > 0.3 * total, (taken, total)
     run_both(corpus_lines(log)[:8000], cache_size=5, batch_lines=300, fmt="postfix")  # evictions, loads
+    run_both(corpus_lines(log)[:8000], batch_lines=300, fmt="postfix", empty=False)  # every new id looked up
 
 
 def test_mutated_postfix_lines_give_the_same_batches(compiled, corpora: Path, tmp_path: Path):

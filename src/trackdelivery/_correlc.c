@@ -649,8 +649,10 @@ static int forget(PyObject *self, PyObject *msgid)
 }
 
 /* Correlator._new_message(msgid) (new reference): a MessageState numbered on, remembered in the cache,
- * which forgets its oldest entries past cache_size. */
-static PyObject *new_message(PyObject *self, PyObject *cache, PyObject *msgid)
+ * which forgets its oldest entries past cache_size (by the correlator's _forget, ``forgetter``). */
+typedef int (*Forgetter)(PyObject *self, PyObject *msgid);
+
+static PyObject *new_message(PyObject *self, PyObject *cache, PyObject *msgid, Forgetter forgetter)
 {
     PyObject *state = state_type->tp_alloc(state_type, 0);
     if (state == NULL)
@@ -686,7 +688,7 @@ static PyObject *new_message(PyObject *self, PyObject *cache, PyObject *msgid)
                 PyErr_SetString(PyExc_TypeError, "popitem must return a pair");
             rc = -1;
         } else {
-            rc = forget(self, PyTuple_GET_ITEM(item, 0));
+            rc = forgetter(self, PyTuple_GET_ITEM(item, 0));
         }
         Py_XDECREF(item);
     }
@@ -803,7 +805,7 @@ static int dispatch(PyObject *self, PyObject *cache, PyObject *line, PyObject **
     int unknown = unknown_id(self, cache, msgid);
     if (unknown <= 0)
         return unknown < 0 ? -1 : PYTHON;
-    *state = new_message(self, cache, msgid);
+    *state = new_message(self, cache, msgid, forget);
     return *state == NULL ? -1 : what | NEW;
 }
 
@@ -1002,7 +1004,7 @@ static PyObject *pk_connect, *pk_tls, *pk_reject, *pk_discard, *pk_dnsbl, *pk_cl
 static PyObject *ps_completed, *ps_sent, *ps_discard, *ps_smtp, *ps_unknown, *ps_none, *ps_local, *ps_virtual,
     *ps_discarded, *ps_queued_as, *ps_forwarded_as, *ps_loopback4, *ps_loopback6, *ps_mapped4, *ps_slash,
     *ps_private, *ps_public, *ps_discarded_prefix;
-static PyObject *pa_tls, *pa_host, *pa_state_for, *pa_follow_hop, *pa_link;
+static PyObject *pa_tls, *pa_host, *pa_state_for, *pa_follow_hop, *pa_link, *pa_forget, *pa_lookup_all, *pa_parents;
 static PyObject *pf_peer_ip, *pf_peer_port, *pf_tls, *pf_status, *pf_to, *pf_orig_to, *pf_relay, *pf_delay,
     *pf_dsn, *pf_from, *pf_size, *pf_message_id, *pf_client_host, *pf_client_ip, *pf_orig_client_ip,
     *pf_orig_queue_id, *pf_sasl_username, *pf_sasl_method;
@@ -1125,6 +1127,62 @@ static PyObject *known(Feed *c, PyObject *cache, PyObject *msgid)
     if (state == NULL && !PyErr_Occurred()) {
         PyObject *by_msgid = get(c->batch, batch_at[B_BY_MSGID]);
         state = by_msgid == NULL ? NULL : PyDict_GetItemWithError(by_msgid, msgid);
+    }
+    return state;
+}
+
+/* PostfixCorrelator._forget(msgid), in Python (rare: Postfix frees a message's slot when it is removed) */
+static int postfix_forget(PyObject *self, PyObject *msgid)
+{
+    PyObject *result = PyObject_CallMethodOneArg(self, pa_forget, msgid);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* PostfixCorrelator._state_for(line) for a queue id seen nowhere, when _message would not look it up in
+ * the store: _new_message (server: the correlator's, or the line's host; parent: a "queued as" or
+ * bounce notice seen before). NULL without an error: not such an id, Python's _state_for decides. */
+static PyObject *postfix_new_state(PyObject *self, PyObject *cache, PyObject *batch, PyObject *qid)
+{
+    PyObject *by_msgid = get(batch, batch_at[B_BY_MSGID]);
+    if (by_msgid == NULL || !PyDict_Check(by_msgid))
+        return NULL;
+    int known = PyDict_Contains(by_msgid, qid);
+    PyObject *everything = known != 0 ? NULL : PyObject_GetAttr(self, pa_lookup_all);
+    int lookup = everything == NULL ? -1 : PyObject_IsTrue(everything);
+    Py_XDECREF(everything);
+    PyObject *evicted = lookup != 0 ? NULL : PyObject_GetAttr(self, a_evicted);
+    int gone = evicted == NULL || !PyDict_Check(evicted) ? -1 : PyDict_Contains(evicted, qid);
+    Py_XDECREF(evicted);
+    if (known != 0 || lookup != 0 || gone != 0)
+        return NULL;    /* an error is left set where there was one */
+    PyObject *state = new_message(self, cache, qid, postfix_forget);
+    PyObject *server = state == NULL ? NULL : PyObject_GetAttr(self, a_server);
+    int own = server == NULL ? -1 : PyObject_IsTrue(server);
+    if (own == 0) {
+        Py_DECREF(server);
+        server = PyObject_GetAttr(self, pa_host);
+    }
+    int rc = own < 0 || server == NULL ? -1 : put(state, state_at[S_SERVER], server);
+    PyObject *parents = rc < 0 ? NULL : PyObject_GetAttr(self, pa_parents);
+    PyObject *parent = parents == NULL || !PyDict_Check(parents) ? NULL : PyDict_GetItemWithError(parents, qid);
+    if (parent != NULL) {
+        Py_INCREF(parent);
+        rc = PyDict_DelItem(parents, qid);
+        rc = rc < 0 ? rc : put(state, state_at[S_PARENT_MSGID], parent);
+        if (rc < 0)
+            Py_DECREF(parent);
+    } else if (parents == NULL || !PyDict_Check(parents) || PyErr_Occurred()) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_parents must be a dict");
+        rc = -1;
+    }
+    Py_XDECREF(parents);
+    if (rc < 0) {
+        Py_XDECREF(state);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "a new message could not be made");
+        return NULL;
     }
     return state;
 }
@@ -1453,8 +1511,11 @@ static PyObject *feed_postfix(PyObject *module, PyObject *const *args, Py_ssize_
             PyObject *host = get(line, pline_at[P_HOST]);
             if (host == NULL || PyObject_SetAttr(self, pa_host, host) < 0)
                 goto done;
+            PyObject *made = state == NULL ? postfix_new_state(self, cache, batch, qid) : NULL;
+            if (made == NULL && PyErr_Occurred())
+                goto done;
             Py_XDECREF(state);
-            state = PyObject_CallMethodOneArg(self, pa_state_for, line);
+            state = made != NULL ? made : PyObject_CallMethodOneArg(self, pa_state_for, line);
             if (state == NULL)
                 goto done;
         } else {
@@ -1579,14 +1640,15 @@ PyMODINIT_FUNC PyInit__correlc(void)
                            "_tls", "_host", "_state_for", "_follow_hop", "_link", "peer_ip", "peer_port", "tls",
                            "status", "to", "orig_to", "relay", "delay", "dsn", "from", "size", "message_id",
                            "client_host", "client_ip", "orig_client_ip", "orig_queue_id", "sasl_username",
-                           "sasl_method"};
+                           "sasl_method", "_forget", "_lookup_all", "_parents"};
     PyObject **to[] = {&s_empty, &s_colon, &s_space, &a_cache, &a_batch, &a_next_event_id, &a_events_by_type,
                        &a_explain, &a_evicted, &a_horizon, &a_next_message_id, &a_server, &a_cache_size,
                        &m_move_to_end, &m_pop, &m_popitem, &m_lower, &f_R, &f_T, &f_H, &f_X, &f_QT, &f_C, &f_A,
                        &f_U, &f_P, &f_S, &f_id, &pa_tls, &pa_host, &pa_state_for, &pa_follow_hop, &pa_link,
                        &pf_peer_ip, &pf_peer_port, &pf_tls, &pf_status, &pf_to, &pf_orig_to, &pf_relay, &pf_delay,
                        &pf_dsn, &pf_from, &pf_size, &pf_message_id, &pf_client_host, &pf_client_ip,
-                       &pf_orig_client_ip, &pf_orig_queue_id, &pf_sasl_username, &pf_sasl_method};
+                       &pf_orig_client_ip, &pf_orig_queue_id, &pf_sasl_username, &pf_sasl_method, &pa_forget,
+                       &pa_lookup_all, &pa_parents};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*to[i] = PyUnicode_InternFromString(names[i])) == NULL)
             return NULL;
