@@ -201,37 +201,79 @@ def test_a_tiny_cache_evicts_loads_and_still_gives_the_same_batches(compiled, tm
     run_both(corpus_lines(log), cache_size=5, batch_lines=300)
 
 
-def test_mutated_lines_give_the_same_batches(compiled, corpora: Path):
-    """Lines of real logs with fields dropped, doubled, emptied or shuffled between messages."""
-    rng = random.Random(5)
-    base = [
-        line
-        for path in sorted((corpora / "exim").rglob("*"))
-        if path.is_file()
-        for line in corpus_lines(path)
-    ]
-    assert len(base) > 1000
-    msgids = [exim.parse_exim_line(line).msgid for line in base[:5000]]
-    msgids = [m for m in msgids if m]
-    mutated = []
+def mutated(
+    rng: random.Random, base: list[str], first: int, id_word: int, ids: list[str], id_end: str,
+    rewrites: list[tuple[str, list[str]]],
+) -> list[str]:
+    """20,000 lines of ``base`` with a word from ``first`` on dropped, doubled or emptied, the id (word
+    ``id_word``) swapped for another message's, or a text rewritten (old, one of the new ones)."""
+    lines = []
     for _ in range(20_000):
         line = rng.choice(base)
+        op = rng.randrange(5 + len(rewrites))
+        if op >= 5:
+            old, new = rewrites[op - 5]
+            line = line.replace(old, rng.choice(new))
         words = line.split(" ")
-        op = rng.randrange(6)
-        if op == 0 and len(words) > 4:
-            del words[rng.randrange(3, len(words))]
-        elif op == 1 and len(words) > 3:
-            i = rng.randrange(3, len(words))
+        if op == 0 and len(words) > first + 1:
+            del words[rng.randrange(first, len(words))]
+        elif op == 1 and len(words) > first:
+            i = rng.randrange(first, len(words))
             words.insert(i, words[i])
-        elif op == 2 and len(words) > 3:
-            i = rng.randrange(3, len(words))
+        elif op == 2 and len(words) > first:
+            i = rng.randrange(first, len(words))
             words[i] = words[i].split("=")[0] + "=" if "=" in words[i] else ""
-        elif op == 3 and len(words) > 2 and msgids:
-            words[2] = rng.choice(msgids)  # another message's id: lines out of their story
-        elif op == 4 and len(words) > 3:
-            words[3] = rng.choice(["=>", "->", "**", "==", "*>", ">>", "Completed"])
-        mutated.append(" ".join(words))
-    run_both(mutated, cache_size=50, batch_lines=211)
+        elif op == 3 and len(words) > id_word and ids and words[id_word].endswith(id_end):
+            words[id_word] = rng.choice(ids) + id_end  # another message's id: lines out of their story
+        lines.append(" ".join(words))
+    return lines
+
+
+def test_mutated_lines_give_the_same_batches(compiled, corpora: Path):
+    """Lines of real logs with fields dropped, doubled, emptied or shuffled between messages."""
+    base = [line for path in sorted((corpora / "exim").rglob("*")) if path.is_file() for line in corpus_lines(path)]
+    assert len(base) > 1000
+    msgids = [m for m in (exim.parse_exim_line(line).msgid for line in base[:5000]) if m]
+    flags = ["=>", "->", "**", "==", "*>", ">>", "Completed"]
+    rewrites = [(f" {flag} ", [f" {other} " for other in flags]) for flag in flags]
+    run_both(mutated(random.Random(5), base, 3, 2, msgids, "", rewrites), cache_size=50, batch_lines=211)
+
+
+def test_exim_corner_cases_give_the_same_batches(compiled):
+    """Durations (too long, mixed, odd), quoted replies and subjects with escapes, authenticated and local
+    senders, bounces, blackholes, bypassed and archived deliveries, spam scores that are not numbers."""
+    t = "2026-11-16 10:00:0"
+    durations = ["999999999999999w", "1w2d3h4m5s", "12x3s", "", "\u0663s", "0s", "9999999999999999s", "5m5m"]
+    scores = ["12.5", "nan", "1e5", "-0.1"]
+    senders = ["<>", "s@Example.NET", "s2@example.net"]
+    protocols = ["esmtpsa", "local", "esmtp"]
+    logins = ["A=dovecot_login:alice", "U=bob", "A=plain", ""]
+    transports = ["remote_smtp", "**bypassed**", "archiver_x", "t"]
+    replies = ['"250 2.0.0 ok"', '"250 2.0.0 q\\"x"', "250-unquoted", '"a\\\\b"']
+    lines = []
+    for i, qt in enumerate(durations):
+        msgid = f"1tCorn-{i:011d}-AAAA"
+        spam = f'Warning: "SpamAssassin as x detected message as spam ({scores[i % 4]})"'
+        arrival = (
+            f"<= {senders[i % 3]} H=(helo) [192.0.2.{i}]:25 P={protocols[i % 3]} {logins[i % 4]} S={i}00 "
+            f'R=1tPrnt-00000000001-AAAA T="Subj \\"q\\" {i}" id=m{i}@x for B{i}@example.org b{i}@example.org '
+            f"c{i}@example.org"
+        )
+        delivery = (
+            f"=> b{i}@example.org R=r T={transports[i % 4]} H=mx.example.org [192.0.2.9] X=TLS1.3 "
+            f"C={replies[i % 4]} QT={qt} DT=1s"
+        )
+        lines += [
+            f"{t}1 {msgid} {spam}",
+            f"{t}1 {msgid} {arrival}",
+            f"{t}2 {msgid} {delivery}",
+            f"{t}3 {msgid} == c{i}@example.org R=r T=t defer (-44): SMTP error: 451 4.7.1 Greylisted",
+            f"{t}4 {msgid} ** c{i}@example.org R=r T=t: SMTP error: 550 5.1.1 unknown user",
+            f"{t}4 {msgid} {'*>' if i % 2 else '=>'} :blackhole: <d{i}@example.org> R=bh",
+            f"{t}5 {msgid} Completed QT={qt}",
+        ]
+    run_both(lines, batch_lines=5)
+    run_both(lines, cache_size=2, batch_lines=3)
 
 
 def test_pure_python_can_be_asked_for():
@@ -284,35 +326,16 @@ def test_mutated_postfix_lines_give_the_same_batches(compiled, corpora: Path, tm
         [sys.executable, str(REPO / "bench" / "gen_postfix.py"), "--lines", "5000", "--seed", "2", "--out", str(log)],
         check=True, capture_output=True,
     )
-    rng = random.Random(9)
     base = corpus_lines(log) + [
         line for path in sorted((corpora / "postfix").rglob("*")) if path.is_file() for line in corpus_lines(path)
     ]
     qids = [q for q in (postfix.parse_postfix_line(line, year_hint=2026).queue_id for line in base[:5000]) if q]
-    mutated = []
-    for _ in range(20_000):
-        line = rng.choice(base)
-        words = line.split(" ")
-        op = rng.randrange(7)
-        if op == 0 and len(words) > 6:
-            del words[rng.randrange(5, len(words))]
-        elif op == 1 and len(words) > 6:
-            i = rng.randrange(5, len(words))
-            words.insert(i, words[i])
-        elif op == 2 and len(words) > 6:
-            i = rng.randrange(5, len(words))
-            words[i] = words[i].split("=")[0] + "=" if "=" in words[i] else ""
-        elif op == 3 and len(words) > 5 and qids and words[5].endswith(":"):
-            words[5] = rng.choice(qids) + ":"  # another message's id
-        elif op == 4:
-            line = line.replace("status=sent", rng.choice(["status=deferred", "status=bounced", "status=sent"]))
-            words = line.split(" ")
-        elif op == 5:
-            line = line.replace("relay=", rng.choice(["relay=none, x=", "relay=127.0.0.1[127.0.0.1]:10025, x=",
-                                                      "relay=private/dovecot-lmtp, x=", "relay="]))
-            words = line.split(" ")
-        mutated.append(" ".join(words))
-    run_both(mutated, cache_size=50, batch_lines=211, fmt="postfix")
+    rewrites = [
+        ("status=sent", ["status=deferred", "status=bounced", "status=sent"]),
+        ("relay=", ["relay=none, x=", "relay=127.0.0.1[127.0.0.1]:10025, x=", "relay=private/dovecot-lmtp, x=",
+                    "relay="]),
+    ]  # fmt: skip
+    run_both(mutated(random.Random(9), base, 5, 5, qids, ":", rewrites), cache_size=50, batch_lines=211, fmt="postfix")
 
 
 def test_postfix_corner_cases_give_the_same_batches(compiled):

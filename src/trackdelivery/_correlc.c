@@ -21,7 +21,7 @@
 
 #include "_slots.h"
 
-#define SLOT(o, offset) (*(PyObject **)((char *)(o) + (offset)))
+#define SLOT(o, offset) SLOT_AT(o, offset)
 
 /* MessageState */
 enum { S_ID, S_MSGID, S_SERVER, S_EMAIL, S_SENDER, S_SENDERHOST, S_SENDERIP, S_SENDERAUTH, S_SIZE, S_SPAMSCORE,
@@ -91,21 +91,11 @@ static PyObject *get(PyObject *o, Py_ssize_t offset)
     return v;
 }
 
-/* Set a slot; steals v (NULL: an error is set, nothing changes). */
-static int put(PyObject *o, Py_ssize_t offset, PyObject *v)
-{
-    if (v == NULL)
-        return -1;
-    PyObject *old = SLOT(o, offset);
-    SLOT(o, offset) = v;
-    Py_XDECREF(old);
-    return 0;
-}
 
 static int put_borrowed(PyObject *o, Py_ssize_t offset, PyObject *v)
 {
     Py_INCREF(v);
-    return put(o, offset, v);
+    return set_slot_at(o, offset, v);
 }
 
 static int truthy_str(PyObject *v) { return PyUnicode_Check(v) && PyUnicode_GET_LENGTH(v) > 0; }
@@ -176,9 +166,9 @@ static PyObject *duration(PyObject *value)
                 number = number * 10 + (long long)(ch - '0');
             j++;
         }
-        long long unit = j >= n ? 0 : PyUnicode_READ(kind, data, j) == 'w' ? 604800 : PyUnicode_READ(kind, data, j) == 'd' ? 86400
-                         : PyUnicode_READ(kind, data, j) == 'h' ? 3600 : PyUnicode_READ(kind, data, j) == 'm' ? 60
-                         : PyUnicode_READ(kind, data, j) == 's' ? 1 : 0;
+        Py_UCS4 after = j < n ? PyUnicode_READ(kind, data, j) : 0;
+        long long unit = after == 'w' ? 604800 : after == 'd' ? 86400 : after == 'h' ? 3600 : after == 'm' ? 60
+                         : after == 's' ? 1 : 0;
         if (unit == 0) {
             i = j;
             continue;
@@ -222,8 +212,9 @@ static PyObject *event_for(Feed *c, PyObject *type, PyObject *when, PyObject *re
     if (put_borrowed(e, event_at[E_TYPE], type) < 0 || put_borrowed(e, event_at[E_RECIPIENT], recipient) < 0
         || put_borrowed(e, event_at[E_ACTIONUNIXTIME], when) < 0)
         goto fail;
-    PyObject *queue_time = when != Py_None && send != Py_None ? PyNumber_Subtract(when, send) : (Py_INCREF(Py_None), Py_None);
-    if (put(e, event_at[E_QUEUE_TIME], queue_time) < 0)
+    PyObject *queue_time = when != Py_None && send != Py_None ? PyNumber_Subtract(when, send)
+                                                              : (Py_INCREF(Py_None), Py_None);
+    if (set_slot_at(e, event_at[E_QUEUE_TIME], queue_time) < 0)
         goto fail;
     return e;
 fail:
@@ -280,7 +271,7 @@ static PyObject *outcome_event(Feed *c, PyObject *type)
             goto fail;
         if (seconds == Py_None)
             Py_DECREF(seconds);
-        else if (put(e, event_at[E_QUEUE_TIME], seconds) < 0)
+        else if (set_slot_at(e, event_at[E_QUEUE_TIME], seconds) < 0)
             goto fail;
     }
     return e;
@@ -383,8 +374,8 @@ static int delivery(Feed *c)
             Py_XDECREF(text);
             rc = -1;
         } else {
-            rc = put(e, event_at[E_MESSAGE], text);
-            rc = rc < 0 ? rc : put(e, event_at[E_DSN], dsn);
+            rc = set_slot_at(e, event_at[E_MESSAGE], text);
+            rc = rc < 0 ? rc : set_slot_at(e, event_at[E_DSN], dsn);
         }
     } else if (type == t_filtered) {
         rc = put_borrowed(e, event_at[E_MESSAGE], blackhole ? s_discarded_text : s_bypassed_text);
@@ -551,7 +542,7 @@ static int arrival(Feed *c)
         return -1;
     }
     PyObject *size_text = PyDict_GetItemWithError(f, f_S);
-    if ((size_text == NULL && PyErr_Occurred()) || put(state, state_at[S_SIZE], small_int(size_text)) < 0)
+    if ((size_text == NULL && PyErr_Occurred()) || set_slot_at(state, state_at[S_SIZE], small_int(size_text)) < 0)
         return -1;
     if (put_field(state, S_PROTOCOL, f, f_P) < 0 || put_field(state, S_TLS, f, f_X) < 0
         || put_field(state, S_MESSAGE_ID, f, f_id) < 0)
@@ -559,7 +550,8 @@ static int arrival(Feed *c)
     PyObject *subject = PyDict_GetItemWithError(f, f_T);
     if (subject == NULL && PyErr_Occurred())
         return -1;
-    if (put(state, state_at[S_SUBJECT], subject == NULL ? (Py_INCREF(s_empty), s_empty) : unquoted(subject)) < 0)
+    PyObject *text = subject == NULL ? (Py_INCREF(s_empty), s_empty) : unquoted(subject);
+    if (set_slot_at(state, state_at[S_SUBJECT], text) < 0)
         return -1;
     PyObject *parent = PyDict_GetItemWithError(f, f_R);
     if (parent == NULL && PyErr_Occurred())
@@ -581,7 +573,8 @@ static int arrival(Feed *c)
                 Py_INCREF(rcpt), PyList_SET_ITEM(entry, 0, rcpt);
                 Py_INCREF(Py_None), PyList_SET_ITEM(entry, 1, Py_None);
                 Py_INCREF(s_inprogress_text), PyList_SET_ITEM(entry, 2, s_inprogress_text);
-                if (PySet_Add(seen, key) < 0 || PyList_Append(kept, rcpt) < 0 || PyDict_SetItem(pending, key, entry) < 0)
+                if (PySet_Add(seen, key) < 0 || PyList_Append(kept, rcpt) < 0
+                    || PyDict_SetItem(pending, key, entry) < 0)
                     known = -1;
                 Py_DECREF(entry);
             }
@@ -590,7 +583,7 @@ static int arrival(Feed *c)
         rc = known < 0 ? -1 : 0;
     }
     if (rc == 0)
-        rc = put(state, state_at[S_RECIPIENTS], PyUnicode_Join(s_space, kept));
+        rc = set_slot_at(state, state_at[S_RECIPIENTS], PyUnicode_Join(s_space, kept));
     Py_XDECREF(seen);
     Py_XDECREF(kept);
     return rc;
@@ -613,7 +606,7 @@ static int spam_score(Feed *c)
         Py_DECREF(score);
         return 0;
     }
-    return put(c->state, state_at[S_SPAMSCORE], score);
+    return set_slot_at(c->state, state_at[S_SPAMSCORE], score);
 }
 
 /* Correlator._forget(msgid): remember that it left the cache; past max_evicted such ids, forget the
@@ -631,7 +624,8 @@ static int forget(PyObject *self, PyObject *msgid)
         PyObject *item = PyObject_CallMethodOneArg(evicted, m_popitem, Py_False);
         PyObject *horizon = item == NULL ? NULL : PyObject_GetAttr(self, a_horizon);
         rc = -1;
-        if (horizon != NULL && PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2 && PyUnicode_Check(PyTuple_GET_ITEM(item, 0))) {
+        if (horizon != NULL && PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2
+            && PyUnicode_Check(PyTuple_GET_ITEM(item, 0))) {
             PyObject *oldest = PyLong_FromLongLong(id_time(PyTuple_GET_ITEM(item, 0)));
             int later = oldest == NULL ? -1 : PyObject_RichCompareBool(oldest, horizon, Py_GT);
             rc = later < 0 ? -1 : later ? PyObject_SetAttr(self, a_horizon, oldest) : 0;
@@ -666,14 +660,14 @@ static PyObject *new_message(PyObject *self, PyObject *cache, PyObject *msgid, F
     PyObject *next = id == NULL ? NULL : PyNumber_Add(id, one);
     int rc = next == NULL ? -1 : PyObject_SetAttr(self, a_next_message_id, next);
     Py_XDECREF(next);
-    rc = rc < 0 ? rc : put(state, state_at[S_ID], id);
+    rc = rc < 0 ? rc : set_slot_at(state, state_at[S_ID], id);
     if (rc < 0)
         Py_XDECREF(id);
     rc = rc < 0 ? rc : put_borrowed(state, state_at[S_MSGID], msgid);
-    rc = rc < 0 ? rc : put(state, state_at[S_SERVER], PyObject_GetAttr(self, a_server));
-    rc = rc < 0 ? rc : put(state, state_at[S_RAW], PyList_New(0));
-    rc = rc < 0 ? rc : put(state, state_at[S_PENDING], PyDict_New());
-    rc = rc < 0 ? rc : put(state, state_at[S_ATTEMPTS], PyDict_New());
+    rc = rc < 0 ? rc : set_slot_at(state, state_at[S_SERVER], PyObject_GetAttr(self, a_server));
+    rc = rc < 0 ? rc : set_slot_at(state, state_at[S_RAW], PyList_New(0));
+    rc = rc < 0 ? rc : set_slot_at(state, state_at[S_PENDING], PyDict_New());
+    rc = rc < 0 ? rc : set_slot_at(state, state_at[S_ATTEMPTS], PyDict_New());
     /* _remember: a new key goes to the cache's end */
     rc = rc < 0 ? rc : PyObject_SetItem(cache, msgid, state);
     PyObject *limit = rc < 0 ? NULL : PyObject_GetAttr(self, a_cache_size);
@@ -829,7 +823,9 @@ static PyObject *feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int what = dispatch(self, cache, line, &state);
     if (what < 0 || what == PYTHON || what == TRUE) {
         Py_DECREF(cache);
-        return what < 0 ? NULL : what == TRUE ? (Py_INCREF(Py_True), Py_True) : PyObject_Vectorcall(python_feed, args, 3, NULL);
+        if (what < 0)
+            return NULL;
+        return what == TRUE ? (Py_INCREF(Py_True), Py_True) : PyObject_Vectorcall(python_feed, args, 3, NULL);
     }
     PyObject *batch = PyObject_GetAttr(self, a_batch), *counts = PyObject_GetAttr(self, a_events_by_type);
     PyObject *msgid = SLOT(line, line_at[L_MSGID]);
@@ -902,6 +898,26 @@ static PyObject *take(PyObject *o)
     return o;
 }
 
+/* A str that setup() keeps: *to = from[key] */
+typedef struct {
+    PyObject **to;
+    PyObject *from;
+    const char *key;
+} Named;
+
+static int take_named(const Named *named, size_t count, const char *who)
+{
+    for (size_t i = 0; i < count; i++) {
+        PyObject *v = PyDict_GetItemString(named[i].from, named[i].key);
+        if (v == NULL || !PyUnicode_Check(v)) {
+            PyErr_Format(PyExc_KeyError, "%s() needs a str for %s", who, named[i].key);
+            return -1;
+        }
+        Py_XSETREF(*named[i].to, take(v));
+    }
+    return 0;
+}
+
 /* The offsets of every field of a slots class (names: a sequence of str) and a template instance of it
  * with every field set: *at is replaced (PyMem). */
 static int template_slots(PyTypeObject *type, PyObject *fields, PyObject *template, Py_ssize_t **at, Py_ssize_t *count)
@@ -958,7 +974,7 @@ static PyObject *setup(PyObject *module, PyObject *args)
     Py_XSETREF(parse_duration, take(duration));
     Py_XSETREF(unquote, take(unq));
     Py_XSETREF(extract_dsn, take(dsn));
-    struct { PyObject **to; PyObject *from; const char *key; } named[] = {
+    Named named[] = {
         {&k_delivery, kinds, "delivery"}, {&k_defer, kinds, "defer"}, {&k_failure, kinds, "failure"},
         {&k_completed, kinds, "completed"}, {&k_arrival, kinds, "arrival"}, {&k_rejected, kinds, "rejected"},
         {&k_unknown, kinds, "unknown"}, {&k_spamscore, kinds, "spamscore"}, {&k_note, kinds, "note"},
@@ -971,14 +987,8 @@ static PyObject *setup(PyObject *module, PyObject *args)
         {&s_bypassed_text, texts, "bypassed_text"}, {&s_other, texts, "other"}, {&s_retry, texts, "retry"},
         {&s_local, texts, "local"}, {&s_localuser, texts, "localuser"}, {&s_inprogress_text, texts, "inprogress"},
     };
-    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
-        PyObject *v = PyDict_GetItemString(named[i].from, named[i].key);
-        if (v == NULL || !PyUnicode_Check(v)) {
-            PyErr_Format(PyExc_KeyError, "setup() needs a str for %s", named[i].key);
-            return NULL;
-        }
-        Py_XSETREF(*named[i].to, take(v));
-    }
+    if (take_named(named, sizeof named / sizeof named[0], "setup") < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1163,13 +1173,13 @@ static PyObject *postfix_new_state(PyObject *self, PyObject *cache, PyObject *ba
         Py_DECREF(server);
         server = PyObject_GetAttr(self, pa_host);
     }
-    int rc = own < 0 || server == NULL ? -1 : put(state, state_at[S_SERVER], server);
+    int rc = own < 0 || server == NULL ? -1 : set_slot_at(state, state_at[S_SERVER], server);
     PyObject *parents = rc < 0 ? NULL : PyObject_GetAttr(self, pa_parents);
     PyObject *parent = parents == NULL || !PyDict_Check(parents) ? NULL : PyDict_GetItemWithError(parents, qid);
     if (parent != NULL) {
         Py_INCREF(parent);
         rc = PyDict_DelItem(parents, qid);
-        rc = rc < 0 ? rc : put(state, state_at[S_PARENT_MSGID], parent);
+        rc = rc < 0 ? rc : set_slot_at(state, state_at[S_PARENT_MSGID], parent);
         if (rc < 0)
             Py_DECREF(parent);
     } else if (parents == NULL || !PyDict_Check(parents) || PyErr_Occurred()) {
@@ -1232,8 +1242,12 @@ static int note_recipient(Feed *c, PyObject *recipient)
 {
     PyObject *state = c->state, *pending = get(state, state_at[S_PENDING]);
     PyObject *recipients = get(state, state_at[S_RECIPIENTS]);
-    if (pending == NULL || recipients == NULL || !PyDict_Check(pending))
-        return pending != NULL && recipients != NULL ? (PyErr_SetString(PyExc_TypeError, "pending must be a dict"), -1) : -1;
+    if (pending == NULL || recipients == NULL)
+        return -1;
+    if (!PyDict_Check(pending)) {
+        PyErr_SetString(PyExc_TypeError, "pending must be a dict");
+        return -1;
+    }
     PyObject *placeholder = PyDict_GetItemWithError(pending, s_empty);
     if (placeholder != NULL) {
         Py_INCREF(placeholder);
@@ -1254,7 +1268,7 @@ static int note_recipient(Feed *c, PyObject *recipient)
         return present < 0 ? -1 : 0;
     PyObject *joined = truthy_str(recipients) ? PyUnicode_FromFormat("%U %U", recipients, recipient)
                                               : (Py_INCREF(recipient), recipient);
-    return put(state, state_at[S_RECIPIENTS], joined);
+    return set_slot_at(state, state_at[S_RECIPIENTS], joined);
 }
 
 /* PostfixCorrelator._delivered(state, line) for status=sent */
@@ -1284,7 +1298,8 @@ static int postfix_sent(Feed *c, PyObject *cache)
         Py_DECREF(e);
         return -1;
     }
-    PyObject *host = PyTuple_GET_ITEM(parts, 0), *address = PyTuple_GET_ITEM(parts, 1), *port = PyTuple_GET_ITEM(parts, 2);
+    PyObject *host = PyTuple_GET_ITEM(parts, 0), *address = PyTuple_GET_ITEM(parts, 1);
+    PyObject *port = PyTuple_GET_ITEM(parts, 2);
     if (truthy_str(address) && !starts_with(address, ps_slash) && !starts_with(address, ps_private)
         && !starts_with(address, ps_public)) {
         rc = put_borrowed(e, event_at[E_HOST], host);
@@ -1312,7 +1327,7 @@ static int postfix_sent(Feed *c, PyObject *cache)
         else if (queue_time == Py_None)
             Py_DECREF(queue_time);
         else
-            rc = put(e, event_at[E_QUEUE_TIME], queue_time);
+            rc = set_slot_at(e, event_at[E_QUEUE_TIME], queue_time);
     } else if (rc == 0) {
         rc = -1;
     }
@@ -1323,7 +1338,7 @@ static int postfix_sent(Feed *c, PyObject *cache)
                                        : (Py_INCREF(ps_discarded), ps_discarded);
         else
             message = truthy_str(text) ? (Py_INCREF(text), text) : (Py_INCREF(s_accepted), s_accepted);
-        rc = put(e, event_at[E_MESSAGE], message);
+        rc = set_slot_at(e, event_at[E_MESSAGE], message);
     }
     PyObject *dsn = rc < 0 ? NULL : field_or_empty(f, pf_dsn);
     rc = dsn == NULL ? -1 : put_borrowed(e, event_at[E_DSN], dsn);
@@ -1378,7 +1393,7 @@ static int postfix_queued(Feed *c)
     }
     if (send == Py_None && put_borrowed(state, state_at[S_SENDUNIXTIME], when) < 0)
         return -1;
-    if (put_borrowed(state, state_at[S_EMAIL], from) < 0 || put(state, state_at[S_SIZE], small_int(size)) < 0)
+    if (put_borrowed(state, state_at[S_EMAIL], from) < 0 || set_slot_at(state, state_at[S_SIZE], small_int(size)) < 0)
         return -1;
     if (PyObject_IsTrue(pending) == 0 && PyObject_IsTrue(recipients) == 0) {
         /* Postfix names recipients only when it delivers to them: one event waits for them all */
@@ -1595,7 +1610,7 @@ static PyObject *setup_postfix(PyObject *module, PyObject *args)
     Py_XSETREF(postfix_feed, take(py_feed));
     Py_XSETREF(postfix_handlers, take(handlers));
     max_remembered = remembered;
-    struct { PyObject **to; PyObject *from; const char *key; } named[] = {
+    Named named[] = {
         {&pk_connect, kinds, "connect"}, {&pk_tls, kinds, "tls"}, {&pk_reject, kinds, "reject"},
         {&pk_discard, kinds, "discard"}, {&pk_dnsbl, kinds, "dnsbl"}, {&pk_client, kinds, "client"},
         {&pk_pickup, kinds, "pickup"}, {&pk_queued, kinds, "queued"}, {&pk_delivery, kinds, "delivery"},
@@ -1608,14 +1623,8 @@ static PyObject *setup_postfix(PyObject *module, PyObject *args)
         {&ps_loopback6, texts, "loopback6"}, {&ps_mapped4, texts, "mapped4"}, {&ps_slash, texts, "slash"},
         {&ps_private, texts, "private"}, {&ps_public, texts, "public"},
     };
-    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
-        PyObject *v = PyDict_GetItemString(named[i].from, named[i].key);
-        if (v == NULL || !PyUnicode_Check(v)) {
-            PyErr_Format(PyExc_KeyError, "setup_postfix() needs a str for %s", named[i].key);
-            return NULL;
-        }
-        Py_XSETREF(*named[i].to, take(v));
-    }
+    if (take_named(named, sizeof named / sizeof named[0], "setup_postfix") < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1629,8 +1638,9 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_correlc", "Compiled fast paths of the Exim and Postfix correlators.",
-                                        -1, methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_correlc",
+                                        "Compiled fast paths of the Exim and Postfix correlators.", -1, methods,
+                                        NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__correlc(void)
 {

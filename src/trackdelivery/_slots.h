@@ -1,5 +1,6 @@
-/* The slot offsets of a slots class's fields, for C code that reads or writes its instances directly:
- * the compiled parsers (parse/_fastparse.h) and the store's row maker (store/_bulkc.c). */
+/* The slot offsets of a slots class's fields, and reading and writing a slot, for C code that reads or
+ * writes its instances directly: the compiled parsers (parse/_fastparse.h), the correlators
+ * (_correlc.c) and the store's row maker (store/_bulkc.c). */
 #ifndef TRACKDELIVERY_SLOTS_H
 #define TRACKDELIVERY_SLOTS_H
 
@@ -24,6 +25,20 @@ static int slot_offsets(PyTypeObject *type, const char *const *names, int count,
             return -1;
         }
     }
+    return 0;
+}
+
+/* The field of an instance at a slot offset (a borrowed reference; NULL if never set). */
+#define SLOT_AT(o, offset) (*(PyObject **)((char *)(o) + (offset)))
+
+/* Replace a slot's value; steals v (NULL: an error is set, nothing changes). */
+static inline int set_slot_at(PyObject *o, Py_ssize_t offset, PyObject *v)
+{
+    if (v == NULL)
+        return -1;
+    PyObject *old = SLOT_AT(o, offset);
+    SLOT_AT(o, offset) = v;
+    Py_XDECREF(old);
     return 0;
 }
 

@@ -11,8 +11,6 @@
 
 static PyObject *s_empty;                /* "" */
 
-/* The field of a line object at a slot offset (see slot_offsets). */
-#define SLOT_AT(o, offset) (*(PyObject **)((char *)(o) + (offset)))
 #define DECLINE ((PyObject *)1)          /* "let Python read this line" */
 
 static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -30,17 +28,6 @@ static PyObject *str_of(const char *p, Py_ssize_t n)
     if (u != NULL)
         memcpy(PyUnicode_DATA(u), p, (size_t)n);
     return u;
-}
-
-/* Replace a slot's value; steals v. */
-static int set_slot_at(PyObject *o, Py_ssize_t offset, PyObject *v)
-{
-    if (v == NULL)
-        return -1;
-    PyObject *old = SLOT_AT(o, offset);
-    SLOT_AT(o, offset) = v;
-    Py_XDECREF(old);
-    return 0;
 }
 
 static inline Py_ssize_t find(const char *s, Py_ssize_t from, Py_ssize_t to, const char *needle, Py_ssize_t len)
