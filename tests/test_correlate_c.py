@@ -57,6 +57,13 @@ def batch_view(b: Batch) -> dict[str, Any]:
     }
 
 
+def copied(s: MessageState) -> MessageState:
+    """A state as the store would give it back: its own lists and dicts."""
+    own = {f.name: getattr(s, f.name) for f in dataclasses.fields(MessageState)}
+    own.update(raw=list(s.raw), pending={k: list(v) for k, v in s.pending.items()}, attempts=dict(s.attempts))
+    return MessageState(**own)
+
+
 class Store:
     """What the store would give back for a message that left the cache: its last committed state."""
 
@@ -66,32 +73,12 @@ class Store:
 
     def commit(self, batch: Batch) -> None:
         for s in batch.messages.values():
-            self.saved[s.msgid] = MessageState(
-                **{
-                    f.name: getattr(s, f.name)
-                    for f in dataclasses.fields(MessageState)
-                    if f.name not in ("raw", "pending", "attempts")
-                },
-                raw=list(s.raw),
-                pending={k: list(v) for k, v in s.pending.items()},
-                attempts=dict(s.attempts),
-            )
+            self.saved[s.msgid] = copied(s)
 
     def load(self, msgid: str) -> MessageState | None:
         self.loads += 1
         saved = self.saved.get(msgid)
-        if saved is None:
-            return None
-        return MessageState(
-            **{
-                f.name: getattr(saved, f.name)
-                for f in dataclasses.fields(MessageState)
-                if f.name not in ("raw", "pending", "attempts")
-            },
-            raw=list(saved.raw),
-            pending={k: list(v) for k, v in saved.pending.items()},
-            attempts=dict(saved.attempts),
-        )
+        return None if saved is None else copied(saved)
 
 
 def run_both(

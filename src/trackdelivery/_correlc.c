@@ -190,17 +190,27 @@ typedef struct {
     PyObject *state, *line, *fields;     /* borrowed */
 } Feed;
 
+/* A new instance of the template's type with every slot (``at``) set to the template's value. */
+static PyObject *from_template(PyObject *template, const Py_ssize_t *at, Py_ssize_t count)
+{
+    PyTypeObject *type = Py_TYPE(template);
+    PyObject *o = type->tp_alloc(type, 0);
+    if (o == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *v = SLOT(template, at[i]);
+        Py_XINCREF(v);
+        SLOT(o, at[i]) = v;
+    }
+    return o;
+}
+
 /* Correlator._event_for(state, type_, when, recipient): a new event (new reference). */
 static PyObject *event_for(Feed *c, PyObject *type, PyObject *when, PyObject *recipient)
 {
-    PyObject *e = event_type->tp_alloc(event_type, 0);
+    PyObject *e = from_template(template_event, template_at, template_count);
     if (e == NULL)
         return NULL;
-    for (Py_ssize_t i = 0; i < template_count; i++) {
-        PyObject *v = SLOT(template_event, template_at[i]);
-        Py_XINCREF(v);
-        SLOT(e, template_at[i]) = v;
-    }
     PyObject *send = NULL;
     for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
         PyObject *v = get(c->state, state_at[copied[i][1]]);
@@ -648,14 +658,9 @@ typedef int (*Forgetter)(PyObject *self, PyObject *msgid);
 
 static PyObject *new_message(PyObject *self, PyObject *cache, PyObject *msgid, Forgetter forgetter)
 {
-    PyObject *state = state_type->tp_alloc(state_type, 0);
+    PyObject *state = from_template(state_template, state_template_at, state_template_count);
     if (state == NULL)
         return NULL;
-    for (Py_ssize_t i = 0; i < state_template_count; i++) {
-        PyObject *v = SLOT(state_template, state_template_at[i]);
-        Py_XINCREF(v);
-        SLOT(state, state_template_at[i]) = v;
-    }
     PyObject *id = PyObject_GetAttr(self, a_next_message_id);
     PyObject *next = id == NULL ? NULL : PyNumber_Add(id, one);
     int rc = next == NULL ? -1 : PyObject_SetAttr(self, a_next_message_id, next);
