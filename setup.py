@@ -1,6 +1,6 @@
 """The compiled fast paths: the Exim and Postfix parsers (src/trackdelivery/parse/_eximc.c, _postfixc.c),
-the Exim correlator's common lines (src/trackdelivery/_correlc.c) and the store's bulk INSERTs
-(src/trackdelivery/store/_bulkc.c).
+the Exim and Postfix correlators' common lines (src/trackdelivery/_correlc.c) and the store's bulk
+INSERTs (src/trackdelivery/store/_bulkc.c).
 
 Everything else is in pyproject.toml. The extensions are optional: where they cannot be built (no C
 compiler or Python headers), pip installs the package without them and the Python code does their work.

@@ -38,7 +38,7 @@ ACCEPTED_MESSAGE = "Accepted"
 _DURATION_RE = re.compile(r"([0-9]+)([wdhms])")
 # What SQLite's INTEGER and a JSON number both hold exactly: larger numbers in a line are not stored.
 MAX_STORED_INT = 2**53
-MAX_DIGITS = 15  # fewer digits than that: int() of a longer string would only be refused afterwards
+MAX_DIGITS = 15  # numbers of at most 15 digits are below it; longer ones are not even converted
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
