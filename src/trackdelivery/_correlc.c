@@ -1,19 +1,22 @@
-/* A compiled fast path for correlate.py's Correlator.feed (the Python method stays the reference).
+/* Compiled fast paths for correlate.py's Correlator.feed and correlate_postfix.py's
+ * PostfixCorrelator.feed (the Python methods stay the reference).
  *
  * feed(correlator, line, raw) takes the lines that make most of an Exim log's work: the arrival of a
  * new message, and the deliveries (=> -> >> *>), deferrals, failures, spam scores, notes and Completed
- * of a message that is in the correlator's cache. It does what Correlator.feed and its handlers
- * (_arrival, _delivery, _problem, _completed, _spam_score, _touch, _add_event, _close_recipient,
- * _drop_pending, _set_text) do, step for step, on the same Python objects: it reads and writes the
- * slots of the slots dataclasses (MessageState, DeliveryEvent, EximLine, Batch) and the correlator's
- * attributes. Every other line (rejections, frozen, cancelled, an arrival whose id is known or may be
- * in the store, a message not in the cache, "=> blackhole (… discarded recipients)") goes to
- * Correlator.feed, before anything is changed. New messages are made by Correlator._new_message;
- * explanations, H= values, QT= durations and quoted values other than plain ones are left to the
- * Python functions that the Python path calls (explain, split_host, parse_duration, unquote).
+ * of a message that is in the correlator's cache (or new). It does what Correlator.feed and its
+ * handlers (_message, _new_message, _forget, _arrival, _delivery, _problem, _completed, _spam_score,
+ * _touch, _add_event, _close_recipient, _drop_pending, _set_text) do, step for step, on the same Python
+ * objects: it reads and writes the slots of the slots dataclasses (MessageState, DeliveryEvent,
+ * EximLine, Batch) and the correlator's attributes. Every other line (rejections, frozen, cancelled, an
+ * arrival for an id that arrived already, an id that may be in the store, "=> blackhole (… discarded
+ * recipients)") goes to Correlator.feed, before anything is changed. Explanations, H= values and quoted
+ * values with escapes are left to the Python functions that the Python path calls (explain,
+ * split_host, unquote).
  *
- * tests/test_correlate_c.py feeds the corpora and generated logs through both paths and compares every
- * batch, field by field.
+ * feed_postfix(correlator, line, raw) is the same for Postfix: see its section below.
+ *
+ * tests/test_correlate_c.py feeds the corpora, generated logs, mutated lines and corner cases through
+ * both paths and compares every batch, field by field.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -724,10 +727,10 @@ static long long id_time(PyObject *msgid)
     Py_ssize_t n = PyUnicode_GET_LENGTH(msgid);
     for (Py_ssize_t i = 0; i < 6 && i < n; i++) {
         Py_UCS4 ch = PyUnicode_READ_CHAR(msgid, i);
-        int digit = ch >= '0' && ch <= '9' ? (int)(ch - '0')
+        int d = ch >= '0' && ch <= '9' ? (int)(ch - '0')
                     : ch >= 'A' && ch <= 'Z' ? (int)(ch - 'A') + 10
                     : ch >= 'a' && ch <= 'z' ? (int)(ch - 'a') + 36 : 0;
-        value = value * 62 + digit;
+        value = value * 62 + d;
     }
     return value;
 }
@@ -870,9 +873,9 @@ static PyObject *feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *popped = PyObject_CallMethodObjArgs(cache, m_pop, msgid, Py_None, NULL);
         if (popped == NULL)
             goto done;
-        int rc = popped == Py_None ? 0 : forget(self, msgid);
+        int forgot = popped == Py_None ? 0 : forget(self, msgid);
         Py_DECREF(popped);
-        if (rc < 0)
+        if (forgot < 0)
             goto done;
     }
     result = PyBool_FromLong(!repeated);
