@@ -293,19 +293,53 @@ fail:
     return NULL;
 }
 
+/* id = self.<counter>; self.<counter> += 1; the id (new reference) */
+static PyObject *take_id(PyObject *self, PyObject *counter)
+{
+    PyObject *id = PyObject_GetAttr(self, counter);
+    PyObject *next = id == NULL ? NULL : PyNumber_Add(id, one);
+    int rc = next == NULL ? -1 : PyObject_SetAttr(self, counter, next);
+    Py_XDECREF(next);
+    if (rc < 0)
+        Py_CLEAR(id);
+    return id;
+}
+
+/* dict.pop(key, None) for a dict: the value (new reference), or NULL (with an error set on failure). */
+static PyObject *dict_pop(PyObject *dict, PyObject *key)
+{
+    PyObject *value = PyDict_GetItemWithError(dict, key);
+    if (value == NULL)
+        return NULL;
+    Py_INCREF(value);
+    if (PyDict_DelItem(dict, key) < 0)
+        Py_CLEAR(value);
+    return value;
+}
+
+/* [recipient, None, INPROGRESS_MESSAGE]: a recipient waiting, with no stored event yet (new reference) */
+static PyObject *waiting_entry(PyObject *recipient)
+{
+    PyObject *entry = PyList_New(3);
+    if (entry == NULL)
+        return NULL;
+    PyObject *items[3] = {recipient, Py_None, s_inprogress_text};
+    for (Py_ssize_t i = 0; i < 3; i++) {
+        Py_INCREF(items[i]);
+        PyList_SET_ITEM(entry, i, items[i]);
+    }
+    return entry;
+}
+
 /* Correlator._add_event(event, state.id): stores the event under the next event id. */
 static int add_event(Feed *c, PyObject *event)
 {
-    PyObject *id = PyObject_GetAttr(c->self, a_next_event_id);
+    PyObject *id = take_id(c->self, a_next_event_id);
     if (id == NULL)
         return -1;
-    PyObject *next = PyNumber_Add(id, one);
-    int rc = next == NULL ? -1 : PyObject_SetAttr(c->self, a_next_event_id, next);
-    Py_XDECREF(next);
     PyObject *events = get(c->batch, batch_at[B_EVENTS]), *refs = get(c->batch, batch_at[B_EVENT_MESSAGE]);
     PyObject *state_id = get(c->state, state_at[S_ID]), *type = get(event, event_at[E_TYPE]);
-    if (rc == 0 && (events == NULL || refs == NULL || state_id == NULL || type == NULL))
-        rc = -1;
+    int rc = events == NULL || refs == NULL || state_id == NULL || type == NULL ? -1 : 0;
     if (rc == 0)
         rc = PyDict_SetItem(events, id, event);
     if (rc == 0)
@@ -344,18 +378,10 @@ static int close_recipient(Feed *c, PyObject *recipient)
     PyObject *key = pending == NULL ? NULL : PyObject_CallMethodNoArgs(recipient, m_lower);
     if (key == NULL)
         return -1;
-    PyObject *entry = PyDict_GetItemWithError(pending, key);
-    int rc = 0;
-    if (entry != NULL) {
-        Py_INCREF(entry);
-        rc = PyDict_DelItem(pending, key);
-        if (rc == 0)
-            rc = drop_pending(c, entry);
-        Py_DECREF(entry);
-    } else if (PyErr_Occurred()) {
-        rc = -1;
-    }
+    PyObject *entry = dict_pop(pending, key);
     Py_DECREF(key);
+    int rc = entry == NULL ? (PyErr_Occurred() ? -1 : 0) : drop_pending(c, entry);
+    Py_XDECREF(entry);
     return rc;
 }
 
@@ -579,13 +605,10 @@ static int arrival(Feed *c)
         PyObject *key = PyObject_CallMethodNoArgs(rcpt, m_lower);
         int known = key == NULL ? -1 : PySet_Contains(seen, key);
         if (known == 0) {
-            PyObject *entry = PyList_New(3);
+            PyObject *entry = waiting_entry(rcpt);
             if (entry == NULL) {
                 known = -1;
             } else {
-                Py_INCREF(rcpt), PyList_SET_ITEM(entry, 0, rcpt);
-                Py_INCREF(Py_None), PyList_SET_ITEM(entry, 1, Py_None);
-                Py_INCREF(s_inprogress_text), PyList_SET_ITEM(entry, 2, s_inprogress_text);
                 if (PySet_Add(seen, key) < 0 || PyList_Append(kept, rcpt) < 0
                     || PyDict_SetItem(pending, key, entry) < 0)
                     known = -1;
@@ -664,13 +687,7 @@ static PyObject *new_message(PyObject *self, PyObject *cache, PyObject *msgid, F
     PyObject *state = from_template(state_template, state_template_at, state_template_count);
     if (state == NULL)
         return NULL;
-    PyObject *id = PyObject_GetAttr(self, a_next_message_id);
-    PyObject *next = id == NULL ? NULL : PyNumber_Add(id, one);
-    int rc = next == NULL ? -1 : PyObject_SetAttr(self, a_next_message_id, next);
-    Py_XDECREF(next);
-    rc = rc < 0 ? rc : set_slot_at(state, state_at[S_ID], id);
-    if (rc < 0)
-        Py_XDECREF(id);
+    int rc = set_slot_at(state, state_at[S_ID], take_id(self, a_next_message_id));
     rc = rc < 0 ? rc : put_borrowed(state, state_at[S_MSGID], msgid);
     rc = rc < 0 ? rc : set_slot_at(state, state_at[S_SERVER], PyObject_GetAttr(self, a_server));
     rc = rc < 0 ? rc : set_slot_at(state, state_at[S_RAW], PyList_New(0));
@@ -735,23 +752,30 @@ static long long id_time(PyObject *msgid)
     return value;
 }
 
-/* Whether Correlator._message(msgid) would make a new message: not in the cache, the batch or the ids
- * that left the cache, and newer than anything that may be in the store. -1: an error. */
-static int unknown_id(PyObject *self, PyObject *cache, PyObject *msgid)
+/* Whether an id not in the cache was seen before in this run: its message waits in the batch, or it
+ * left the cache (_evicted). 1 when seen or when that cannot be told (wrong types), 0 when not, -1: an
+ * error. */
+static int seen_this_run(PyObject *self, PyObject *batch, PyObject *msgid)
 {
-    PyObject *found = PyDict_GetItemWithError(cache, msgid);
-    if (found != NULL || PyErr_Occurred())
-        return found != NULL ? 0 : -1;
-    PyObject *batch = PyObject_GetAttr(self, a_batch);
-    if (batch == NULL)
-        return -1;
     PyObject *by_msgid = Py_IS_TYPE(batch, batch_type) ? SLOT(batch, batch_at[B_BY_MSGID]) : NULL;
-    int unknown = by_msgid != NULL && PyDict_Check(by_msgid) ? PyDict_Contains(by_msgid, msgid) == 0 : 0;
-    Py_DECREF(batch);
-    PyObject *evicted = unknown ? PyObject_GetAttr(self, a_evicted) : NULL;
-    if (unknown && (evicted == NULL || !PyDict_Check(evicted) || PyDict_Contains(evicted, msgid) != 0))
-        unknown = 0;
+    int seen = by_msgid != NULL && PyDict_Check(by_msgid) ? PyDict_Contains(by_msgid, msgid) : 1;
+    PyObject *evicted = seen == 0 ? PyObject_GetAttr(self, a_evicted) : NULL;
+    if (seen == 0)
+        seen = evicted == NULL ? -1 : PyDict_Check(evicted) ? PyDict_Contains(evicted, msgid) : 1;
     Py_XDECREF(evicted);
+    return seen;
+}
+
+/* Whether Correlator._message(msgid) would make a new message for an id not in the cache: not seen in
+ * this run, and newer than anything that may be in the store. -1: an error. */
+static int unknown_id(PyObject *self, PyObject *msgid)
+{
+    PyObject *batch = PyObject_GetAttr(self, a_batch);
+    int seen = batch == NULL ? -1 : seen_this_run(self, batch, msgid);
+    Py_XDECREF(batch);
+    if (seen < 0)
+        return -1;
+    int unknown = !seen;
     PyObject *horizon = unknown ? PyObject_GetAttr(self, a_horizon) : NULL;
     if (unknown) {
         int overflow = 0;
@@ -804,7 +828,7 @@ static int dispatch(PyObject *self, PyObject *cache, PyObject *line, PyObject **
     if (PyErr_Occurred())
         return -1;
     /* _message: an id seen nowhere and newer than the store is a new message */
-    int unknown = unknown_id(self, cache, msgid);
+    int unknown = unknown_id(self, msgid);
     if (unknown <= 0)
         return unknown < 0 ? -1 : PYTHON;
     *state = new_message(self, cache, msgid, forget);
@@ -1162,17 +1186,10 @@ static int postfix_forget(PyObject *self, PyObject *msgid)
  * bounce notice seen before). NULL without an error: not such an id, Python's _state_for decides. */
 static PyObject *postfix_new_state(PyObject *self, PyObject *cache, PyObject *batch, PyObject *qid)
 {
-    PyObject *by_msgid = get(batch, batch_at[B_BY_MSGID]);
-    if (by_msgid == NULL || !PyDict_Check(by_msgid))
-        return NULL;
-    int known = PyDict_Contains(by_msgid, qid);
-    PyObject *everything = known != 0 ? NULL : PyObject_GetAttr(self, pa_lookup_all);
+    PyObject *everything = PyObject_GetAttr(self, pa_lookup_all);
     int lookup = everything == NULL ? -1 : PyObject_IsTrue(everything);
     Py_XDECREF(everything);
-    PyObject *evicted = lookup != 0 ? NULL : PyObject_GetAttr(self, a_evicted);
-    int gone = evicted == NULL || !PyDict_Check(evicted) ? -1 : PyDict_Contains(evicted, qid);
-    Py_XDECREF(evicted);
-    if (known != 0 || lookup != 0 || gone != 0)
+    if (lookup != 0 || seen_this_run(self, batch, qid) != 0)
         return NULL;    /* an error is left set where there was one */
     PyObject *state = new_message(self, cache, qid, postfix_forget);
     PyObject *server = state == NULL ? NULL : PyObject_GetAttr(self, a_server);
@@ -1183,13 +1200,9 @@ static PyObject *postfix_new_state(PyObject *self, PyObject *cache, PyObject *ba
     }
     int rc = own < 0 || server == NULL ? -1 : set_slot_at(state, state_at[S_SERVER], server);
     PyObject *parents = rc < 0 ? NULL : PyObject_GetAttr(self, pa_parents);
-    PyObject *parent = parents == NULL || !PyDict_Check(parents) ? NULL : PyDict_GetItemWithError(parents, qid);
+    PyObject *parent = parents == NULL || !PyDict_Check(parents) ? NULL : dict_pop(parents, qid);
     if (parent != NULL) {
-        Py_INCREF(parent);
-        rc = PyDict_DelItem(parents, qid);
-        rc = rc < 0 ? rc : set_slot_at(state, state_at[S_PARENT_MSGID], parent);
-        if (rc < 0)
-            Py_DECREF(parent);
+        rc = set_slot_at(state, state_at[S_PARENT_MSGID], parent);
     } else if (parents == NULL || !PyDict_Check(parents) || PyErr_Occurred()) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "_parents must be a dict");
@@ -1256,17 +1269,11 @@ static int note_recipient(Feed *c, PyObject *recipient)
         PyErr_SetString(PyExc_TypeError, "pending must be a dict");
         return -1;
     }
-    PyObject *placeholder = PyDict_GetItemWithError(pending, s_empty);
-    if (placeholder != NULL) {
-        Py_INCREF(placeholder);
-        int rc = PyDict_DelItem(pending, s_empty);
-        rc = rc < 0 ? rc : drop_pending(c, placeholder);
-        Py_DECREF(placeholder);
-        if (rc < 0)
-            return -1;
-    } else if (PyErr_Occurred()) {
+    PyObject *placeholder = dict_pop(pending, s_empty);
+    int dropped = placeholder == NULL ? (PyErr_Occurred() ? -1 : 0) : drop_pending(c, placeholder);
+    Py_XDECREF(placeholder);
+    if (dropped < 0)
         return -1;
-    }
     if (!truthy_str(recipient))
         return 0;
     PyObject *listed = PyUnicode_Split(recipients, s_space, -1);
@@ -1358,14 +1365,20 @@ static int postfix_sent(Feed *c, PyObject *cache)
     return rc;
 }
 
+/* if state.sendunixtime is None: state.sendunixtime = line.time (a message's first Postfix lines) */
+static int arrived_by(Feed *c)
+{
+    PyObject *send = get(c->state, state_at[S_SENDUNIXTIME]), *when = get(c->line, pline_at[P_TIME]);
+    if (send == NULL || when == NULL)
+        return -1;
+    return send == Py_None ? put_borrowed(c->state, state_at[S_SENDUNIXTIME], when) : 0;
+}
+
 /* PostfixCorrelator._client(state, line), without orig_client_ip and orig_queue_id (those are Python's) */
 static int postfix_client(Feed *c)
 {
     PyObject *state = c->state, *line = c->line, *f = c->fields;
-    PyObject *send = get(state, state_at[S_SENDUNIXTIME]), *when = get(line, pline_at[P_TIME]);
-    if (send == NULL || when == NULL)
-        return -1;
-    if (send == Py_None && put_borrowed(state, state_at[S_SENDUNIXTIME], when) < 0)
+    if (arrived_by(c) < 0)
         return -1;
     PyObject *host = field_or_empty(f, pf_client_host), *ip = field_or_empty(f, pf_client_ip);
     if (host == NULL || ip == NULL || put_borrowed(state, state_at[S_PROTOCOL], ps_smtp) < 0
@@ -1391,26 +1404,22 @@ static int postfix_client(Feed *c)
 static int postfix_queued(Feed *c)
 {
     PyObject *state = c->state, *f = c->fields;
-    PyObject *send = get(state, state_at[S_SENDUNIXTIME]), *when = get(c->line, pline_at[P_TIME]);
     PyObject *from = PyDict_GetItemWithError(f, pf_from), *size = PyDict_GetItemWithError(f, pf_size);
     PyObject *pending = get(state, state_at[S_PENDING]), *recipients = get(state, state_at[S_RECIPIENTS]);
-    if (send == NULL || when == NULL || from == NULL || size == NULL || pending == NULL || recipients == NULL) {
+    if (from == NULL || size == NULL || pending == NULL || recipients == NULL) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_KeyError, "from, size");
         return -1;
     }
-    if (send == Py_None && put_borrowed(state, state_at[S_SENDUNIXTIME], when) < 0)
+    if (arrived_by(c) < 0)
         return -1;
     if (put_borrowed(state, state_at[S_EMAIL], from) < 0 || set_slot_at(state, state_at[S_SIZE], small_int(size)) < 0)
         return -1;
     if (PyObject_IsTrue(pending) == 0 && PyObject_IsTrue(recipients) == 0) {
         /* Postfix names recipients only when it delivers to them: one event waits for them all */
-        PyObject *entry = PyList_New(3);
+        PyObject *entry = waiting_entry(s_empty);
         if (entry == NULL)
             return -1;
-        Py_INCREF(s_empty), PyList_SET_ITEM(entry, 0, s_empty);
-        Py_INCREF(Py_None), PyList_SET_ITEM(entry, 1, Py_None);
-        Py_INCREF(s_inprogress_text), PyList_SET_ITEM(entry, 2, s_inprogress_text);
         int rc = PyDict_SetItem(pending, s_empty, entry);
         Py_DECREF(entry);
         return rc;
@@ -1421,14 +1430,13 @@ static int postfix_queued(Feed *c)
 /* PostfixCorrelator._message_id(state, line) */
 static int postfix_message_id(Feed *c)
 {
-    PyObject *send = get(c->state, state_at[S_SENDUNIXTIME]), *when = get(c->line, pline_at[P_TIME]);
     PyObject *id = PyDict_GetItemWithError(c->fields, pf_message_id);
-    if (send == NULL || when == NULL || id == NULL) {
+    if (id == NULL) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_KeyError, "message_id");
         return -1;
     }
-    if (send == Py_None && put_borrowed(c->state, state_at[S_SENDUNIXTIME], when) < 0)
+    if (arrived_by(c) < 0)
         return -1;
     return put_borrowed(c->state, state_at[S_MESSAGE_ID], id);
 }
