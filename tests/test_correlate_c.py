@@ -26,7 +26,6 @@ from trackdelivery.correlate_postfix import PostfixCorrelator
 from trackdelivery.parse import exim, postfix
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS_EXIM = ("exim",)
 
 
 @pytest.fixture(scope="module")
