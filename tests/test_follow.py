@@ -27,7 +27,8 @@ def snapshot(db: Path) -> list:
             "SELECT type, msgid, email, recipient, actionunixtime, message, attempt FROM events"
             " ORDER BY msgid, type, recipient, actionunixtime"
         ).fetchall()
-        messages = store.db.execute("SELECT msgid, state, raw FROM messages JOIN message_raw USING (id) ORDER BY msgid").fetchall()
+        messages = [(msgid, state, store.raw_lines(i))
+                    for i, msgid, state in store.db.execute("SELECT id, msgid, state FROM messages ORDER BY msgid")]
     return [events, messages]
 
 

@@ -186,7 +186,8 @@ def _snapshot(db: Path) -> list:
         events = store.db.execute(
             "SELECT type, msgid, email, recipient, actionunixtime, message FROM events ORDER BY msgid, type, recipient"
         ).fetchall()
-        messages = store.db.execute("SELECT msgid, state, raw FROM messages JOIN message_raw USING (id) ORDER BY msgid").fetchall()
+        messages = [(msgid, state, store.raw_lines(i))
+                    for i, msgid, state in store.db.execute("SELECT id, msgid, state FROM messages ORDER BY msgid")]
     return [events, messages]
 
 

@@ -1,5 +1,6 @@
 """The slim events table (schema 5): what a row stores, the view that makes whole records, the upgrade
-of an older database, and the addresses table behind "contains" searches."""
+of an older database, and the addresses table behind "contains" searches. A message's later lines in
+rows of their own (schema 6)."""
 
 from __future__ import annotations
 
@@ -97,14 +98,14 @@ def test_a_schema_4_database_is_upgraded_with_every_record_unchanged(tmp_path: P
     before = _records(new)
     with Store(new) as store:
         raw_before = message_story(store.db, "1tA000-00000000001-AAAA").raw_lines
-    with Store(old) as store:  # opening it runs migration 5
+    with Store(old) as store:  # opening it runs migrations 5 and 6
         raw_after = message_story(store.db, "1tA000-00000000001-AAAA").raw_lines
         version = store.db.execute("PRAGMA user_version").fetchone()[0]
         addresses = [a for (a,) in store.db.execute("SELECT address FROM addresses ORDER BY address")]
         tables = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         found = [e.recipient for e in iter_rows_contains(store, "xample.or")]
-    assert version == SCHEMA_VERSION == 5
-    assert "Upgrading the database" in caplog.text and "to schema 5" in caplog.text
+    assert version == SCHEMA_VERSION == 6
+    assert "Upgrading the database" in caplog.text and "to schema 6" in caplog.text
     assert _records(old) == before and len(before) == 4
     assert raw_after == raw_before == LOG[:4]
     assert "raw" not in [c[1] for c in sqlite3.connect(old).execute("PRAGMA table_info(messages)")]
@@ -245,3 +246,62 @@ def test_a_read_only_command_on_an_old_database_says_how_to_upgrade_it(tmp_path:
     found = cli("search", "--all", "--format", "json", "--limit", "0")
     assert "needs an upgrade: run 'trackdelivery users list' once" in refused.output
     assert len(json.loads(found.stdout)) == 4
+
+
+MSGID = "1tA000-00000000001-AAAA"
+SPREAD = [  # one message's lines, logged over an hour: three ingests of three files
+    [LOG[0], f"2026-11-16 10:00:01 {MSGID} == bob@example.com R=dnslookup T=remote_smtp defer (-44)"
+             " H=mx.example.com [192.0.2.9]: SMTP error from remote mail server after RCPT TO:<bob@example.com>:"
+             " 451 4.7.1 Greylisted, try again"],
+    [f"2026-11-16 10:30:00 {MSGID} == bob@example.com R=dnslookup T=remote_smtp defer (-44)"
+     " H=mx.example.com [192.0.2.9]: SMTP error from remote mail server after RCPT TO:<bob@example.com>:"
+     " 451 4.7.1 Greylisted, try again"],
+    [f"2026-11-16 11:00:00 {MSGID} => bob@example.com R=dnslookup T=remote_smtp H=mx.example.com [192.0.2.9]"
+     ' C="250 OK"', LOG[2].replace("10:00:02", "11:00:01"), f"2026-11-16 11:00:02 {MSGID} Completed"],
+]
+
+
+def _raw_tables(store: Store) -> tuple[list, list]:
+    return (store.db.execute("SELECT id, raw FROM message_raw ORDER BY id").fetchall(),
+            store.db.execute("SELECT message_ref, raw FROM message_raw_added ORDER BY id").fetchall())
+
+
+def test_a_messages_later_lines_are_added_not_rewritten_and_its_story_has_each_line_once(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    with Store(db) as store:
+        parts = [str(write_log(tmp_path / f"part{n}", part)) for n, part in enumerate(SPREAD)]
+        for part in parts:
+            ingest_files(store, [part], server="mx1")
+        first, added = _raw_tables(store)
+        story = message_story(store.db, MSGID).raw_lines
+        again = ingest_files(store, parts, server="mx1")
+        assert _raw_tables(store) == (first, added)
+        assert message_story(store.db, MSGID).raw_lines == story
+        types = sorted(t for (t,) in store.db.execute("SELECT type FROM events"))
+        store.purge(2**40)
+        purged = _raw_tables(store)
+    assert first == [(1, "\n".join(SPREAD[0]))]
+    assert added == [(1, "\n".join(SPREAD[1])), (1, "\n".join(SPREAD[2]))]
+    assert story == sum(SPREAD, [])
+    assert again.lines == 0 and sum(again.events.values()) == 0
+    assert types == ["defer", "defer", "success", "success"]
+    assert purged == ([], [])
+
+
+def test_a_schema_5_database_is_upgraded_and_an_open_message_goes_on(tmp_path: Path, caplog) -> None:
+    db = tmp_path / "db.sqlite3"
+    with Store(db) as store:
+        ingest_files(store, [str(write_log(tmp_path / "part0", SPREAD[0]))], server="mx1")
+    conn = sqlite3.connect(db, isolation_level=None)  # what schema 5 was: no table for added lines
+    conn.execute("DROP TABLE message_raw_added")
+    conn.execute("PRAGMA user_version = 5")
+    conn.close()
+    with Store(db) as store:
+        version = store.db.execute("PRAGMA user_version").fetchone()[0]
+        for n in (1, 2):
+            ingest_files(store, [str(write_log(tmp_path / f"part{n}", SPREAD[n]))], server="mx1")
+        first, added = _raw_tables(store)
+        story = message_story(store.db, MSGID).raw_lines
+    assert version == 6 and "to schema 6" in caplog.text
+    assert first == [(1, "\n".join(SPREAD[0]))] and len(added) == 2
+    assert story == sum(SPREAD, [])

@@ -66,6 +66,7 @@ class MessageState:
     recipients: str = ""
     state: str = "open"
     raw: list[str] = field(default_factory=list)  # this message's log lines
+    raw_stored: int = 0  # how many of them the store holds (Store.commit_batch writes only the others)
     # Recipients still waiting: lower-case address → [address, id of its stored "inprogress" event or
     # None while not yet stored, text]. The events are written only for recipients still waiting when
     # a batch is taken, so the common arrive-deliver-complete message never writes one.

@@ -50,8 +50,11 @@ def message_story(db: sqlite3.Connection, msgid: str, scope: Scope | None = None
     ):
         linked.append(child)
     raw: list[str] = []
-    for (text,) in db.execute(
-        "SELECT r.raw FROM messages m JOIN message_raw r ON r.id = m.id WHERE m.msgid = ? ORDER BY m.id", (msgid,)
+    for (text,) in db.execute(  # each message's first lines, then the lines added later (schema.MESSAGE_RAW_ADDED)
+        "SELECT raw FROM (SELECT m.id AS message, 0 AS part, r.raw AS raw FROM messages m JOIN message_raw r"
+        " ON r.id = m.id WHERE m.msgid = ? UNION ALL SELECT m.id, a.id, a.raw FROM messages m"
+        " JOIN message_raw_added a ON a.message_ref = m.id WHERE m.msgid = ?) ORDER BY message, part",
+        (msgid, msgid),
     ):
         raw.extend(text.split("\n") if text else [])
     if not raw:

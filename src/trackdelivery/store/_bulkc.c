@@ -5,10 +5,10 @@
  * place (SQLITE_STATIC: the row is referenced until the statement is reset), an int, a float or NULL.
  * For the 1M-line Exim benchmark's rows that is 1.0 s less of 4.4 s.
  *
- * rows() makes those rows from the correlator's objects by a recipe (EVENT_ROWS, MESSAGE_ROWS and
- * MESSAGE_RAW_ROWS in store/sqlite.py), reading their slots directly: 0.5 s instead of 1.2 s for the
- * same benchmark's events. The Python functions beside each recipe (event_rows, message_rows,
- * message_raw_rows) are the reference it is tested against.
+ * rows() makes those rows from the correlator's objects by a recipe (EVENT_ROWS and MESSAGE_ROWS in
+ * store/sqlite.py), reading their slots directly: 0.5 s instead of 1.2 s for the same benchmark's
+ * events. The Python functions beside each recipe (event_rows, message_rows) are the reference it is
+ * tested against.
  *
  * It runs on the very connection the store's Python code uses (same transaction, same locks):
  *  - the sqlite3 handle is the first field of Python's Connection object (CPython's _sqlite module,
@@ -204,7 +204,6 @@ enum {
     OP_REF,        /* refs[key]; "" when missing or None */
     OP_RAW,        /* raws[key]; "" when missing */
     OP_DOMAIN,     /* the lower-case part after the field's last "@"; "" without one (domain_of) */
-    OP_JOINED,     /* "\n".join(field) */
     OP_COUNT
 };
 
@@ -214,7 +213,7 @@ typedef struct {
     Py_ssize_t state_offset;  /* of the same field in the message (OP_OWN) */
 } Step;
 
-static PyObject *s_empty, *s_newline;
+static PyObject *s_empty;
 
 /* The offset of a slots class's field (a str naming it), checked to be an object slot. */
 static int member_offset(PyTypeObject *type, PyObject *name, Py_ssize_t *offset)
@@ -394,11 +393,6 @@ static PyObject *value_of(const Step *step, PyObject *key, PyObject *item, PyObj
         Py_DECREF(v);
         return domain;
     }
-    case OP_JOINED: {
-        PyObject *joined = PyUnicode_Join(s_newline, v);
-        Py_DECREF(v);
-        return joined;
-    }
     default:
         return v;
     }
@@ -538,8 +532,6 @@ static PyObject *setup(PyObject *self, PyObject *args)
     Py_INCREF(module);
     Py_XSETREF(errors, module);
     if (s_empty == NULL && (s_empty = PyUnicode_InternFromString("")) == NULL)
-        return NULL;
-    if (s_newline == NULL && (s_newline = PyUnicode_InternFromString("\n")) == NULL)
         return NULL;
     Py_RETURN_NONE;
 }

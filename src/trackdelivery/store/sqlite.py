@@ -56,6 +56,7 @@ def _placeholder(column: str) -> str:
 _MESSAGE_COLUMNS = tuple(MESSAGE_FIELDS.split(", "))
 _INSERT_MESSAGE = f"INSERT OR REPLACE INTO messages ({MESSAGE_FIELDS}) VALUES ({', '.join(map(_placeholder, _MESSAGE_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_MESSAGE_RAW = "INSERT OR REPLACE INTO message_raw (id, raw) VALUES (?, ?)"
+_INSERT_MESSAGE_RAW_ADDED = "INSERT INTO message_raw_added (message_ref, raw) VALUES (?, ?)"
 _INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(map(_placeholder, EVENT_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_ADDRESS = "INSERT OR IGNORE INTO addresses (address) VALUES (?)"
 _KNOWN_ADDRESSES_MAX = 200_000  # addresses remembered as stored; past it the set starts again (memory bound)
@@ -251,13 +252,13 @@ class Store:
 
     def load_message(self, msgid: str) -> MessageState | None:
         row = self.db.execute(
-            f"SELECT {MESSAGE_FIELDS}, (SELECT raw FROM message_raw r WHERE r.id = messages.id) FROM messages"  # noqa: S608 - constant SQL text, values bound
-            " WHERE msgid = ? ORDER BY id DESC LIMIT 1", (msgid,)
+            f"SELECT {MESSAGE_FIELDS} FROM messages WHERE msgid = ? ORDER BY id DESC LIMIT 1", (msgid,)  # noqa: S608 - constant SQL text, values bound
         ).fetchone()
         if row is None:
             return None
-        state = MessageState(*row[:-1])
-        state.raw = row[-1].split("\n") if row[-1] else []
+        state = MessageState(*row)
+        state.raw = self.raw_lines(state.id)
+        state.raw_stored = len(state.raw)
         for event_id, recipient, type_, text in self.db.execute(
             "SELECT id, recipient, type, message FROM events"
             " WHERE message_ref = ? AND type IN ('inprogress', 'defer') ORDER BY id",
@@ -269,6 +270,15 @@ class Store:
             else:
                 state.attempts[key] = state.attempts.get(key, 0) + 1
         return state
+
+    def raw_lines(self, message_id: int) -> list[str]:
+        """A stored message's log lines: its message_raw text, then the texts added since (schema.MESSAGE_RAW_ADDED)."""
+        lines: list[str] = []
+        for sql in ("SELECT raw FROM message_raw WHERE id = ?",
+                    "SELECT raw FROM message_raw_added WHERE message_ref = ? ORDER BY id"):
+            for (text,) in self.db.execute(sql, (message_id,)):
+                lines.extend(text.split("\n") if text else [])
+        return lines
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -301,7 +311,9 @@ class Store:
         with transaction(db):
             if batch.messages:
                 self.executemany(_INSERT_MESSAGE, self._rows(batch, MESSAGE_ROWS))
-                self.executemany(_INSERT_MESSAGE_RAW, self._rows(batch, MESSAGE_RAW_ROWS))
+                first, added = message_raw_rows(batch)
+                self.executemany(_INSERT_MESSAGE_RAW, first)
+                self.executemany(_INSERT_MESSAGE_RAW_ADDED, added)
             if batch.events:
                 self._apply_owners(batch)
                 self.executemany(_INSERT_EVENT, self._rows(batch, EVENT_ROWS))
@@ -315,6 +327,8 @@ class Store:
                 )
             if checkpoint is not None:
                 self._save_checkpoint(checkpoint)
+        for state in batch.messages.values():  # committed: their lines are stored
+            state.raw_stored = len(state.raw)
 
     def _rows(self, batch: Batch, rows: Rows) -> list[tuple[object, ...]]:
         """The rows of one table for a batch: compiled where it could be set up, else the Python reference."""
@@ -398,8 +412,9 @@ class Store:
         db = self.db
         with transaction(db):
             events = db.execute("DELETE FROM events WHERE actionunixtime < ?", (older_than,)).rowcount
-            db.execute("DELETE FROM message_raw WHERE id IN (SELECT id FROM messages WHERE lastunixtime < ?)",
-                       (older_than,))
+            for table, key in (("message_raw", "id"), ("message_raw_added", "message_ref")):
+                db.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM messages WHERE lastunixtime < ?)",  # noqa: S608 - constants
+                           (older_than,))
             messages = db.execute("DELETE FROM messages WHERE lastunixtime < ?", (older_than,)).rowcount
             if events:
                 # Forget the addresses no event has any more. A contentless index cannot forget single
@@ -416,10 +431,10 @@ class Store:
 
 
 # -- rows -------------------------------------------------------------------------------------------
-# The Python reference of each table's rows (event_rows, message_rows, message_raw_rows) and the recipe
+# The Python reference of the events' and messages' rows (event_rows, message_rows) and the recipe
 # that makes the same rows in C (_bulkc.rows: each step is (operation, field of the item, field of
 # the event's message)). tests/test_store_bulk.py checks that both agree on every batch of real ingests.
-(KEY, FIELD, OR_EMPTY, OWN, REF, RAW, DOMAIN, JOINED) = range(8)  # the operations of _bulkc.c
+(KEY, FIELD, OR_EMPTY, OWN, REF, RAW, DOMAIN) = range(7)  # the operations of _bulkc.c
 # Kept on an event only where its own value differs from its message's (the view joins them back).
 _OWN_COLUMNS = ("senderhost", "senderip", "senderauth", "tls", "protocol", "server")
 
@@ -448,8 +463,17 @@ def new_addresses(batch: Batch, known: set[str]) -> set[str]:
     return new
 
 
-def message_raw_rows(batch: Batch) -> list[tuple[object, ...]]:
-    return [(s.id, "\n".join(s.raw)) for s in batch.messages.values()]
+def message_raw_rows(batch: Batch) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The rows of message_raw (messages not stored before) and message_raw_added (their lines since)."""
+    first: list[tuple[object, ...]] = []
+    added: list[tuple[object, ...]] = []
+    for s in batch.messages.values():
+        stored = s.raw_stored
+        if not stored:
+            first.append((s.id, "\n".join(s.raw)))
+        elif stored < len(s.raw):
+            added.append((s.id, "\n".join(s.raw[stored:])))
+    return first, added
 
 
 def event_rows(batch: Batch) -> list[tuple[object, ...]]:
@@ -509,4 +533,3 @@ EVENT_ROWS = Rows(DeliveryEvent, tuple(_event_step(c) for c in EVENT_COLUMNS), e
 MESSAGE_ROWS = Rows(
     MessageState, tuple(((OR_EMPTY if c in _NULL_IF_EMPTY else FIELD), c, None) for c in _MESSAGE_COLUMNS), message_rows
 )
-MESSAGE_RAW_ROWS = Rows(MessageState, ((FIELD, "id", None), (JOINED, "raw", None)), message_raw_rows)
