@@ -59,10 +59,14 @@ def test_the_compiled_parser_is_what_parse_exim_line_uses(fast):
     line = "2026-11-16 10:00:00 1ZeQYq-0000Wm-1V => bob@example.org R=dnslookup T=remote_smtp"
     assert fast(line) is not None
     # a line it leaves to Python still gets the Python parser's answer through parse_exim_line
-    rejected = "2026-11-16 10:00:06 H=[192.0.2.20] F=<a@example.net> rejected RCPT <b@example.org>: no"
-    assert fast(rejected) is None
-    assert exim.parse_exim_line(rejected) == exim.parse_exim_line_py(rejected)
-    assert exim.parse_exim_line(rejected).kind == exim.REJECTED
+    frozen = "2026-11-16 10:00:06 1ZeQYq-0000Wm-1V Frozen (delivery error message)"
+    assert fast(frozen) is None
+    assert exim.parse_exim_line(frozen) == exim.parse_exim_line_py(frozen)
+    assert exim.parse_exim_line(frozen).kind == exim.FROZEN
+    rejected = "2026-11-16 10:00:06 H=(helo) [192.0.2.20]:25 F=<a@example.net> rejected RCPT <b@example.org>: no"
+    assert fast(rejected) == exim.parse_exim_line_py(rejected)
+    assert (fast(rejected).kind, fast(rejected).fields["H"], fast(rejected).address) == (
+        exim.REJECTED, "(helo) [192.0.2.20]:25", "b@example.org")
 
 
 def test_every_corpus_line_reads_the_same(fast, corpora: Path):
@@ -90,8 +94,8 @@ def test_a_generated_busy_server_log_reads_the_same_and_almost_all_in_c(fast, tm
     lines = corpus_lines(log)
     assert len(lines) >= 40_000
     read = compare(fast, lines)
-    # what it leaves: non-ASCII subjects, rejections, frozen messages
-    assert read / len(lines) > 0.9, (read, len(lines))
+    # what it leaves: non-ASCII subjects, frozen messages
+    assert read / len(lines) > 0.95, (read, len(lines))
 
 
 # Pieces that steer the parser's decisions: quoting, escapes, hosts, lists, the address's lookaheads.
@@ -103,6 +107,8 @@ PIECES = [
     "(-1.2)", '(-1.2)"', "(3)", "score=", "score=-", "score=4.5", " rejected ", "rejected ", "exim", "exim[1]: ",
     "Completed", "Frozen", "SA: ", "\t", "\x1c", "\xa0", "\u00e9", "\u3000", "\u0663", "1", "-", ".", "_", "a=b",
     " I=[::1]:25", " X=TLS1.3:A:256", " S=12", "@", "\r", "[1/2] ", " +0100", " [123]", ".123",
+    "rejected RCPT", "rejected MAIL", "RCPT", "MAIL", "after DATA", "by local_scan()", "by non-SMTP ACL", "ACL",
+    "(by ", "by x ACL)", "EHLO", "HELO", "connection", " F=<a@b>", " H=(h) [1.2.3.4]:5", "<a b>", "<<a>>",
 ]
 TEMPLATES = [line for line in REAL_LOOKING_LINES if line[:4].isdigit()] + [
     "2026-11-16 10:00:02 1ZeQYq-0000Wm-1V -> carol@example.org (bob@example.org) <alice@example.org> "
@@ -115,6 +121,16 @@ TEMPLATES = [line for line in REAL_LOOKING_LINES if line[:4].isdigit()] + [
     "2026-11-16 10:00:03 SMTP connection from [192.0.2.9]:1234 I=[198.51.100.5]:25 (TCP/IP connection count = 1)",
     "2026-11-16 10:00:03 Start queue run: pid=123",
     "2026-11-16 10:00:03 something nobody has seen",
+    "2026-11-16 10:00:03 H=(helo.example) [192.0.2.9]:4711 I=[198.51.100.5]:25 F=<a@example.net> rejected RCPT"
+    " <b@example.org>: relay not permitted",
+    "2026-11-16 10:00:03 H=mx.example.net [192.0.2.9] F=<> rejected MAIL <>: Access denied",
+    "2026-11-16 10:00:03 1ZeQYq-0000Wm-1V H=[192.0.2.9] F=<a@b.example> rejected after DATA: spam (score 12.5)",
+    "2026-11-16 10:00:03 1ZeQYq-0000Wm-1V rejected by local_scan(): bad",
+    "2026-11-16 10:00:03 1ZeQYq-0000Wm-1V F=<a@b> rejected by non-SMTP ACL: cannot send",
+    "2026-11-16 10:00:03 H=[192.0.2.9] F=<a@b> temporarily rejected (by check_rcpt ACL): try later",
+    "2026-11-16 10:00:03 H=(x) [192.0.2.9] rejected EHLO or HELO x: syntactically invalid",
+    "2026-11-16 10:00:03 H=[192.0.2.9] rejected connection in \"connect\" ACL",
+    "2026-11-16 10:00:03 H=[192.0.2.9] U=x P=esmtp F=<a@b> rejected RCPT b@c",
 ]
 
 

@@ -1,10 +1,10 @@
 /* A compiled fast path for parse/exim.py's parse_exim_line (the Python parser stays the reference).
  *
  * parse(line) answers every line: it reads the common line forms itself (arrivals, deliveries,
- * deferrals, failures, Completed, notes) and hands every other line to the Python parser. It reads a
- * line itself only when the line is printable ASCII, where str and byte semantics agree; anything else
- * (non-ASCII text, control characters, syslog wrappers, split [n/m] lines, rejections, frozen and
- * cancelled lines, a host inside a deferral's text) goes to Python.
+ * deferrals, failures, Completed, notes, SMTP-time rejections) and hands every other line to the Python
+ * parser. It reads a line itself only when the line is printable ASCII, where str and byte semantics
+ * agree; anything else (non-ASCII text, control characters, syslog wrappers, split [n/m] lines, frozen
+ * and cancelled lines, a host inside a deferral's text) goes to Python.
  *
  * fast(line) is the same but returns None instead of asking Python: the tests compare it with the
  * Python parser on every corpus line and on generated lines (tests/test_parse_exim_c.py).
@@ -22,9 +22,10 @@ static const char *const field_names[NFIELDS] = {
 
 static PyTypeObject *line_type;          /* parse.exim.EximLine (a slots dataclass) */
 static Py_ssize_t offsets[NFIELDS];      /* where each slot lives in an instance */
-static PyObject *k_arrival, *k_delivery, *k_defer, *k_failure, *k_completed, *k_note, *k_unknown, *k_spamscore;
+static PyObject *k_arrival, *k_delivery, *k_defer, *k_failure, *k_completed, *k_note, *k_unknown, *k_spamscore,
+    *k_rejected;
 static PyObject *fl_arrival, *fl_defer, *fl_failure, *fl_deliv[4];  /* "<=", "==", "**", "=>" "->" ">>" "*>" */
-static PyObject *s_H, *s_from, *s_errno, *s_DT;
+static PyObject *s_H, *s_from, *s_errno, *s_DT, *s_F;
 static PyObject *local_epoch;            /* parse.exim.local_epoch */
 static PyObject *python_parse;           /* parse.exim.parse_exim_line_py */
 static char **note_prefixes;             /* parse.exim._NOTE_PREFIXES */
@@ -541,6 +542,184 @@ static int sa_score(const char *s, Py_ssize_t n, Py_ssize_t *start, Py_ssize_t *
     return 0;
 }
 
+/* _read_fields(text, 0, False)'s fields: _TOKEN_RE.finditer, where _TOKEN_RE =
+ * (?:([A-Za-z][A-Za-z0-9_]*)=(_QUOTED|\S*)|(_QUOTED|\S+)); the first value of a key is kept, and the bare
+ * words "(helo)" and "[ip]:port" that follow H= are added to it. finditer tries a position only after
+ * the previous match; a space starts no token, and each alternative matches in one way at most. */
+static int read_tokens(PyObject *fields, const char *s, Py_ssize_t n)
+{
+    int after_h = 0;    /* last_key == "H" */
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (s[i] == ' ') {
+            i++;
+            continue;
+        }
+        Py_ssize_t v = -1;
+        if (is_alpha(s[i])) {
+            Py_ssize_t j = i + 1;
+            while (j < n && is_word(s[j]))
+                j++;
+            if (j < n && s[j] == '=')
+                v = j + 1;
+        }
+        Py_ssize_t start = v >= 0 ? v : i, end = quoted_end(s, n, start);
+        if (end < 0)
+            for (end = start; end < n && s[end] != ' '; end++)
+                ;
+        int rc = 0;
+        if (v >= 0) {    /* key=value */
+            PyObject *key = str_of(s + i, v - 1 - i), *value = str_of(s + v, end - v);
+            PyObject *had = key && value ? PyDict_SetDefault(fields, key, value) : NULL;
+            rc = had == NULL ? -1 : 0;
+            Py_XDECREF(key);
+            Py_XDECREF(value);
+            after_h = v - 1 - i == 1 && s[i] == 'H';
+        } else if (after_h && (s[i] == '(' || s[i] == '[')) {    /* fields["H"] += " " + word */
+            PyObject *h = PyDict_GetItemWithError(fields, s_H);
+            if (h == NULL) {
+                rc = PyErr_Occurred() ? -1 : 0;
+                after_h = 0;
+            } else {
+                PyObject *word = str_of(s + i, end - i);
+                PyObject *joined = word ? PyUnicode_FromFormat("%U %U", h, word) : NULL;
+                rc = joined == NULL ? -1 : PyDict_SetItem(fields, s_H, joined);
+                Py_XDECREF(word);
+                Py_XDECREF(joined);
+            }
+        } else {
+            after_h = 0;
+        }
+        if (rc < 0)
+            return -1;
+        i = end;
+    }
+    return 0;
+}
+
+/* Where _REJECT_RE's tail matches after its "what" ends at w:
+ * (?: (?P<addr><[^>]*>|\S+?))?(?::\s?(?P<reason>.*)|\s*\Z), tried in the regex's order (the address
+ * first; "<...>" before the shortest non-blank run; then none). The line has no trailing blanks, so
+ * \s*\Z is the end. 1 and the groups' bounds (-1: the group did not take part), or 0. */
+typedef struct { Py_ssize_t addr, addr_end, reason; } RejectTail;
+
+static int reject_end(const char *s, Py_ssize_t n, Py_ssize_t e, RejectTail *t)
+{
+    if (e == n) {
+        t->reason = -1;
+        return 1;
+    }
+    if (s[e] != ':')
+        return 0;
+    t->reason = e + 1 < n && s[e + 1] == ' ' ? e + 2 : e + 1;
+    return 1;
+}
+
+static int reject_tail(const char *s, Py_ssize_t n, Py_ssize_t w, RejectTail *t)
+{
+    if (w < n && s[w] == ' ') {
+        Py_ssize_t a = w + 1;
+        t->addr = a;
+        if (a < n && s[a] == '<') {
+            Py_ssize_t g = a + 1;
+            while (g < n && s[g] != '>')
+                g++;
+            if (g < n && reject_end(s, n, g + 1, t)) {
+                t->addr_end = g + 1;
+                return 1;
+            }
+        }
+        for (Py_ssize_t e = a + 1; e <= n && s[e - 1] != ' '; e++)
+            if (reject_end(s, n, e, t)) {
+                t->addr_end = e;
+                return 1;
+            }
+    }
+    t->addr = t->addr_end = -1;
+    return reject_end(s, n, w, t);
+}
+
+/* _REJECT_RE's "what" alternatives after "rejected " at q, in the regex's order, each with the tail:
+ * RCPT|MAIL|after DATA|by local_scan\(\)|by non-SMTP ACL|\(?by [^:]*ACL\)?|EHLO|HELO|connection.
+ * The end of "what" (and 1), or 0 when no alternative matches with its tail. */
+static int reject_what(const char *s, Py_ssize_t n, Py_ssize_t q, Py_ssize_t *w, RejectTail *t)
+{
+    static const char *const fixed[] = {"RCPT", "MAIL", "after DATA", "by local_scan()", "by non-SMTP ACL"};
+    static const char *const last[] = {"EHLO", "HELO", "connection"};
+    for (size_t k = 0; k < sizeof fixed / sizeof *fixed; k++)
+        if (starts(s + q, n - q, fixed[k]) && reject_tail(s, n, *w = q + (Py_ssize_t)strlen(fixed[k]), t))
+            return 1;
+    /* \(?by [^:]*ACL\)? : "(" taken when there (without it "by " cannot follow), [^:]* from the longest */
+    Py_ssize_t b = q + (q < n && s[q] == '(');
+    if (starts(s + b, n - b, "by ")) {
+        Py_ssize_t colon = b + 3;
+        while (colon < n && s[colon] != ':')
+            colon++;
+        for (Py_ssize_t y = (colon < n - 3 ? colon : n - 3); y >= b + 3; y--) {
+            if (memcmp(s + y, "ACL", 3) != 0)
+                continue;
+            if (y + 3 < n && s[y + 3] == ')' && reject_tail(s, n, *w = y + 4, t))
+                return 1;
+            if (reject_tail(s, n, *w = y + 3, t))
+                return 1;
+        }
+    }
+    for (size_t k = 0; k < sizeof last / sizeof *last; k++)
+        if (starts(s + q, n - q, last[k]) && reject_tail(s, n, *w = q + (Py_ssize_t)strlen(last[k]), t))
+            return 1;
+    return 0;
+}
+
+static inline int is_text(const char *s, Py_ssize_t n, const char *text)
+{
+    return n == (Py_ssize_t)strlen(text) && memcmp(s, text, (size_t)n) == 0;
+}
+
+#define NO_MATCH ((PyObject *)2)    /* _REJECT_RE found nothing: the line is read on as Python does */
+
+/* _REJECT_RE.search(rest), then _parse_rejection(out, rest, m), or a NOTE for EHLO, HELO and connection. */
+static PyObject *parse_rejection(PyObject *out, const char *r, Py_ssize_t n)
+{
+    for (Py_ssize_t p = FIND(r, 0, n, "rejected "); p >= 0; p = FIND(r, p + 1, n, "rejected ")) {
+        Py_ssize_t q = p + 9, w;
+        RejectTail t;
+        if (!reject_what(r, n, q, &w, &t))
+            continue;
+        if (is_text(r + q, w - q, "EHLO") || is_text(r + q, w - q, "HELO") || is_text(r + q, w - q, "connection"))
+            return out;    /* a NOTE */
+        PyObject *what = str_of(r + q, w - q);
+        if (what == NULL || set_kind(out, k_rejected) < 0 || set_slot(out, F_FLAG, what) < 0)
+            return NULL;
+        if (read_tokens(SLOT(out, F_FIELDS), r, p) < 0)
+            return NULL;
+        Py_ssize_t a = t.addr, e = t.addr_end;    /* .strip("<>") */
+        if (a < 0)
+            a = e = 0;
+        while (a < e && (r[a] == '<' || r[a] == '>'))
+            a++;
+        while (e > a && (r[e - 1] == '<' || r[e - 1] == '>'))
+            e--;
+        int rcpt = is_text(r + q, w - q, "RCPT"), mail = is_text(r + q, w - q, "MAIL");
+        if (rcpt && set_str(out, F_ADDRESS, r + a, e - a) < 0)
+            return NULL;
+        if (mail) {
+            PyObject *address = str_of(r + a, e - a);
+            PyObject *had = address ? PyDict_SetDefault(SLOT(out, F_FIELDS), s_F, address) : NULL;
+            Py_XDECREF(address);
+            if (had == NULL)
+                return NULL;
+        }
+        Py_ssize_t m = t.reason < 0 ? n : t.reason, m_end = n;    /* (reason or "").strip() */
+        while (m < m_end && r[m] == ' ')
+            m++;
+        if (m < m_end)
+            return set_str(out, F_MESSAGE, r + m, m_end - m) < 0 ? NULL : out;
+        PyObject *message = PyUnicode_FromFormat("rejected %U", SLOT(out, F_FLAG));
+        return message == NULL || set_slot(out, F_MESSAGE, message) < 0 ? NULL : out;
+    }
+    return NO_MATCH;
+}
+
 static PyObject *parse_body(PyObject *out, int has_msgid, const char *r, Py_ssize_t n)
 {
     if (has_msgid && n >= 3 && r[2] == ' ') {
@@ -584,8 +763,11 @@ static PyObject *parse_body(PyObject *out, int has_msgid, const char *r, Py_ssiz
             }
         }
     }
-    if (FIND(r, 0, n, " rejected ") >= 0 || starts(r, n, "rejected "))
-        return DECLINE;
+    if (FIND(r, 0, n, " rejected ") >= 0 || starts(r, n, "rejected ")) {
+        PyObject *rejection = parse_rejection(out, r, n);
+        if (rejection != NO_MATCH)
+            return rejection;
+    }
     if (has_msgid)
         return out;  /* a NOTE, whatever line about a known message it is */
     for (Py_ssize_t i = 0; i < note_prefix_count; i++)
@@ -740,7 +922,8 @@ static PyObject *setup(PyObject *self, PyObject *args)
     if (!(k_arrival = kind_of(kinds, "arrival")) || !(k_delivery = kind_of(kinds, "delivery"))
         || !(k_defer = kind_of(kinds, "defer")) || !(k_failure = kind_of(kinds, "failure"))
         || !(k_completed = kind_of(kinds, "completed")) || !(k_note = kind_of(kinds, "note"))
-        || !(k_unknown = kind_of(kinds, "unknown")) || !(k_spamscore = kind_of(kinds, "spamscore")))
+        || !(k_unknown = kind_of(kinds, "unknown")) || !(k_spamscore = kind_of(kinds, "spamscore"))
+        || !(k_rejected = kind_of(kinds, "rejected")))
         return NULL;
     Py_ssize_t count = PyTuple_GET_SIZE(prefixes);
     note_prefixes = PyMem_Calloc((size_t)count, sizeof(char *));
@@ -762,7 +945,7 @@ static PyObject *setup(PyObject *self, PyObject *args)
     fl_arrival = interned("<="), fl_defer = interned("=="), fl_failure = interned("**");
     fl_deliv[0] = interned("=>"), fl_deliv[1] = interned("->"), fl_deliv[2] = interned(">>"), fl_deliv[3] = interned("*>");
     s_H = interned("H"), s_from = interned("from"), s_errno = interned("errno");
-    s_DT = interned("DT");
+    s_DT = interned("DT"), s_F = interned("F");
     Py_INCREF(epoch);
     local_epoch = epoch;
     Py_INCREF(fallback);

@@ -503,7 +503,7 @@ def _compiled_parser() -> Callable[[str], EximLine] | None:
         from . import _eximc  # type: ignore[attr-defined]
     except ImportError:
         return None
-    kinds = {name: name for name in (ARRIVAL, DELIVERY, DEFER, FAILURE, COMPLETED, NOTE, UNKNOWN, SPAM_SCORE)}
+    kinds = {name: name for name in (ARRIVAL, DELIVERY, DEFER, FAILURE, COMPLETED, NOTE, UNKNOWN, SPAM_SCORE, REJECTED)}
     _eximc.setup(EximLine, kinds, _NOTE_PREFIXES, local_epoch, parse_exim_line_py)
     parse: Callable[[str], EximLine] = _eximc.parse
     return parse
