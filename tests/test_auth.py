@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from conftest import REPO
 from web_helpers import (
     BAKERY_EVENTS,
     CAFE_EVENTS,
@@ -327,3 +331,23 @@ def test_security_headers_on_pages_and_api(site: Site) -> None:
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["cache-control"] == "no-store"
+
+
+def test_commands_do_not_pay_for_the_unknown_user_hash_and_the_web_app_makes_it_at_start(tmp_path: Path) -> None:
+    # scrypt at import cost every command (an ingest, a search) about 60 ms
+    code = "\n".join([
+        "import hashlib",
+        "calls, real = [], hashlib.scrypt",
+        "hashlib.scrypt = lambda *a, **k: calls.append(1) or real(*a, **k)",
+        "import trackdelivery.cli",
+        "from trackdelivery import users",
+        "print(len(calls))",
+        "from trackdelivery.config import Config",
+        "from trackdelivery.web.app import create_app",
+        f"create_app({str(tmp_path / 'db.sqlite3')!r}, Config())",
+        "print(len(calls))",
+        "print(users.authenticate(__import__('sqlite3').connect(':memory:'), '', 'x'), len(calls))",
+    ])
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "1", "None", "2"]  # made once, at start; then only verified

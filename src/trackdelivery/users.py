@@ -6,6 +6,7 @@ Roles follow DESIGN.md "Access"; ``scope_for`` turns a user into the search scop
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -85,8 +86,15 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-# Checked when the user does not exist, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = hash_password(secrets.token_hex(8))
+@functools.cache
+def dummy_hash() -> str:
+    """The hash checked when the user does not exist, so a wrong name costs the same time as a wrong password.
+
+    Made on first use, not at import: scrypt takes about 60 ms, which every command (an ingest, a search)
+    paid before. The web app makes it when it starts (create_app), so even the first failed login costs
+    the same as the others.
+    """
+    return hash_password(secrets.token_hex(8))
 
 
 def check_password(password: str) -> None:
@@ -135,7 +143,7 @@ def token_counts(db: sqlite3.Connection) -> dict[int, int]:
 def authenticate(db: sqlite3.Connection, name: str, password: str) -> User | None:
     """The user when ``password`` is theirs; None otherwise (unknown user, wrong or no password)."""
     user = get_user(db, name) if name else None
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else dummy_hash()
     ok = verify_password(password, stored)
     if user is None or not user.password_hash or not ok:
         return None

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
-from .. import __version__
+from .. import __version__, users
 from ..config import Config
 from . import api, pages
 from .apidocs import render_api_docs
@@ -56,6 +56,7 @@ def create_app(
         title="trackdelivery", version=__version__, description=DESCRIPTION,
         docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
     )
+    users.dummy_hash()  # now, so that the first failed login takes as long as any other
     store = connect(db_path)  # creates or upgrades the schema once, before the first request
     try:
         app.state.signer = SessionSigner(load_secret(store.db))
