@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from conftest import REPO
+from fastapi.testclient import TestClient
 from web_helpers import (
     BAKERY_EVENTS,
     CAFE_EVENTS,
