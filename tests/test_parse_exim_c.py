@@ -94,8 +94,8 @@ def test_a_generated_busy_server_log_reads_the_same_and_almost_all_in_c(fast, tm
     lines = corpus_lines(log)
     assert len(lines) >= 40_000
     read = compare(fast, lines)
-    # what it leaves: non-ASCII subjects, frozen messages
-    assert read / len(lines) > 0.95, (read, len(lines))
+    # what it leaves: frozen messages, and the few odd lines of the generator
+    assert read / len(lines) > 0.99, (read, len(lines))
 
 
 # Pieces that steer the parser's decisions: quoting, escapes, hosts, lists, the address's lookaheads.
@@ -292,3 +292,57 @@ def test_host_and_status_code_helpers_agree_with_python_on_any_text(helpers, tex
     split_host_fast, extract_dsn_fast = helpers
     assert split_host_fast(text) in (None, exim.split_host_py(text))
     assert extract_dsn_fast(text) in (None, extract_dsn_py(text))
+
+
+ARRIVAL = ('2026-11-16 10:00:00 1ZeQYq-0000Wm-1V <= a@b.example H=mx.example (helo) [192.0.2.1]:25 P=esmtp S=1'
+           ' id=x@y T="{subject}" for c@d.example e@f.example')
+
+
+def test_an_arrival_with_non_ascii_only_in_its_subject_is_read_in_c(fast):
+    for subject in ("Caf\u00e9 \u3054\u6ce8\u6587 \U0001f342", "\u0663\u00b2 \\\"quoted\\\" \u216b", "x\u0301y\ufffd"):
+        line = ARRIVAL.format(subject=subject)
+        assert fast(line) is not None and fast(line) == exim.parse_exim_line_py(line), subject
+        assert fast(line).fields["T"] == f'"{subject}"'
+    left_to_python = [
+        ARRIVAL.format(subject="x").replace("a@b.example", "\u00e9@b.example"),  # in the sender
+        ARRIVAL.format(subject="x").replace("(helo)", "(h\u00e9lo)"),  # in H=
+        ARRIVAL.format(subject="x") + "\xa0",  # trailing Unicode whitespace: str.rstrip takes it
+        ARRIVAL.format(subject="a\u3000b"),  # Unicode whitespace or unprintable anywhere: not worth the doubt
+        ARRIVAL.format(subject="a\u2028b"),
+        # the first " H=" is inside the subject, and its port would run on over a non-ASCII \w
+        '2026-11-16 10:00:00 1ZeQYq-0000Wm-1V <= a@b T="x H=mx DS [192.0.2.1]:\u00df25*" H=mx [1.2.3.4]:25 T="y" for c@d',
+        # not an arrival: a delivery's quoted T= is read by other rules
+        '2026-11-16 10:00:02 1ZeQYq-0000Wm-1V => bob@example.org R=dnslookup T="r\u00e9mote" H=mx [192.0.2.1]',
+    ]
+    for line in left_to_python:
+        assert fast(line) is None, line
+        assert exim.parse_exim_line(line) == exim.parse_exim_line_py(line)
+
+
+WIDE = ["\u00e9", "\u00df", "\u3054", "\u2013", "\U0001f342", "\u00b0", "\u2116", "\xa0", "\u3000", "\u0663", "\u200b",
+        "\u0301", "\ufffd", "\u216b", "\u00b2", "\u2028", "\x85", "\u00ad"]
+
+
+def test_non_ascii_lines_read_the_same(fast):
+    rng = random.Random(11)
+    arrivals = [t for t in TEMPLATES if " <= " in t] + [
+        ARRIVAL.format(subject="Re: \\\"x\\\" y"),
+        '2026-11-16 10:00:00 1ZeQYq-0000Wm-1V <= a@b T="x" H=mx [1.2.3.4]:25 T="y" for c@d',
+    ]
+    checked = read = 0
+    for _ in range(30_000):
+        line = rng.choice(arrivals)
+        quote = line.find('T="')
+        for _ in range(rng.randint(1, 4)):
+            end = line.find('"', quote + 3)
+            at = rng.randint(quote + 3, end if end > 0 else len(line)) if quote >= 0 and rng.random() < 0.6 else \
+                rng.randint(0, len(line))
+            line = line[:at] + rng.choice(WIDE + PIECES[:20]) + line[at:]
+        if rng.random() < 0.2:
+            line = mutate(rng, line)
+        checked += 1
+        ours = fast(line)
+        if ours is not None:
+            read += 1
+            assert ours == exim.parse_exim_line_py(line), line
+    assert read > 3_000, (read, checked)

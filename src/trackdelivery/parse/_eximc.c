@@ -3,8 +3,9 @@
  * parse(line) answers every line: it reads the common line forms itself (arrivals, deliveries,
  * deferrals, failures, Completed, notes, SMTP-time rejections) and hands every other line to the Python
  * parser. It reads a line itself only when the line is printable ASCII, where str and byte semantics
- * agree; anything else (non-ASCII text, control characters, syslog wrappers, split [n/m] lines, frozen
- * and cancelled lines, a host inside a deferral's text) goes to Python.
+ * agree, or an arrival whose only other characters are in its subject (parse_masked); anything else
+ * (other non-ASCII text, control characters, syslog wrappers, split [n/m] lines, frozen and cancelled
+ * lines, a host inside a deferral's text) goes to Python.
  *
  * fast(line) is the same but returns None instead of asking Python: the tests compare it with the
  * Python parser on every corpus line and on generated lines (tests/test_parse_exim_c.py).
@@ -156,6 +157,12 @@ static Py_ssize_t h_value_end(const char *s, Py_ssize_t n, Py_ssize_t q)
     return q;
 }
 
+/* What parse_masked checks after reading a stand-in line: where the T="..." values were (the quotes
+ * included) and where the H= value's scan went. */
+#define MAX_SUBJECTS 4
+static Py_ssize_t subject_at[MAX_SUBJECTS], subject_end[MAX_SUBJECTS], h_at, h_end;
+static int subjects, subjects_overflow;
+
 /* _fields(text): dict(_FIELD_RE.findall(text)), then H= from the first " H=" (_H_RE.search) with its
  * trailing blanks and colons stripped. _FIELD_RE = ' ([A-Za-z][A-Za-z0-9_]*)=(_QUOTED|\S*)'. */
 static int read_fields(PyObject *fields, const char *s, Py_ssize_t n)
@@ -172,6 +179,11 @@ static int read_fields(PyObject *fields, const char *s, Py_ssize_t n)
             end = v;
             while (end < n && s[end] != ' ')
                 end++;
+        } else if (masked_line != NULL && v - 1 - (i + 1) == 1 && s[i + 1] == 'T') {
+            if (subjects == MAX_SUBJECTS)
+                subjects_overflow = 1;
+            else
+                subject_at[subjects] = s + v - masked_base, subject_end[subjects++] = s + end - masked_base;
         }
         PyObject *key = str_of(s + i + 1, v - 1 - (i + 1));
         PyObject *value = str_of(s + v, end - v);
@@ -189,6 +201,8 @@ static int read_fields(PyObject *fields, const char *s, Py_ssize_t n)
     if (h < 0)
         return 0;
     Py_ssize_t start = h + 3, end = h_value_end(s, n, start);
+    if (masked_line != NULL)
+        h_at = s + h - masked_base, h_end = s + end - masked_base;
     while (end > start && (s[end - 1] == ' ' || s[end - 1] == ':'))
         end--;
     PyObject *value = str_of(s + start, end - start);
@@ -891,6 +905,78 @@ static PyObject *parse_fast(PyObject *line)
     return result;
 }
 
+/* An arrival whose only non-ASCII characters are inside its subject (T="..."), read like an ASCII line.
+ *
+ * The line is read as a stand-in of its own length: each non-ASCII character replaced by '~', and every
+ * string taken from the stand-in cut from the line at the same offsets (str_of). The two readings agree
+ * where nothing decides on a non-ASCII character, and inside a quoted value _QUOTED only asks whether a
+ * character is a quote or a backslash. What could look at a replaced character elsewhere (the class
+ * checks of \s, \S, \w and \d, which are wider in Python) is ruled out: every non-ASCII character must
+ * lie between the quotes of a T= value that the fields reader took as quoted, the H= value's scan must
+ * not reach into one, and no character may be Unicode whitespace or unprintable (str.rstrip and strip).
+ * Anything else is DECLINE. tests/test_parse_exim_c.py compares the two parsers on such lines. */
+static PyObject *parse_masked(PyObject *line)
+{
+    if (!PyUnicode_CheckExact(line) || PyUnicode_READY(line) < 0)
+        return DECLINE;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(line);
+    int kind = PyUnicode_KIND(line);
+    const void *data = PyUnicode_DATA(line);
+    char *stand_in = PyMem_Malloc((size_t)(n ? n : 1));
+    Py_ssize_t *wide = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n ? n : 1));
+    if (stand_in == NULL || wide == NULL) {
+        PyMem_Free(stand_in);
+        PyMem_Free(wide);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t count = 0;
+    PyObject *result = DECLINE;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x80) {
+            stand_in[i] = (char)c;
+            continue;
+        }
+        if (!Py_UNICODE_ISPRINTABLE(c) || Py_UNICODE_ISSPACE(c))
+            goto done;
+        stand_in[i] = '~';
+        wide[count++] = i;
+    }
+    PyObject *ascii = PyUnicode_New(n, 127);    /* the stand-in as a str, for parse_fast */
+    if (ascii == NULL) {
+        result = NULL;
+        goto done;
+    }
+    memcpy(PyUnicode_DATA(ascii), stand_in, (size_t)n);
+    masked_line = line;
+    masked_base = PyUnicode_DATA(ascii);
+    masked_len = n;
+    subjects = subjects_overflow = 0;
+    h_at = h_end = -1;
+    result = parse_fast(ascii);
+    masked_line = NULL;
+    Py_DECREF(ascii);
+    if (result == NULL || result == DECLINE)
+        goto done;
+    int ok = SLOT(result, F_KIND) == k_arrival && !subjects_overflow;
+    for (Py_ssize_t k = 0; ok && k < count; k++) {    /* inside the quotes of a T= value */
+        int inside = 0;
+        for (int t = 0; t < subjects && !inside; t++)
+            inside = wide[k] > subject_at[t] && wide[k] < subject_end[t] - 1;
+        ok = inside;
+    }
+    for (int t = 0; ok && h_at >= 0 && t < subjects; t++)    /* the H= scan stayed out of them */
+        ok = h_end <= subject_at[t] || h_at >= subject_end[t];
+    if (!ok) {
+        Py_DECREF(result);
+        result = DECLINE;
+    }
+done:
+    PyMem_Free(stand_in);
+    PyMem_Free(wide);
+    return result;
+}
+
 /* The fast path's answer; for a line it leaves, None (ask_python == 0) or the Python parser's answer. */
 static PyObject *answer(PyObject *line, int ask_python)
 {
@@ -899,6 +985,8 @@ static PyObject *answer(PyObject *line, int ask_python)
         return NULL;
     }
     PyObject *result = parse_fast(line);
+    if (result == DECLINE && PyUnicode_CheckExact(line) && !PyUnicode_IS_ASCII(line))
+        result = parse_masked(line);
     if (result != DECLINE)
         return result;
     if (ask_python)

@@ -18,12 +18,21 @@ static inline int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' 
 static inline int is_alnum(char c) { return is_alpha(c) || is_digit(c); }
 static inline int is_word(char c) { return is_alnum(c) || c == '_'; }
 
+/* While a parser reads a stand-in of a non-ASCII line (one ASCII character for each character of the
+ * line: see _eximc.c's parse_masked), the line itself and where the stand-in is: strings made from the
+ * stand-in are then cut from the line at the same character offsets. */
+static PyObject *masked_line;
+static const char *masked_base;
+static Py_ssize_t masked_len;
+
 static PyObject *str_of(const char *p, Py_ssize_t n)
 {
     if (n <= 0) {
         Py_INCREF(s_empty);
         return s_empty;
     }
+    if (masked_line != NULL && p >= masked_base && p + n <= masked_base + masked_len)
+        return PyUnicode_Substring(masked_line, p - masked_base, p - masked_base + n);
     PyObject *u = PyUnicode_New(n, 127);
     if (u != NULL)
         memcpy(PyUnicode_DATA(u), p, (size_t)n);
