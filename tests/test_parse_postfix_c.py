@@ -60,8 +60,13 @@ def test_the_compiled_parser_is_what_parse_postfix_line_uses(fast):
     assert postfix.parse_postfix_line(line) == postfix.parse_postfix_line_py(line)
     reject = ("Jun  3 10:40:57 mail postfix/smtpd[1]: NOQUEUE: reject: RCPT from x[192.0.2.1]: 554 5.7.1 "
               "<b@example.org>: Relay access denied; from=<a@example.net> to=<b@example.org> proto=ESMTP helo=<x>")
-    assert fast(reject, 2026) is None
-    assert postfix.parse_postfix_line(reject, 2026).kind == postfix.REJECT
+    assert fast(reject, 2026) == postfix.parse_postfix_line_py(reject, 2026)
+    assert (fast(reject, 2026).kind, fast(reject, 2026).fields["client_ip"], fast(reject, 2026).fields["helo"]) == (
+        postfix.REJECT, "192.0.2.1", "x")
+    check = ("Jun  3 10:40:57 mail postfix/cleanup[2]: NOQUEUE: reject: header Subject: hi from x[192.0.2.1]; "
+             "from=<a@example.net> to=<b@example.org> proto=ESMTP helo=<x>: 5.7.1 no")
+    assert fast(check, 2026) is None  # header and body checks: Python's
+    assert postfix.parse_postfix_line(check, 2026) == postfix.parse_postfix_line_py(check, 2026)
     with pytest.raises(TypeError):
         fast(line, "2026")
 
@@ -94,8 +99,8 @@ def test_a_generated_busy_server_log_reads_the_same_and_mostly_in_c(fast, tmp_pa
     lines = corpus_lines(log)
     assert len(lines) >= 30_000
     read = compare(fast, lines)
-    # what it leaves: rejections, pickup, notifications, dnsblog, expiries
-    assert read / len(lines) > 0.9, (read, len(lines))
+    # what it leaves: pickup, notifications, dnsblog, expiries
+    assert read / len(lines) > 0.98, (read, len(lines))
 
 
 PIECES = [
@@ -105,6 +110,8 @@ PIECES = [
     "to ", " with cipher ", " (256/", "Anonymous ", "proxy-", "NOQUEUE: ", "reject: ", "postsuper", "smtpd",
     "dnsblog", "postfix/", "-out/", "[123]", "4AA091855DA0", "3mPVKl0Mhjz7sXv", "Z", "+01:00", "+0100", ".123",
     ",5", "T", "\t", "\r", "\xa0", "\u00e9", "1", "9", "Feb", "  ", "31",
+    "milter-reject: ", "RCPT", "END-OF-MESSAGE", " from ", "local: ", "]:587: ", "; from=<", "; to=<", "; proto=",
+    " to=<", " proto=SMTP", ", proto=", " helo=<", "helo=<", "header ", "body ", "discard: ", "-",
 ]
 TEMPLATES = [
     "Jun  3 10:40:57 mail postfix/submission/smtpd[9708]: 4AA091855DA0: client=mx.example.net[192.0.2.7]:25, "
@@ -123,6 +130,15 @@ TEMPLATES = [
     "Jun  3 10:40:57 mail dovecot: imap-login: Login: user=<a@example.com>",
     "2022-01-08T19:42:12+0100 mail postfix/local[3]: 4AA091855DA0: to=<bob@example.org>, relay=local, "
     "delay=0.1, status=bounced (unknown user)",
+    "Jun  3 10:40:57 mail postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[192.0.2.1]:4711: 450 4.7.1 "
+    "<b@example.org>: Recipient address rejected: Greylisted; from=<a@example.net> to=<b@example.org> proto=ESMTP "
+    "helo=<x.example>",
+    "Jun  3 10:40:57 mail postfix/postscreen[7]: NOQUEUE: reject: RCPT from [192.0.2.1]:5555: 550 5.7.1 Service "
+    "unavailable; client [192.0.2.1] blocked using zen.spamhaus.org; from=<a@b>, to=<c@d>, proto=ESMTP, helo=<h>",
+    "Jun  3 10:40:57 mail postfix/smtpd[1]: NOQUEUE: milter-reject: END-OF-MESSAGE from x[192.0.2.1]: 5.7.1 "
+    "Spam; from=<> to=<c@d> proto=SMTP",
+    "Jun  3 10:40:57 mail postfix/sendmail[1]: NOQUEUE: reject: MAIL from local: 553 5.1.3 bad; proto=local",
+    "Jun  3 10:40:57 mail postfix/smtpd[1]: NOQUEUE: lost connection after RCPT from x[192.0.2.1]",
 ]
 
 
@@ -176,3 +192,25 @@ def test_syslog_year_reads_the_same_through_new_year(fast):
     assert got == want
     assert got[0].time < got[1].time  # New Year: the year went up
     assert got[2].time < got[1].time  # a December line logged late: the year before
+
+
+def test_noqueue_rejections_read_the_same(fast):
+    """Rejection lines built from the pieces that steer _STAGE_RE, _find_trailer and _TRAILER_RE."""
+    rng = random.Random(7)
+    stages = ["RCPT", "MAIL", "END-OF-MESSAGE", "DATA", "x-y", "", "RC PT", "RCPT1"]
+    clients = ["x[1.2.3.4]", "unknown[192.0.2.1]:4711", "[1.2.3.4]:25", "local", "x[1.2.3.4]:", "x[1.2.3.4]:2a",
+               "x[1.2.3.4", "x [1]", "a[b]c[d]", "[]", "x[1.2.3.4]:25:", "localx", "x[::1]:25"]
+    reasons = ["554 5.7.1 <b@x>: Relay access denied", "", "  spaced  ", "a; b", "x; from=<y", "z ; to=<"]
+    trailers = ["", "; from=<a@b> to=<c@d> proto=ESMTP helo=<h>", "; from=<>, to=<c@d>, proto=ESMTP, helo=<h>",
+                "; to=<c@d> proto=SMTP", "; proto=ESMTP", "; from=<a", "; from=<a> proto= helo=<h>",
+                "; from=<a>,, to=<b>", "; from=<a>  to=<b>", "; helo=<x>", "; proto=A,B helo=<x", "; to=<b>; from=<a>"]
+    read = with_client = 0
+    for _ in range(20_000):
+        line = ("Jun  3 10:40:57 mail postfix/smtpd[1]: NOQUEUE: " + rng.choice(["reject: ", "milter-reject: "])
+                + rng.choice(stages) + rng.choice([" from ", " from"]) + rng.choice(clients) + rng.choice([": ", ":", " : "])
+                + rng.choice(reasons) + rng.choice(trailers) + rng.choice(["", " ", "x"]))
+        ours = fast(line, 2026)
+        assert ours is not None and ours == postfix.parse_postfix_line_py(line, 2026), line
+        read += 1
+        with_client += "stage" in ours.fields
+    assert with_client > 1_000, with_client

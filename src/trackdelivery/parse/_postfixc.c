@@ -2,10 +2,10 @@
  *
  * parse(line, year_hint=None) answers every line: it reads the common forms itself (the syslog prefix
  * in its classic and RFC 3339 shapes; deliveries, client=, qmgr's from=, message-id=, removed; connect,
- * TLS sessions and other notes without a queue id; other programs' lines) and hands every other line to
- * the Python parser: rejections and NOQUEUE lines, pickup, bounce notices, header checks, expiries,
- * postsuper, proxy and dnsblog lines, a line without a year hint, and any line that is not printable
- * ASCII. fast(line, year_hint=None) returns None for those instead; the tests compare it with the
+ * TLS sessions and other notes without a queue id; NOQUEUE rejections of smtpd and postscreen; other
+ * programs' lines) and hands every other line to the Python parser: other rejections, pickup, bounce
+ * notices, header checks, expiries, postsuper, proxy and dnsblog lines, a line without a year hint,
+ * and any line that is not printable ASCII. fast(line, year_hint=None) returns None for those instead; the tests compare it with the
  * Python parser line for line (tests/test_parse_postfix_c.py).
  *
  * Each helper names the Python function or regular expression it reads like.
@@ -20,12 +20,13 @@ static const char *const field_names[NFIELDS] = {
 static PyTypeObject *line_type;          /* parse.postfix.PostfixLine (a slots dataclass) */
 static Py_ssize_t offsets[NFIELDS];
 static PyObject *k_connect, *k_client, *k_queued, *k_message_id, *k_removed, *k_deleted, *k_delivery, *k_tls,
-    *k_note, *k_other;
+    *k_note, *k_other, *k_reject;
 static PyObject *classic_epoch, *iso_epoch;  /* parse.postfix._classic_epoch, _iso_epoch */
 static PyObject *services, *service_of;      /* parse.postfix._services (program -> service), _service_of */
 static PyObject *python_parse;               /* parse.postfix.parse_postfix_line_py */
 static PyObject *s_to, *s_relay, *s_status, *s_from, *s_size, *s_nrcpt, *s_message_id, *s_tls, *s_client,
     *s_orig_client;
+static PyObject *s_action, *s_stage, *s_proto, *s_helo, *s_reject, *s_milter_reject;
 static PyObject *s_client_host, *s_client_ip, *s_client_port, *s_orig_client_host, *s_orig_client_ip,
     *s_orig_client_port, *s_peer_host, *s_peer_ip, *s_peer_port;
 
@@ -393,6 +394,131 @@ static int is_qid_long(char c)
     return is_alpha(c) && l != 'a' && l != 'e' && l != 'i' && l != 'o' && l != 'u';
 }
 
+/* _TRAILER_RE.match(text) into the fields: "from=<a> to=<b> proto=ESMTP helo=<h>", postscreen's with
+ * commas. Every group is optional and nothing has to follow, so each is taken where it matches. */
+static int trailer(PyObject *f, const char *t, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    static const char *const bracketed[2] = {"from=<", "to=<"};
+    PyObject *const keys[2] = {s_from, s_to};
+    for (int k = 0; k < 3; k++) {
+        Py_ssize_t v = -1, e = -1;
+        if (k < 2 && starts(t + i, n - i, bracketed[k])) {           /* (?:KEY=<([^>]*)>,? ?)? */
+            v = i + (Py_ssize_t)strlen(bracketed[k]);
+            for (e = v; e < n && t[e] != '>'; e++)
+                ;
+            if (e >= n)
+                continue;
+            if (put(f, keys[k], t + v, e - v) < 0)
+                return -1;
+            i = e + 1;
+        } else if (k == 2 && starts(t + i, n - i, "proto=")) {      /* (?:proto=([^\s,]+),? ?)? */
+            v = i + 6;
+            for (e = v; e < n && t[e] != ' ' && t[e] != ','; e++)
+                ;
+            if (e == v)
+                continue;
+            if (put(f, s_proto, t + v, e - v) < 0)
+                return -1;
+            i = e;
+        } else {
+            continue;
+        }
+        if (i < n && t[i] == ',')
+            i++;
+        if (i < n && t[i] == ' ')
+            i++;
+    }
+    if (starts(t + i, n - i, "helo=<")) {                           /* (?:helo=<([^>]*)>)? */
+        Py_ssize_t v = i + 6, e = v;
+        while (e < n && t[e] != '>')
+            e++;
+        if (e < n && put(f, s_helo, t + v, e - v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* _find_trailer(text): where "; from=<" (else "; to=<", else "; proto=") last begins, -1 if nowhere. */
+static Py_ssize_t find_trailer(const char *r, Py_ssize_t n)
+{
+    Py_ssize_t at = RFIND(r, 0, n, "; from=<");
+    if (at < 0)
+        at = RFIND(r, 0, n, "; to=<");
+    if (at < 0)
+        at = RFIND(r, 0, n, "; proto=");
+    return at;
+}
+
+/* _parse_action(out, action, body) for reject and milter-reject lines read by _STAGE_RE:
+ * "RCPT from mx.example.net[192.0.2.7]:25: 554 5.7.1 <b@x>: Relay access denied; from=<a> to=<b> ..."
+ * _STAGE_RE = (?P<stage>[A-Za-z-]+) from (?P<client>[^\s\[]*\[[^\]]*\](?::\d+)?|local): ; each of its
+ * runs stops at the one character that may follow it, so the first way it matches is the only one.
+ * Header and body checks (_CHECK_RE) are Python's. */
+static PyObject *parse_action(PyObject *out, PyObject *action, const char *b, Py_ssize_t n)
+{
+    PyObject *f = SLOT(out, F_FIELDS);
+    if (starts(b, n, "header ") || starts(b, n, "body "))
+        return DECLINE;
+    if (set_kind(out, k_reject) < 0 || PyDict_SetItem(f, s_action, action) < 0)
+        return NULL;
+    Py_ssize_t stage_end = 0;
+    while (stage_end < n && (is_alpha(b[stage_end]) || b[stage_end] == '-'))
+        stage_end++;
+    Py_ssize_t c = stage_end + 6, client_end = -1;
+    int local = 0;
+    if (stage_end > 0 && starts(b + stage_end, n - stage_end, " from ")) {
+        Py_ssize_t e = c;
+        while (e < n && b[e] != ' ' && b[e] != '[')
+            e++;
+        if (e < n && b[e] == '[') {
+            Py_ssize_t r = e + 1;
+            while (r < n && b[r] != ']')
+                r++;
+            Py_ssize_t q = r + 1;
+            if (q + 1 < n && b[q] == ':' && is_digit(b[q + 1]))
+                for (q += 2; q < n && is_digit(b[q]); q++)
+                    ;
+            if (r < n && starts(b + q, n - q, ": "))
+                client_end = q;
+        }
+        if (client_end < 0 && starts(b + c, n - c, "local: "))
+            client_end = c + 5, local = 1;
+    }
+    if (client_end < 0)
+        return set_str(out, F_MESSAGE, b, n) < 0 ? NULL : out;
+    if (put(f, s_stage, b, stage_end) < 0
+        || (!local && client_fields(f, b + c, client_end - c, s_client_host, s_client_ip, s_client_port) < 0))
+        return NULL;
+    const char *rest = b + client_end + 2;
+    Py_ssize_t rn = n - (client_end + 2), at = find_trailer(rest, rn), start = 0;
+    if (at >= 0) {
+        if (trailer(f, rest + at + 2, rn - at - 2) < 0)
+            return NULL;
+        rn = at;
+    }
+    while (start < rn && rest[start] == ' ')    /* .strip() */
+        start++;
+    while (rn > start && rest[rn - 1] == ' ')
+        rn--;
+    return set_str(out, F_MESSAGE, rest + start, rn - start) < 0 ? NULL : out;
+}
+
+/* _parse_noqueue(out, body): reject and milter-reject lines here, the other actions Python's; any other
+ * body is a NOTE with it as the message. */
+static PyObject *parse_noqueue(PyObject *out, const char *b, Py_ssize_t n)
+{
+    static const char *const others[] = {"proxy-reject: ", "discard: ", "milter-discard: ", "hold: ", "milter-hold: "};
+    if (starts(b, n, "reject: "))
+        return parse_action(out, s_reject, b + 8, n - 8);
+    if (starts(b, n, "milter-reject: "))
+        return parse_action(out, s_milter_reject, b + 15, n - 15);
+    for (size_t k = 0; k < sizeof others / sizeof *others; k++)
+        if (starts(b, n, others[k]))
+            return DECLINE;
+    return set_str(out, F_MESSAGE, b, n) < 0 ? NULL : out;
+}
+
 /* The fast path: a PostfixLine, DECLINE, or NULL with an exception set. */
 static PyObject *parse_fast(PyObject *line, PyObject *year_hint)
 {
@@ -480,6 +606,7 @@ static PyObject *parse_fast(PyObject *line, PyObject *year_hint)
     i += 2;
     /* part 3: the queue id "4AA091855DA0: " | "3mPVKl0Mhjz7sXv: " | "NOQUEUE: " */
     Py_ssize_t qid = -1, qid_end = -1;
+    int noqueue = 0;
     {
         Py_ssize_t e = i;
         while (e < n && is_qid_hex(s[e]))
@@ -493,7 +620,7 @@ static PyObject *parse_fast(PyObject *line, PyObject *year_hint)
             if (e - i >= 10 && e + 1 < n && s[e] == ':' && s[e + 1] == ' ')
                 qid = i, qid_end = e;
             else if (starts(s + i, n - i, "NOQUEUE: "))
-                return DECLINE;
+                noqueue = 1, i += 9;
         }
         if (qid >= 0)
             i = qid_end + 2;
@@ -551,7 +678,9 @@ static PyObject *parse_fast(PyObject *line, PyObject *year_hint)
     const char *b = s + i;
     Py_ssize_t bn = n - i;
     PyObject *result;
-    if (qid >= 0) {
+    if (noqueue) {
+        result = parse_noqueue(out, b, bn);
+    } else if (qid >= 0) {
         result = parse_queue_line(out, service, b, bn);
     } else if (starts(b, bn, "connect from ") && PyUnicode_CompareWithASCIIString(service, "smtpd") == 0) {
         result = set_kind(out, k_connect) < 0
@@ -655,7 +784,8 @@ static PyObject *setup(PyObject *self, PyObject *args)
         || !(k_queued = kind_of(kinds, "queued")) || !(k_message_id = kind_of(kinds, "message_id"))
         || !(k_removed = kind_of(kinds, "removed")) || !(k_deleted = kind_of(kinds, "deleted"))
         || !(k_delivery = kind_of(kinds, "delivery")) || !(k_tls = kind_of(kinds, "tls"))
-        || !(k_note = kind_of(kinds, "note")) || !(k_other = kind_of(kinds, "other")))
+        || !(k_note = kind_of(kinds, "note")) || !(k_other = kind_of(kinds, "other"))
+        || !(k_reject = kind_of(kinds, "reject")))
         return NULL;
     if (s_empty == NULL)
         s_empty = PyUnicode_New(0, 0);
@@ -665,6 +795,8 @@ static PyObject *setup(PyObject *self, PyObject *args)
     s_client_host = interned("client_host"), s_client_ip = interned("client_ip"), s_client_port = interned("client_port");
     s_orig_client_host = interned("orig_client_host"), s_orig_client_ip = interned("orig_client_ip");
     s_orig_client_port = interned("orig_client_port");
+    s_action = interned("action"), s_stage = interned("stage"), s_proto = interned("proto"), s_helo = interned("helo");
+    s_reject = interned("reject"), s_milter_reject = interned("milter-reject");
     s_peer_host = interned("peer_host"), s_peer_ip = interned("peer_ip"), s_peer_port = interned("peer_port");
     Py_INCREF(classic), classic_epoch = classic;
     Py_INCREF(iso), iso_epoch = iso;

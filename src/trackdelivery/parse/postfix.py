@@ -484,7 +484,7 @@ def _compiled_parser() -> Callable[..., PostfixLine] | None:
     except ImportError:
         return None
     kinds = {name: name for name in (CONNECT, CLIENT, QUEUED, MESSAGE_ID, REMOVED, DELETED, DELIVERY, TLS, NOTE,
-                                     OTHER)}  # fmt: skip
+                                     OTHER, REJECT)}  # fmt: skip
     _postfixc.setup(PostfixLine, kinds, _classic_epoch, _iso_epoch, _services, _service_of, parse_postfix_line_py)
     parse: Callable[..., PostfixLine] = _postfixc.parse
     return parse
