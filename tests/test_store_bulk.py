@@ -123,6 +123,28 @@ def test_what_it_cannot_bind_is_refused_before_anything_is_written(bulk, conn) -
         bulk.executemany(conn, insert, [(1, 2, 3)])
 
 
+def test_insert_binds_the_recipes_rows_and_stops_at_a_failing_one(bulk, conn) -> None:
+    recipe = ((store_module.KEY, None, None), (store_module.FIELD, "msgid", None), (store_module.FIELD, "size", None))
+    states = {7: MessageState(7, "a", size=10), 8: MessageState(8, "b", size=None), 9: MessageState(9, "c", size=3)}
+    insert = "INSERT INTO t VALUES (?, ?, ?)"
+    bulk.insert(conn, insert, states, MessageState, recipe, {}, {}, {}, MessageState)
+    assert conn.execute("SELECT * FROM t ORDER BY a").fetchall() == [(7, "a", 10), (8, "b", None), (9, "c", 3)]
+    assert bulk.rows(states, MessageState, recipe, {}, {}, {}, MessageState) == [(7, "a", 10), (8, "b", None), (9, "c", 3)]
+    conn.execute("DELETE FROM t")
+    conn.execute("CREATE UNIQUE INDEX t_c ON t(c)")
+    states[9].size = 10  # the same c as the first row
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed"):
+        bulk.insert(conn, insert, states, MessageState, recipe, {}, {}, {}, MessageState)
+    assert conn.execute("SELECT a FROM t ORDER BY a").fetchall() == [(7,), (8,)]  # as executemany
+    with pytest.raises(ValueError, match="takes 3 values, the recipe makes 2"):
+        bulk.insert(conn, insert, states, MessageState, recipe[:2], {}, {}, {}, MessageState)
+    with pytest.raises(TypeError, match="not a"):
+        bulk.insert(conn, insert, {1: DeliveryEvent("success")}, MessageState, recipe, {}, {}, {}, MessageState)
+    with pytest.raises(TypeError, match="cannot bind a list"):
+        bulk.insert(conn, insert, states, MessageState, recipe[:2] + ((store_module.FIELD, "raw", None),), {}, {}, {},
+                    MessageState)
+
+
 def _tables(db: Path) -> dict[str, list[tuple]]:
     conn = sqlite3.connect(db)
     try:
@@ -193,14 +215,13 @@ def _ingest(db: Path, logs: list[Path], compiled: bool, monkeypatch: pytest.Monk
         if not compiled:
             patch.setattr(store_module, "BULK", None)
         else:  # every batch's rows made in C must be the Python reference's, value for value and type
-            made = Store._rows
+            insert = Store._insert
 
-            def checked(self: Store, batch: Batch, rows) -> list[tuple]:
-                ours = made(self, batch, rows)
-                assert _typed(ours) == _typed(rows.python(batch))
-                return ours
+            def checked(self: Store, sql: str, batch: Batch, rows) -> None:
+                assert _typed(_c_rows(store_module.BULK, batch, rows)) == _typed(rows.python(batch))
+                insert(self, sql, batch, rows)
 
-            patch.setattr(Store, "_rows", checked)
+            patch.setattr(Store, "_insert", checked)
         with Store(db) as store:
             # an account owns the busiest domains: the owner columns hold names, not only "-remote-"
             store.db.execute("INSERT INTO users (id, name, role, created) VALUES (1, 'acct', 'account', 0)")

@@ -310,13 +310,13 @@ class Store:
         db = self.db
         with transaction(db):
             if batch.messages:
-                self.executemany(_INSERT_MESSAGE, self._rows(batch, MESSAGE_ROWS))
+                self._insert(_INSERT_MESSAGE, batch, MESSAGE_ROWS)
                 first, added = message_raw_rows(batch)
                 self.executemany(_INSERT_MESSAGE_RAW, first)
                 self.executemany(_INSERT_MESSAGE_RAW_ADDED, added)
             if batch.events:
                 self._apply_owners(batch)
-                self.executemany(_INSERT_EVENT, self._rows(batch, EVENT_ROWS))
+                self._insert(_INSERT_EVENT, batch, EVENT_ROWS)
                 self._add_addresses(batch)
             if batch.deleted_events:
                 db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in batch.deleted_events])
@@ -330,15 +330,17 @@ class Store:
         for state in batch.messages.values():  # committed: their lines are stored
             state.raw_stored = len(state.raw)
 
-    def _rows(self, batch: Batch, rows: Rows) -> list[tuple[object, ...]]:
-        """The rows of one table for a batch: compiled where it could be set up, else the Python reference."""
+    def _insert(self, sql: str, batch: Batch, rows: Rows) -> None:
+        """INSERT one table's rows for a batch: made and bound in C where it could be set up (no tuple per
+        row), else the Python reference's rows through Python's executemany."""
         if self._bulk is None:
-            return rows.python(batch)
+            self.db.executemany(sql, rows.python(batch))
+            return
         items = batch.events if rows.item_type is DeliveryEvent else batch.messages
-        made: list[tuple[object, ...]] = self._bulk.rows(
-            items, rows.item_type, rows.recipe, batch.event_message, batch.event_raw, batch.messages, MessageState
+        self._bulk.insert(
+            self.db, sql, items, rows.item_type, rows.recipe, batch.event_message, batch.event_raw, batch.messages,
+            MessageState,
         )
-        return made
 
     def _add_addresses(self, batch: Batch) -> None:
         """Put the batch's addresses that are new into the addresses table (a trigger indexes them)."""
