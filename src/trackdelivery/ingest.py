@@ -18,7 +18,16 @@ from .correlate import Correlator
 from .correlate_postfix import PostfixCorrelator
 from .detect import FORMATS, POSTFIX, decided_format, line_format
 from .parse import exim, postfix
-from .source import READ_ERRORS, SourceError, is_compressed, open_log, order_by_time, read_head, read_lines
+from .source import (
+    MAX_LINE,
+    READ_ERRORS,
+    SourceError,
+    finish_line,
+    is_compressed,
+    open_log,
+    order_by_time,
+    read_head,
+)
 from .store.sqlite import HEAD_BYTES, Checkpoint, Store, head_hash
 
 BATCH_LINES = 25_000
@@ -180,12 +189,22 @@ class Ingestor:
         lines = unparsed = pending = duplicates = 0
         reported = offset
         total = 0
-        lines_iter = read_lines(f, final)
+        readline = f.readline
         while True:
+            # A line that ends in its newline is taken at once (inline: a generator per line cost 0.08 s
+            # per million); else finish_line reads the rest of an oversize line or holds a partial one back.
             try:
-                raw, consumed, oversize = next(lines_iter)
-            except StopIteration:
-                break
+                raw = readline(MAX_LINE)
+                if raw[-1:] == b"\n":
+                    consumed = len(raw)
+                    raw = raw[:-1]
+                else:
+                    line = finish_line(readline, raw, final)
+                    if line is None:
+                        break
+                    raw, consumed, oversize = line
+                    if oversize:
+                        summary.oversize += 1
             except READ_ERRORS:
                 # A damaged archive: keep what was read (with its checkpoint), then report.
                 self._commit(checkpoint, offset, lines, unparsed, duplicates)
@@ -214,8 +233,6 @@ class Ingestor:
                         self._warn_unparsed(checkpoint, checkpoint.lines + lines, text)
                 elif not feed(parsed, text):
                     duplicates += 1
-            if oversize:
-                summary.oversize += 1
             if pending >= BATCH_LINES:
                 self._commit(checkpoint, offset, lines, unparsed, duplicates)
                 total += lines

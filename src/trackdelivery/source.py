@@ -9,7 +9,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import BinaryIO
 
 from .parse import exim, postfix
@@ -74,37 +74,31 @@ def read_head(path: str, size: int) -> bytes:
             raise SourceError(f"Cannot read {path}: it is damaged or not a log ({exc}).") from exc
 
 
-def read_lines(f: BinaryIO, final: bool) -> Iterator[tuple[bytes, int, bool]]:
-    """Yield (line without newline, bytes consumed including the newline, oversize flag).
+def finish_line(readline: Callable[[int], bytes], chunk: bytes, final: bool) -> tuple[bytes, int, bool] | None:
+    """The line that ``chunk`` begins, when readline(MAX_LINE) gave it without a newline at its end:
+    (the line, the bytes it takes with its newline, whether it was oversize), or None at the end of the
+    file (an empty chunk) and for a last line without its newline yet, held back unless ``final``.
 
-    A last line without a newline is held back (it may still be being written) unless ``final``.
+    An oversize line keeps its start; the rest up to the newline is read and skipped. The ingest reads
+    every other line itself (Ingestor._consume).
     """
-    readline = f.readline
+    if not chunk:
+        return None
+    if len(chunk) < MAX_LINE:
+        return (chunk, len(chunk), False) if final else None
+    consumed = len(chunk)
+    ended = False
     while True:
-        chunk = readline(MAX_LINE)
-        if not chunk:
-            return
-        if chunk[-1:] == b"\n":
-            yield chunk[:-1], len(chunk), False
-            continue
-        if len(chunk) < MAX_LINE:
-            if final:
-                yield chunk, len(chunk), False
-            return
-        # An oversize line: keep its start, skip the rest up to the newline.
-        consumed = len(chunk)
-        ended = False
-        while True:
-            more = readline(MAX_LINE)
-            if not more:
-                break
-            consumed += len(more)
-            if more[-1:] == b"\n":
-                ended = True
-                break
-        if not ended and not final:
-            return
-        yield chunk, consumed, True
+        more = readline(MAX_LINE)
+        if not more:
+            break
+        consumed += len(more)
+        if more[-1:] == b"\n":
+            ended = True
+            break
+    if not ended and not final:
+        return None
+    return chunk, consumed, True
 
 
 def first_time(path: str) -> int | None:
