@@ -360,5 +360,29 @@ def test_postfix_corner_cases_give_the_same_batches(compiled):
         head.format(s=6, prog="smtpd", pid=20_001) + "C00000B0001: client=c1.example.net[203.0.113.1]",
         head.format(s=6, prog="smtpd", pid=30_049) + "C00000B0002: client=c1.example.net[203.0.113.49]",
     ]
+    # NOQUEUE rejections: a client dnsblog saw on a list (named unless the text names it), an unknown
+    # client (its HELO shows), no trailer at all
+    lines += [
+        head.format(s=7, prog="dnsblog", pid=50) + "addr 198.51.100.7 listed by domain bl.example as 127.0.0.2",
+        head.format(s=7, prog="postscreen", pid=51) + "NOQUEUE: reject: RCPT from [198.51.100.7]:4711: 550 5.7.1 "
+        "Service unavailable; from=<a@x.example>, to=<b@example.org>, proto=ESMTP, helo=<x.example>",
+        head.format(s=7, prog="postscreen", pid=51) + "NOQUEUE: reject: RCPT from [198.51.100.7]:4712: 550 5.7.1 "
+        "Service unavailable; client [198.51.100.7] blocked using bl.example; from=<a@x.example>, to=<c@example.org>",
+        head.format(s=7, prog="postscreen", pid=51) + "NOQUEUE: reject: RCPT from [198.51.100.8]:4713: 450 4.7.1 "
+        "later; from=<>, to=<d@example.org>, proto=SMTP",
+        head.format(s=7, prog="smtpd", pid=52) + "NOQUEUE: reject: RCPT from unknown[198.51.100.9]: 554 5.7.1 "
+        "<e@example.org>: Relay access denied; from=<a@x.example> to=<e@example.org> proto=ESMTP helo=<h.example>",
+        head.format(s=7, prog="smtpd", pid=52) + "NOQUEUE: milter-reject: END-OF-MESSAGE from x[198.51.100.9]: 5.7.1 "
+        "spam",
+    ]
     run_both(lines, batch_lines=7, fmt="postfix")
     run_both(lines, batch_lines=10_000, fmt="postfix")
+    correlator = PostfixCorrelator(Store().load, 1, 1, store_was_empty=True)
+    feed, parse = correlator.feeder(), postfix.SyslogYear(1_790_000_000).parse
+    for text in lines[-6:]:
+        feed(parse(text), text)
+    rejected = [e for e in correlator.take_batch().events.values() if e.type == "rejected"]
+    assert [e.message for e in rejected[:2]] == [
+        "550 5.7.1 Service unavailable (client listed by bl.example)",
+        "550 5.7.1 Service unavailable; client [198.51.100.7] blocked using bl.example"]
+    assert (rejected[3].senderhost, rejected[3].protocol, rejected[3].reason) == ("h.example", "esmtp", "relay_denied")

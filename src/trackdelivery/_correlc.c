@@ -55,9 +55,9 @@ enum { L_KIND, L_TIME, L_MSGID, L_FLAG, L_ADDRESS, L_ORIG, L_PARENT, L_FIELDS, L
 static const char *const line_names[L_COUNT] = {
     "kind", "time", "msgid", "flag", "address", "orig", "parent", "fields", "recipients", "message"};
 /* Batch */
-enum { B_MESSAGES, B_BY_MSGID, B_EVENTS, B_EVENT_MESSAGE, B_DELETED_EVENTS, B_UPDATED_TEXT, B_COUNT };
+enum { B_MESSAGES, B_BY_MSGID, B_EVENTS, B_EVENT_MESSAGE, B_DELETED_EVENTS, B_UPDATED_TEXT, B_EVENT_RAW, B_COUNT };
 static const char *const batch_names[B_COUNT] = {
-    "messages", "by_msgid", "events", "event_message", "deleted_events", "updated_messages_text"};
+    "messages", "by_msgid", "events", "event_message", "deleted_events", "updated_messages_text", "event_raw"};
 
 static PyTypeObject *state_type, *event_type, *line_type, *batch_type;
 static Py_ssize_t state_at[S_COUNT], event_at[E_COUNT], line_at[L_COUNT], batch_at[B_COUNT];
@@ -75,7 +75,7 @@ static PyObject *unquote;                /* parse.exim.unquote */
 static PyObject *extract_dsn;            /* explain.extract_dsn */
 static PyObject *k_delivery, *k_defer, *k_failure, *k_completed, *k_arrival, *k_rejected, *k_unknown,
     *k_spamscore, *k_note;                                                   /* line kinds */
-static PyObject *t_success, *t_defer, *t_failure, *t_filtered, *t_archive, *t_inprogress;  /* event types */
+static PyObject *t_success, *t_defer, *t_failure, *t_filtered, *t_archive, *t_inprogress, *t_rejected;  /* event types */
 static PyObject *s_empty, *s_completed, *s_blackhole, *s_acl_blackhole, *s_bypassed,
     *s_archiver, *s_star_flag, *s_accepted, *s_discarded_text, *s_bypassed_text, *s_other, *s_retry,
     *s_local, *s_localuser, *s_inprogress_text, *s_colon, *s_space;
@@ -1012,6 +1012,7 @@ static PyObject *setup(PyObject *module, PyObject *args)
         {&k_unknown, kinds, "unknown"}, {&k_spamscore, kinds, "spamscore"}, {&k_note, kinds, "note"},
         {&t_success, types, "success"}, {&t_defer, types, "defer"}, {&t_failure, types, "failure"},
         {&t_filtered, types, "filtered"}, {&t_archive, types, "archive"}, {&t_inprogress, types, "inprogress"},
+        {&t_rejected, types, "rejected"},
         {&s_completed, texts, "completed"}, {&s_blackhole, texts, "blackhole"},
         {&s_acl_blackhole, texts, "acl_blackhole"},
         {&s_bypassed, texts, "bypassed"}, {&s_archiver, texts, "archiver"}, {&s_star_flag, texts, "star_flag"},
@@ -1030,7 +1031,8 @@ static PyObject *setup(PyObject *module, PyObject *args)
  * lines of a message it finds the way PostfixCorrelator.feed does; it does what that method does, with
  * its handlers for client=, qmgr's from=, message-id=, removed and status=sent deliveries in C and
  * every other handler called in Python. A message's first line (or a completed or reused queue id)
- * goes through PostfixCorrelator._state_for; rejections, discards and dnsblog lines go to
+ * goes through PostfixCorrelator._state_for. NOQUEUE rejections are PostfixCorrelator._refused's work
+ * here (postfix_refused); the rejections of a queued message, discards and dnsblog lines go to
  * PostfixCorrelator.feed. Shared with the Exim path: event_for, add_event, drop_pending,
  * close_recipient and touch. */
 
@@ -1045,11 +1047,11 @@ static PyObject *pk_connect, *pk_tls, *pk_reject, *pk_discard, *pk_dnsbl, *pk_cl
     *pk_delivery, *pk_removed, *pk_message_id;
 static PyObject *ps_completed, *ps_sent, *ps_discard, *ps_smtp, *ps_unknown, *ps_none, *ps_local, *ps_virtual,
     *ps_discarded, *ps_queued_as, *ps_forwarded_as, *ps_loopback4, *ps_loopback6, *ps_mapped4, *ps_slash,
-    *ps_private, *ps_public, *ps_discarded_prefix;
+    *ps_private, *ps_public, *ps_discarded_prefix, *ps_postscreen, *ps_blocked_using;
 static PyObject *pa_tls, *pa_host, *pa_state_for, *pa_follow_hop, *pa_link, *pa_forget, *pa_lookup_all, *pa_parents;
 static PyObject *pf_peer_ip, *pf_peer_port, *pf_tls, *pf_status, *pf_to, *pf_orig_to, *pf_relay, *pf_delay,
     *pf_dsn, *pf_from, *pf_size, *pf_message_id, *pf_client_host, *pf_client_ip, *pf_orig_client_ip,
-    *pf_orig_queue_id, *pf_sasl_username, *pf_sasl_method;
+    *pf_orig_queue_id, *pf_sasl_username, *pf_sasl_method, *pf_proto, *pf_helo, *pa_listed;
 static Py_ssize_t max_remembered;        /* correlate_postfix._MAX_REMEMBERED */
 
 static int starts_with(PyObject *text, PyObject *prefix)
@@ -1481,6 +1483,87 @@ static int postfix_session(PyObject *self, PyObject *line, PyObject *kind)
     return rc;
 }
 
+/* fields.get(key, "") as a borrowed reference; NULL only with an exception set. */
+static PyObject *field_text(PyObject *fields, PyObject *key)
+{
+    PyObject *v = PyDict_GetItemWithError(fields, key);
+    return v != NULL ? v : PyErr_Occurred() ? NULL : s_empty;
+}
+
+/* PostfixCorrelator._refused(line, raw) for a rejection without a queue id (NOQUEUE): an event of its
+ * own, with no message. */
+static int postfix_refused(PyObject *self, PyObject *line, PyObject *raw, PyObject *f)
+{
+    PyObject *batch = PyObject_GetAttr(self, a_batch), *counts = PyObject_GetAttr(self, a_events_by_type);
+    PyObject *server = PyObject_GetAttr(self, a_server), *e = NULL, *text = NULL, *id = NULL;
+    int rc = -1;
+    if (batch == NULL || counts == NULL || server == NULL || !Py_IS_TYPE(batch, batch_type) || !PyDict_Check(counts)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "a correlator's batch or events_by_type has the wrong type");
+        goto done;
+    }
+    PyObject *host = get(line, pline_at[P_HOST]), *when = get(line, pline_at[P_TIME]);
+    PyObject *service = get(line, pline_at[P_SERVICE]), *message = get(line, pline_at[P_MESSAGE]);
+    PyObject *from = field_text(f, pf_from), *to = field_text(f, pf_to), *ip = field_text(f, pf_client_ip);
+    PyObject *client = field_text(f, pf_client_host), *helo = field_text(f, pf_helo);
+    PyObject *proto = field_text(f, pf_proto);
+    if (host == NULL || when == NULL || service == NULL || message == NULL || from == NULL || to == NULL
+        || ip == NULL || client == NULL || helo == NULL || proto == NULL || PyObject_SetAttr(self, pa_host, host) < 0)
+        goto done;
+    if ((e = from_template(template_event, template_at, template_count)) == NULL)
+        goto done;
+    PyObject *lower_proto = PyObject_CallMethodNoArgs(proto, m_lower);
+    /* _client_name: smtpd's "unknown" (no reverse DNS) shows the HELO instead */
+    PyObject *name = same_str(client, ps_unknown) ? helo : client;
+    if (lower_proto == NULL || set_slot_at(e, event_at[E_PROTOCOL], lower_proto) < 0
+        || put_borrowed(e, event_at[E_TYPE], t_rejected) < 0
+        || put_borrowed(e, event_at[E_SERVER], truthy_str(server) ? server : host) < 0
+        || put_borrowed(e, event_at[E_ACTIONUNIXTIME], when) < 0 || put_borrowed(e, event_at[E_EMAIL], from) < 0
+        || put_borrowed(e, event_at[E_RECIPIENT], to) < 0 || put_borrowed(e, event_at[E_SENDERIP], ip) < 0
+        || put_borrowed(e, event_at[E_SENDERHOST], name) < 0)
+        goto done;
+    Py_INCREF(message);
+    text = message;
+    if (same_str(service, ps_postscreen)) {    /* the blocklist dnsblog saw the client on */
+        PyObject *listed_by = PyObject_GetAttr(self, pa_listed);
+        PyObject *listed = listed_by == NULL ? NULL : PyObject_GetItem(listed_by, ip);
+        Py_XDECREF(listed_by);
+        if (listed == NULL) {
+            if (listed_by == NULL || !PyErr_ExceptionMatches(PyExc_KeyError))
+                goto done;
+            PyErr_Clear();
+        } else {
+            if (PyObject_IsTrue(listed) == 1 && !contains_text(text, ps_blocked_using))
+                Py_SETREF(text, PyUnicode_FromFormat("%U (client listed by %S)", text, listed));
+            Py_DECREF(listed);
+            if (text == NULL)
+                goto done;
+        }
+    }
+    if (put_borrowed(e, event_at[E_MESSAGE], text) < 0)
+        goto done;
+    PyObject *explained = PyObject_CallMethodOneArg(self, a_explain, e);
+    if (explained == NULL)
+        goto done;
+    Py_DECREF(explained);
+    PyObject *events = get(batch, batch_at[B_EVENTS]), *refs = get(batch, batch_at[B_EVENT_MESSAGE]);
+    PyObject *raws = get(batch, batch_at[B_EVENT_RAW]), *type = get(e, event_at[E_TYPE]);
+    if (events == NULL || refs == NULL || raws == NULL || type == NULL
+        || (id = take_id(self, a_next_event_id)) == NULL)
+        goto done;
+    if (PyDict_SetItem(events, id, e) == 0 && PyDict_SetItem(refs, id, Py_None) == 0
+        && count(counts, type, 1) == 0 && PyDict_SetItem(raws, id, raw) == 0)
+        rc = 0;
+done:
+    Py_XDECREF(id);
+    Py_XDECREF(text);
+    Py_XDECREF(e);
+    Py_XDECREF(server);
+    Py_XDECREF(counts);
+    Py_XDECREF(batch);
+    return rc;
+}
+
 static PyObject *feed_postfix(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 3) {
@@ -1495,6 +1578,9 @@ static PyObject *feed_postfix(PyObject *module, PyObject *const *args, Py_ssize_
     PyObject *kind = Py_IS_TYPE(line, pline_type) && PyUnicode_CheckExact(raw) ? SLOT(line, pline_at[P_KIND]) : NULL;
     PyObject *qid = kind == NULL ? NULL : SLOT(line, pline_at[P_QUEUE_ID]);
     PyObject *fields = qid == NULL ? NULL : SLOT(line, pline_at[P_FIELDS]);
+    if (fields != NULL && kind == pk_reject && PyUnicode_CheckExact(qid) && PyUnicode_GET_LENGTH(qid) == 0
+        && PyDict_CheckExact(fields))
+        return postfix_refused(self, line, raw, fields) < 0 ? NULL : (Py_INCREF(Py_True), Py_True);
     if (fields == NULL || !PyUnicode_CheckExact(qid) || !PyDict_CheckExact(fields) || kind == pk_reject
         || kind == pk_discard || kind == pk_dnsbl)
         return PyObject_Vectorcall(postfix_feed, args, 3, NULL);
@@ -1637,7 +1723,8 @@ static PyObject *setup_postfix(PyObject *module, PyObject *args)
         {&ps_discarded_prefix, texts, "discarded_prefix"}, {&ps_queued_as, texts, "queued_as"},
         {&ps_forwarded_as, texts, "forwarded_as"}, {&ps_loopback4, texts, "loopback4"},
         {&ps_loopback6, texts, "loopback6"}, {&ps_mapped4, texts, "mapped4"}, {&ps_slash, texts, "slash"},
-        {&ps_private, texts, "private"}, {&ps_public, texts, "public"},
+        {&ps_private, texts, "private"}, {&ps_public, texts, "public"}, {&ps_postscreen, texts, "postscreen"},
+        {&ps_blocked_using, texts, "blocked_using"},
     };
     if (take_named(named, sizeof named / sizeof named[0], "setup_postfix") < 0)
         return NULL;
@@ -1666,7 +1753,7 @@ PyMODINIT_FUNC PyInit__correlc(void)
                            "_tls", "_host", "_state_for", "_follow_hop", "_link", "peer_ip", "peer_port", "tls",
                            "status", "to", "orig_to", "relay", "delay", "dsn", "from", "size", "message_id",
                            "client_host", "client_ip", "orig_client_ip", "orig_queue_id", "sasl_username",
-                           "sasl_method", "_forget", "_lookup_all", "_parents"};
+                           "sasl_method", "_forget", "_lookup_all", "_parents", "proto", "helo", "_listed"};
     PyObject **to[] = {&s_empty, &s_colon, &s_space, &a_cache, &a_batch, &a_next_event_id, &a_events_by_type,
                        &a_explain, &a_evicted, &a_horizon, &a_next_message_id, &a_server, &a_cache_size,
                        &m_move_to_end, &m_pop, &m_popitem, &m_lower, &f_R, &f_T, &f_H, &f_X, &f_QT, &f_C, &f_A,
@@ -1674,7 +1761,8 @@ PyMODINIT_FUNC PyInit__correlc(void)
                        &pf_peer_ip, &pf_peer_port, &pf_tls, &pf_status, &pf_to, &pf_orig_to, &pf_relay, &pf_delay,
                        &pf_dsn, &pf_from, &pf_size, &pf_message_id, &pf_client_host, &pf_client_ip,
                        &pf_orig_client_ip, &pf_orig_queue_id, &pf_sasl_username, &pf_sasl_method, &pa_forget,
-                       &pa_lookup_all, &pa_parents};
+                       &pa_lookup_all, &pa_parents, &pf_proto, &pf_helo, &pa_listed};
+    _Static_assert(sizeof names / sizeof names[0] == sizeof to / sizeof to[0], "a name for every string");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*to[i] = PyUnicode_InternFromString(names[i])) == NULL)
             return NULL;

@@ -553,7 +553,7 @@ def _compiled_feed() -> Callable[[Correlator, px.EximLine, str], bool] | None:
         for name in (px.DELIVERY, px.DEFER, px.FAILURE, px.COMPLETED, px.ARRIVAL, px.REJECTED, px.UNKNOWN,
                      px.SPAM_SCORE, px.NOTE)
     }  # fmt: skip
-    event_types = {name: name for name in (SUCCESS, DEFER, FAILURE, FILTERED, ARCHIVE, INPROGRESS)}
+    event_types = {name: name for name in (SUCCESS, DEFER, FAILURE, FILTERED, ARCHIVE, INPROGRESS, REJECTED)}
     texts = {
         "completed": "completed", "blackhole": BLACKHOLE, "acl_blackhole": ACL_BLACKHOLE,
         "bypassed": BYPASSED_TRANSPORT, "archiver": ARCHIVER_PREFIX, "star_flag": "*>",

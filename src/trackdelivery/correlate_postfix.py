@@ -493,9 +493,10 @@ _HANDLERS: dict[str, _Handler] = {
 def _compiled_feed() -> Callable[[PostfixCorrelator, pp.PostfixLine, str], bool] | None:
     """_correlc.feed_postfix, set up; None where it was not built or TRACKDELIVERY_PURE_PYTHON is set.
 
-    It takes connect and TLS lines and the client=, from=, message-id=, removed and status=sent lines of
-    a message, doing what ``PostfixCorrelator.feed`` does with them (its other handlers are called as they
-    are); it hands rejections, discards and dnsblog lines to ``PostfixCorrelator.feed``.
+    It takes connect and TLS lines, NOQUEUE rejections, and the client=, from=, message-id=, removed and
+    status=sent lines of a message, doing what ``PostfixCorrelator.feed`` does with them (its other
+    handlers are called as they are); it hands the rejections of a queued message, discards and dnsblog
+    lines to ``PostfixCorrelator.feed``.
     """
     if correlate.COMPILED_FEED is None:  # not built, or pure Python asked for; setup() done there
         return None
@@ -512,6 +513,7 @@ def _compiled_feed() -> Callable[[PostfixCorrelator, pp.PostfixLine, str], bool]
         "discarded": DISCARDED_MESSAGE, "discarded_prefix": DISCARDED_MESSAGE + ": ", "queued_as": "queued as ",
         "forwarded_as": "forwarded as ", "loopback4": "127.", "loopback6": "::1", "mapped4": "::ffff:127.",
         "slash": _SOCKET_HINTS[0], "private": _SOCKET_HINTS[1], "public": _SOCKET_HINTS[2],
+        "postscreen": "postscreen", "blocked_using": "blocked using",
     }  # fmt: skip
     _correlc.setup_postfix(pp.PostfixLine, PostfixCorrelator.feed, _HANDLERS, kinds, texts, _MAX_REMEMBERED)
     feed: Callable[[PostfixCorrelator, pp.PostfixLine, str], bool] = _correlc.feed_postfix
