@@ -258,8 +258,23 @@ def test_exim_corner_cases_give_the_same_batches(compiled):
             f"{t}4 {msgid} {'*>' if i % 2 else '=>'} :blackhole: <d{i}@example.org> R=bh",
             f"{t}5 {msgid} Completed QT={qt}",
         ]
+    # SMTP-time rejections: senders with and without angle brackets, logins, no client at all, and one of
+    # a message (its id: Python's)
+    for i, sender in enumerate(["F=<a@x.example>", "F=<>", "F=<", "F=>", "F=plain@x.example", ""]):
+        client = ["H=(helo) [192.0.2.1]:4711", "H=[192.0.2.2]", "H=mx.example (h) [192.0.2.3]", ""][i % 4]
+        lines.append(f"{t}6 {client} {logins[i % 4]} {sender} rejected RCPT <r{i}@example.org>: relay not permitted")
+    lines.append(f"{t}7 1tCorn-00000000000-AAAA H=[192.0.2.5] F=<a@b.example> rejected after DATA: spam")
     run_both(lines, batch_lines=5)
     run_both(lines, cache_size=2, batch_lines=3)
+    correlator = Correlator(Store().load, 1, 1, server="mx", stored_until=None)
+    feed = correlator.feeder()
+    for text in lines[-7:-1]:
+        feed(exim.parse_exim_line(text), text)
+    rejected = list(correlator.take_batch().events.values())
+    assert [(e.email, e.sender, e.senderauth, e.senderip) for e in rejected] == [
+        ("a@x.example", "alice", "dovecot_login", "192.0.2.1"), ("", "bob", "", "192.0.2.2"), ("<", "", "plain", "192.0.2.3"),
+        (">", "", "", ""), ("plain@x.example", "alice", "dovecot_login", "192.0.2.1"), ("", "bob", "", "192.0.2.2")]
+    assert {e.reason for e in rejected} == {"relay_denied"}
 
 
 def test_pure_python_can_be_asked_for():

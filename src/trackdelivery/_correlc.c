@@ -2,12 +2,13 @@
  * PostfixCorrelator.feed (the Python methods stay the reference).
  *
  * feed(correlator, line, raw) takes the lines that make most of an Exim log's work: the arrival of a
- * new message, and the deliveries (=> -> >> *>), deferrals, failures, spam scores, notes and Completed
- * of a message that is in the correlator's cache (or new). It does what Correlator.feed and its
+ * new message, an SMTP-time rejection without a message id (exim_rejected), and the deliveries
+ * (=> -> >> *>), deferrals, failures, spam scores, notes and Completed of a message that is in the
+ * correlator's cache (or new). It does what Correlator.feed and its
  * handlers (_message, _new_message, _forget, _arrival, _delivery, _problem, _completed, _spam_score,
  * _touch, _add_event, _close_recipient, _drop_pending, _set_text) do, step for step, on the same Python
  * objects: it reads and writes the slots of the slots dataclasses (MessageState, DeliveryEvent,
- * EximLine, Batch) and the correlator's attributes. Every other line (rejections, frozen, cancelled, an
+ * EximLine, Batch) and the correlator's attributes. Every other line (a message's rejections, frozen, cancelled, an
  * arrival for an id that arrived already, an id that may be in the store, "=> blackhole (… discarded
  * recipients)") goes to Correlator.feed, before anything is changed. Explanations, H= values and quoted
  * values with escapes are left to the Python functions that the Python path calls (explain,
@@ -82,7 +83,7 @@ static PyObject *s_empty, *s_completed, *s_blackhole, *s_acl_blackhole, *s_bypas
 static PyObject *a_cache, *a_batch, *a_next_event_id, *a_events_by_type, *a_explain,
     *a_evicted, *a_horizon, *a_next_message_id, *a_server, *a_cache_size, *m_move_to_end, *m_pop, *m_popitem,
     *m_lower;
-static PyObject *f_R, *f_T, *f_H, *f_X, *f_QT, *f_C, *f_A, *f_U, *f_P, *f_S, *f_id;
+static PyObject *f_R, *f_T, *f_H, *f_X, *f_QT, *f_C, *f_A, *f_U, *f_P, *f_S, *f_id, *f_F;
 static PyObject *one;
 
 /* A slot's value, borrowed; AttributeError when it was never set. */
@@ -789,6 +790,89 @@ static int unknown_id(PyObject *self, PyObject *msgid)
     return unknown;
 }
 
+/* The end of both correlators' _rejected/_refused for a rejection without a message: the event explained
+ * (self._explain), stored under the next event id with no message, and its log line kept with it. */
+static int add_rejection(PyObject *self, PyObject *batch, PyObject *counts, PyObject *e, PyObject *raw)
+{
+    PyObject *explained = PyObject_CallMethodOneArg(self, a_explain, e);
+    if (explained == NULL)
+        return -1;
+    Py_DECREF(explained);
+    PyObject *events = get(batch, batch_at[B_EVENTS]), *refs = get(batch, batch_at[B_EVENT_MESSAGE]);
+    PyObject *raws = get(batch, batch_at[B_EVENT_RAW]), *type = get(e, event_at[E_TYPE]), *id = NULL;
+    if (events == NULL || refs == NULL || raws == NULL || type == NULL
+        || (id = take_id(self, a_next_event_id)) == NULL)
+        return -1;
+    int rc = PyDict_SetItem(events, id, e) == 0 && PyDict_SetItem(refs, id, Py_None) == 0
+             && count(counts, type, 1) == 0 && PyDict_SetItem(raws, id, raw) == 0 ? 0 : -1;
+    Py_DECREF(id);
+    return rc;
+}
+
+/* Correlator._rejected(line, raw) for an SMTP-time rejection without a message id. */
+static int exim_rejected(PyObject *self, PyObject *line, PyObject *raw, PyObject *f)
+{
+    PyObject *batch = PyObject_GetAttr(self, a_batch), *counts = PyObject_GetAttr(self, a_events_by_type);
+    PyObject *server = PyObject_GetAttr(self, a_server), *e = NULL, *pair = NULL, *email = NULL;
+    int rc = -1;
+    if (batch == NULL || counts == NULL || server == NULL || !Py_IS_TYPE(batch, batch_type) || !PyDict_Check(counts)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "a correlator's batch or events_by_type has the wrong type");
+        goto done;
+    }
+    PyObject *when = get(line, line_at[L_TIME]), *address = get(line, line_at[L_ADDRESS]);
+    PyObject *message = get(line, line_at[L_MESSAGE]), *from = field_or_empty(f, f_F);
+    PyObject *host = PyDict_GetItemWithError(f, f_H);
+    if (when == NULL || address == NULL || message == NULL || from == NULL || (host == NULL && PyErr_Occurred()))
+        goto done;
+    /* _strip_angle(f.get("F", "")) */
+    Py_ssize_t n = PyUnicode_GET_LENGTH(from);
+    if (n >= 2 && PyUnicode_READ_CHAR(from, 0) == '<' && PyUnicode_READ_CHAR(from, n - 1) == '>')
+        email = PyUnicode_Substring(from, 1, n - 1);
+    else
+        email = (Py_INCREF(from), from);
+    pair = email == NULL ? NULL : PyObject_CallOneArg(host_fields, host == NULL ? Py_None : host);
+    if (pair == NULL || (e = from_template(template_event, template_at, template_count)) == NULL)
+        goto done;
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        PyErr_SetString(PyExc_TypeError, "_host_fields must return a pair");
+        goto done;
+    }
+    if (put_borrowed(e, event_at[E_TYPE], t_rejected) < 0 || put_borrowed(e, event_at[E_SERVER], server) < 0
+        || put_borrowed(e, event_at[E_ACTIONUNIXTIME], when) < 0 || put_borrowed(e, event_at[E_EMAIL], email) < 0
+        || put_borrowed(e, event_at[E_RECIPIENT], address) < 0
+        || put_borrowed(e, event_at[E_SENDERHOST], PyTuple_GET_ITEM(pair, 0)) < 0
+        || put_borrowed(e, event_at[E_SENDERIP], PyTuple_GET_ITEM(pair, 1)) < 0
+        || put_borrowed(e, event_at[E_MESSAGE], message) < 0)
+        goto done;
+    PyObject *auth = PyDict_GetItemWithError(f, f_A), *user = NULL;
+    if (auth == NULL && PyErr_Occurred())
+        goto done;
+    if (auth != NULL && PyObject_IsTrue(auth) == 1) {
+        /* event.senderauth, _, event.sender = auth.partition(":") */
+        PyObject *parts = PyUnicode_Partition(auth, s_colon);
+        int set = parts == NULL || put_borrowed(e, event_at[E_SENDERAUTH], PyTuple_GET_ITEM(parts, 0)) < 0
+                  || put_borrowed(e, event_at[E_SENDER], PyTuple_GET_ITEM(parts, 2)) < 0 ? -1 : 0;
+        Py_XDECREF(parts);
+        if (set < 0)
+            goto done;
+    } else if ((user = PyDict_GetItemWithError(f, f_U)) != NULL) {
+        if (put_borrowed(e, event_at[E_SENDER], user) < 0)
+            goto done;
+    } else if (PyErr_Occurred()) {
+        goto done;
+    }
+    rc = add_rejection(self, batch, counts, e, raw);
+done:
+    Py_XDECREF(e);
+    Py_XDECREF(pair);
+    Py_XDECREF(email);
+    Py_XDECREF(server);
+    Py_XDECREF(counts);
+    Py_XDECREF(batch);
+    return rc;
+}
+
 /* What to do with the line; sets *state (a new reference) for every answer but PYTHON and TRUE. */
 static int dispatch(PyObject *self, PyObject *cache, PyObject *line, PyObject **state)
 {
@@ -848,6 +932,11 @@ static PyObject *feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (!Py_IS_TYPE(line, line_type) || !PyUnicode_CheckExact(raw))
         return PyObject_Vectorcall(python_feed, args, 3, NULL);
+    PyObject *kind = SLOT(line, line_at[L_KIND]), *line_msgid = SLOT(line, line_at[L_MSGID]);
+    PyObject *line_fields = SLOT(line, line_at[L_FIELDS]);
+    if (kind == k_rejected && line_msgid != NULL && PyUnicode_CheckExact(line_msgid)
+        && PyUnicode_GET_LENGTH(line_msgid) == 0 && line_fields != NULL && PyDict_CheckExact(line_fields))
+        return exim_rejected(self, line, raw, line_fields) < 0 ? NULL : (Py_INCREF(Py_True), Py_True);
     PyObject *cache = PyObject_GetAttr(self, a_cache);
     if (cache == NULL)
         return NULL;
@@ -1495,7 +1584,7 @@ static PyObject *field_text(PyObject *fields, PyObject *key)
 static int postfix_refused(PyObject *self, PyObject *line, PyObject *raw, PyObject *f)
 {
     PyObject *batch = PyObject_GetAttr(self, a_batch), *counts = PyObject_GetAttr(self, a_events_by_type);
-    PyObject *server = PyObject_GetAttr(self, a_server), *e = NULL, *text = NULL, *id = NULL;
+    PyObject *server = PyObject_GetAttr(self, a_server), *e = NULL, *text = NULL;
     int rc = -1;
     if (batch == NULL || counts == NULL || server == NULL || !Py_IS_TYPE(batch, batch_type) || !PyDict_Check(counts)) {
         if (!PyErr_Occurred())
@@ -1542,20 +1631,8 @@ static int postfix_refused(PyObject *self, PyObject *line, PyObject *raw, PyObje
     }
     if (put_borrowed(e, event_at[E_MESSAGE], text) < 0)
         goto done;
-    PyObject *explained = PyObject_CallMethodOneArg(self, a_explain, e);
-    if (explained == NULL)
-        goto done;
-    Py_DECREF(explained);
-    PyObject *events = get(batch, batch_at[B_EVENTS]), *refs = get(batch, batch_at[B_EVENT_MESSAGE]);
-    PyObject *raws = get(batch, batch_at[B_EVENT_RAW]), *type = get(e, event_at[E_TYPE]);
-    if (events == NULL || refs == NULL || raws == NULL || type == NULL
-        || (id = take_id(self, a_next_event_id)) == NULL)
-        goto done;
-    if (PyDict_SetItem(events, id, e) == 0 && PyDict_SetItem(refs, id, Py_None) == 0
-        && count(counts, type, 1) == 0 && PyDict_SetItem(raws, id, raw) == 0)
-        rc = 0;
+    rc = add_rejection(self, batch, counts, e, raw);
 done:
-    Py_XDECREF(id);
     Py_XDECREF(text);
     Py_XDECREF(e);
     Py_XDECREF(server);
@@ -1753,7 +1830,7 @@ PyMODINIT_FUNC PyInit__correlc(void)
                            "_tls", "_host", "_state_for", "_follow_hop", "_link", "peer_ip", "peer_port", "tls",
                            "status", "to", "orig_to", "relay", "delay", "dsn", "from", "size", "message_id",
                            "client_host", "client_ip", "orig_client_ip", "orig_queue_id", "sasl_username",
-                           "sasl_method", "_forget", "_lookup_all", "_parents", "proto", "helo", "_listed"};
+                           "sasl_method", "_forget", "_lookup_all", "_parents", "proto", "helo", "_listed", "F"};
     PyObject **to[] = {&s_empty, &s_colon, &s_space, &a_cache, &a_batch, &a_next_event_id, &a_events_by_type,
                        &a_explain, &a_evicted, &a_horizon, &a_next_message_id, &a_server, &a_cache_size,
                        &m_move_to_end, &m_pop, &m_popitem, &m_lower, &f_R, &f_T, &f_H, &f_X, &f_QT, &f_C, &f_A,
@@ -1761,7 +1838,7 @@ PyMODINIT_FUNC PyInit__correlc(void)
                        &pf_peer_ip, &pf_peer_port, &pf_tls, &pf_status, &pf_to, &pf_orig_to, &pf_relay, &pf_delay,
                        &pf_dsn, &pf_from, &pf_size, &pf_message_id, &pf_client_host, &pf_client_ip,
                        &pf_orig_client_ip, &pf_orig_queue_id, &pf_sasl_username, &pf_sasl_method, &pa_forget,
-                       &pa_lookup_all, &pa_parents, &pf_proto, &pf_helo, &pa_listed};
+                       &pa_lookup_all, &pa_parents, &pf_proto, &pf_helo, &pa_listed, &f_F};
     _Static_assert(sizeof names / sizeof names[0] == sizeof to / sizeof to[0], "a name for every string");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*to[i] = PyUnicode_InternFromString(names[i])) == NULL)

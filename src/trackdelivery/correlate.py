@@ -538,9 +538,9 @@ _HANDLERS: dict[str, Callable[[Correlator, MessageState, px.EximLine], None]] = 
 def _compiled_feed() -> Callable[[Correlator, px.EximLine, str], bool] | None:
     """_correlc.feed, set up; None where it was not built or TRACKDELIVERY_PURE_PYTHON is set.
 
-    It takes the arrivals of new messages and the deliveries, deferrals, failures, spam scores, notes and
-    Completed lines of a message in the cache, and does what ``Correlator.feed`` does with them; it hands
-    every other line to ``Correlator.feed``.
+    It takes the arrivals of new messages, SMTP-time rejections without a message id, and the deliveries,
+    deferrals, failures, spam scores, notes and Completed lines of a message in the cache, and does what
+    ``Correlator.feed`` does with them; it hands every other line to ``Correlator.feed``.
     """
     if os.environ.get("TRACKDELIVERY_PURE_PYTHON"):
         return None
