@@ -790,6 +790,21 @@ static int unknown_id(PyObject *self, PyObject *msgid)
     return unknown;
 }
 
+/* What a rejection without a message needs of the correlator: its batch, events_by_type and server (new
+ * references, each NULL when it could not be had); -1 with an exception set when any is missing or
+ * of the wrong type. */
+static int rejection_context(PyObject *self, PyObject **batch, PyObject **counts, PyObject **server)
+{
+    *batch = PyObject_GetAttr(self, a_batch);
+    *counts = PyObject_GetAttr(self, a_events_by_type);
+    *server = PyObject_GetAttr(self, a_server);
+    if (*batch != NULL && *counts != NULL && *server != NULL && Py_IS_TYPE(*batch, batch_type) && PyDict_Check(*counts))
+        return 0;
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "a correlator's batch or events_by_type has the wrong type");
+    return -1;
+}
+
 /* The end of both correlators' _rejected/_refused for a rejection without a message: the event explained
  * (self._explain), stored under the next event id with no message, and its log line kept with it. */
 static int add_rejection(PyObject *self, PyObject *batch, PyObject *counts, PyObject *e, PyObject *raw)
@@ -812,14 +827,10 @@ static int add_rejection(PyObject *self, PyObject *batch, PyObject *counts, PyOb
 /* Correlator._rejected(line, raw) for an SMTP-time rejection without a message id. */
 static int exim_rejected(PyObject *self, PyObject *line, PyObject *raw, PyObject *f)
 {
-    PyObject *batch = PyObject_GetAttr(self, a_batch), *counts = PyObject_GetAttr(self, a_events_by_type);
-    PyObject *server = PyObject_GetAttr(self, a_server), *e = NULL, *pair = NULL, *email = NULL;
+    PyObject *batch, *counts, *server, *e = NULL, *pair = NULL, *email = NULL;
     int rc = -1;
-    if (batch == NULL || counts == NULL || server == NULL || !Py_IS_TYPE(batch, batch_type) || !PyDict_Check(counts)) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "a correlator's batch or events_by_type has the wrong type");
+    if (rejection_context(self, &batch, &counts, &server) < 0)
         goto done;
-    }
     PyObject *when = get(line, line_at[L_TIME]), *address = get(line, line_at[L_ADDRESS]);
     PyObject *message = get(line, line_at[L_MESSAGE]), *from = field_or_empty(f, f_F);
     PyObject *host = PyDict_GetItemWithError(f, f_H);
@@ -1583,14 +1594,10 @@ static PyObject *field_text(PyObject *fields, PyObject *key)
  * own, with no message. */
 static int postfix_refused(PyObject *self, PyObject *line, PyObject *raw, PyObject *f)
 {
-    PyObject *batch = PyObject_GetAttr(self, a_batch), *counts = PyObject_GetAttr(self, a_events_by_type);
-    PyObject *server = PyObject_GetAttr(self, a_server), *e = NULL, *text = NULL;
+    PyObject *batch, *counts, *server, *e = NULL, *text = NULL;
     int rc = -1;
-    if (batch == NULL || counts == NULL || server == NULL || !Py_IS_TYPE(batch, batch_type) || !PyDict_Check(counts)) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "a correlator's batch or events_by_type has the wrong type");
+    if (rejection_context(self, &batch, &counts, &server) < 0)
         goto done;
-    }
     PyObject *host = get(line, pline_at[P_HOST]), *when = get(line, pline_at[P_TIME]);
     PyObject *service = get(line, pline_at[P_SERVICE]), *message = get(line, pline_at[P_MESSAGE]);
     PyObject *from = field_text(f, pf_from), *to = field_text(f, pf_to), *ip = field_text(f, pf_client_ip);
