@@ -20,7 +20,8 @@
 #include <time.h>
 
 #define BATCHES 40
-static const char *const TABLES[] = {"messages", "message_raw", "events"};
+static const char *const TABLES[] = {"messages", "message_raw", "message_raw_added", "events"};  /* schema 6 */
+#define NTABLES (sizeof TABLES / sizeof TABLES[0])
 static const char *const STORE_PRAGMAS =    /* what trackdelivery's Store sets (store/sqlite.py) */
     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=16384; PRAGMA cache_size=-16384;";
 static const char *const INDEXES =          /* schema.DEFERRABLE_INDEXES */
@@ -75,13 +76,14 @@ int main(int argc, char **argv)
     sqlite3_stmt *q;
     /* the tables, with the indexes that stay during an ingest (events_message, messages_msgid) */
     check(src, sqlite3_prepare_v2(src, "SELECT sql FROM sqlite_master WHERE name IN ('messages', 'message_raw', "
-                                       "'events', 'events_message', 'messages_msgid') ORDER BY type DESC", -1, &q, NULL),
+                                       "'message_raw_added', 'message_raw_added_message', 'events', 'events_message', "
+                                       "'messages_msgid') ORDER BY type DESC", -1, &q, NULL),
           "schema");
     while (sqlite3_step(q) == SQLITE_ROW)
         exec(dst, (const char *)sqlite3_column_text(q, 0));
     sqlite3_finalize(q);
     double inserts = 0;
-    for (int t = 0; t < 3; t++) {
+    for (size_t t = 0; t < NTABLES; t++) {
         char sql[256], insert[1024];
         snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY id", TABLES[t]);
         check(src, sqlite3_prepare_v2(src, sql, -1, &q, NULL), sql);
