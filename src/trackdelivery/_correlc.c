@@ -209,6 +209,21 @@ static PyObject *from_template(PyObject *template, const Py_ssize_t *at, Py_ssiz
     return o;
 }
 
+/* o.<host>, o.<ip> = _host_fields(value) (an H= value or None): 0, or -1 with an exception set. */
+static int put_host_fields(PyObject *o, PyObject *value, Py_ssize_t host_at, Py_ssize_t ip_at)
+{
+    PyObject *pair = PyObject_CallOneArg(host_fields, value);
+    if (pair == NULL)
+        return -1;
+    int rc = PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2 ? 0 : -1;
+    if (rc < 0)
+        PyErr_SetString(PyExc_TypeError, "_host_fields must return a pair");
+    rc = rc < 0 ? rc : put_borrowed(o, host_at, PyTuple_GET_ITEM(pair, 0));
+    rc = rc < 0 ? rc : put_borrowed(o, ip_at, PyTuple_GET_ITEM(pair, 1));
+    Py_DECREF(pair);
+    return rc;
+}
+
 /* Correlator._event_for(state, type_, when, recipient): a new event (new reference). */
 static PyObject *event_for(Feed *c, PyObject *type, PyObject *when, PyObject *recipient)
 {
@@ -258,21 +273,10 @@ static PyObject *outcome_event(Feed *c, PyObject *type)
     PyObject *host = PyDict_GetItemWithError(f, f_H);
     if (host == NULL && PyErr_Occurred())
         goto fail;
-    if (host != NULL && PyObject_IsTrue(host) == 1) {
-        PyObject *pair = PyObject_CallOneArg(host_fields, host);
-        if (pair == NULL)
-            goto fail;
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            Py_DECREF(pair);
-            PyErr_SetString(PyExc_TypeError, "_host_fields must return a pair");
-            goto fail;
-        }
-        int rc = put_borrowed(e, event_at[E_HOST], PyTuple_GET_ITEM(pair, 0));
-        rc = rc < 0 ? rc : put_borrowed(e, event_at[E_IP], PyTuple_GET_ITEM(pair, 1));
-        Py_DECREF(pair);
-        if (rc < 0 || put_borrowed(e, event_at[E_TRANSPORT_IS_REMOTE], one) < 0)
-            goto fail;
-    }
+    if (host != NULL && PyObject_IsTrue(host) == 1
+        && (put_host_fields(e, host, event_at[E_HOST], event_at[E_IP]) < 0
+            || put_borrowed(e, event_at[E_TRANSPORT_IS_REMOTE], one) < 0))
+        goto fail;
     PyObject *tls = PyDict_GetItemWithError(f, f_X);
     if ((tls == NULL && PyErr_Occurred()) || (tls != NULL && put_borrowed(e, event_at[E_TLS], tls) < 0))
         goto fail;
@@ -545,17 +549,9 @@ static int arrival(Feed *c)
     PyObject *host = PyDict_GetItemWithError(f, f_H);
     if (host == NULL && PyErr_Occurred())
         return -1;
-    PyObject *pair = PyObject_CallOneArg(host_fields, host == NULL ? Py_None : host);
-    if (pair == NULL)
+    if (put_host_fields(state, host == NULL ? Py_None : host, state_at[S_SENDERHOST], state_at[S_SENDERIP]) < 0)
         return -1;
-    int rc = PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2 ? 0 : -1;
-    if (rc < 0)
-        PyErr_SetString(PyExc_TypeError, "_host_fields must return a pair");
-    rc = rc < 0 ? rc : put_borrowed(state, state_at[S_SENDERHOST], PyTuple_GET_ITEM(pair, 0));
-    rc = rc < 0 ? rc : put_borrowed(state, state_at[S_SENDERIP], PyTuple_GET_ITEM(pair, 1));
-    Py_DECREF(pair);
-    if (rc < 0)
-        return -1;
+    int rc = 0;
     PyObject *auth = PyDict_GetItemWithError(f, f_A), *user = NULL, *sender = get(state, state_at[S_SENDER]);
     if ((auth == NULL && PyErr_Occurred()) || sender == NULL)
         return -1;
@@ -827,7 +823,7 @@ static int add_rejection(PyObject *self, PyObject *batch, PyObject *counts, PyOb
 /* Correlator._rejected(line, raw) for an SMTP-time rejection without a message id. */
 static int exim_rejected(PyObject *self, PyObject *line, PyObject *raw, PyObject *f)
 {
-    PyObject *batch, *counts, *server, *e = NULL, *pair = NULL, *email = NULL;
+    PyObject *batch, *counts, *server, *e = NULL, *email = NULL;
     int rc = -1;
     if (rejection_context(self, &batch, &counts, &server) < 0)
         goto done;
@@ -842,18 +838,12 @@ static int exim_rejected(PyObject *self, PyObject *line, PyObject *raw, PyObject
         email = PyUnicode_Substring(from, 1, n - 1);
     else
         email = (Py_INCREF(from), from);
-    pair = email == NULL ? NULL : PyObject_CallOneArg(host_fields, host == NULL ? Py_None : host);
-    if (pair == NULL || (e = from_template(template_event, template_at, template_count)) == NULL)
+    if (email == NULL || (e = from_template(template_event, template_at, template_count)) == NULL)
         goto done;
-    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-        PyErr_SetString(PyExc_TypeError, "_host_fields must return a pair");
-        goto done;
-    }
     if (put_borrowed(e, event_at[E_TYPE], t_rejected) < 0 || put_borrowed(e, event_at[E_SERVER], server) < 0
         || put_borrowed(e, event_at[E_ACTIONUNIXTIME], when) < 0 || put_borrowed(e, event_at[E_EMAIL], email) < 0
         || put_borrowed(e, event_at[E_RECIPIENT], address) < 0
-        || put_borrowed(e, event_at[E_SENDERHOST], PyTuple_GET_ITEM(pair, 0)) < 0
-        || put_borrowed(e, event_at[E_SENDERIP], PyTuple_GET_ITEM(pair, 1)) < 0
+        || put_host_fields(e, host == NULL ? Py_None : host, event_at[E_SENDERHOST], event_at[E_SENDERIP]) < 0
         || put_borrowed(e, event_at[E_MESSAGE], message) < 0)
         goto done;
     PyObject *auth = PyDict_GetItemWithError(f, f_A), *user = NULL;
@@ -876,7 +866,6 @@ static int exim_rejected(PyObject *self, PyObject *line, PyObject *raw, PyObject
     rc = add_rejection(self, batch, counts, e, raw);
 done:
     Py_XDECREF(e);
-    Py_XDECREF(pair);
     Py_XDECREF(email);
     Py_XDECREF(server);
     Py_XDECREF(counts);
