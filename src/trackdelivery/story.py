@@ -11,6 +11,7 @@ from . import explain
 from .record import EVENT_TYPES, DeliveryEvent
 from .search import Scope, SearchFilter, build_where, iter_events, source
 from .store.schema import EVENT_RECORDS
+from .store.sqlite import message_lines
 
 
 @dataclass(slots=True)
@@ -50,13 +51,8 @@ def message_story(db: sqlite3.Connection, msgid: str, scope: Scope | None = None
     ):
         linked.append(child)
     raw: list[str] = []
-    for (text,) in db.execute(  # each message's first lines, then the lines added later (schema.MESSAGE_RAW_ADDED)
-        "SELECT raw FROM (SELECT m.id AS message, 0 AS part, r.raw AS raw FROM messages m JOIN message_raw r"
-        " ON r.id = m.id WHERE m.msgid = ? UNION ALL SELECT m.id, a.id, a.raw FROM messages m"
-        " JOIN message_raw_added a ON a.message_ref = m.id WHERE m.msgid = ?) ORDER BY message, part",
-        (msgid, msgid),
-    ):
-        raw.extend(text.split("\n") if text else [])
+    for (message_id,) in db.execute("SELECT id FROM messages WHERE msgid = ? ORDER BY id", (msgid,)):
+        raw.extend(message_lines(db, message_id))
     if not raw:
         raw = [line for (line,) in db.execute(
             "SELECT raw FROM events WHERE msgid = ? AND raw IS NOT NULL ORDER BY id", (msgid,))]

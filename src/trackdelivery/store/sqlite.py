@@ -272,13 +272,7 @@ class Store:
         return state
 
     def raw_lines(self, message_id: int) -> list[str]:
-        """A stored message's log lines: its message_raw text, then the texts added since (schema.MESSAGE_RAW_ADDED)."""
-        lines: list[str] = []
-        for sql in ("SELECT raw FROM message_raw WHERE id = ?",
-                    "SELECT raw FROM message_raw_added WHERE message_ref = ? ORDER BY id"):
-            for (text,) in self.db.execute(sql, (message_id,)):
-                lines.extend(text.split("\n") if text else [])
-        return lines
+        return message_lines(self.db, message_id)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -430,6 +424,16 @@ class Store:
         # The pragma frees one page per step; executescript steps it to the end (execute frees one page).
         db.executescript("PRAGMA incremental_vacuum;")
         return events, messages
+
+
+def message_lines(db: sqlite3.Connection, message_id: int) -> list[str]:
+    """A stored message's log lines: its message_raw text, then the texts added since (schema.MESSAGE_RAW_ADDED)."""
+    lines: list[str] = []
+    for sql in ("SELECT raw FROM message_raw WHERE id = ?",
+                "SELECT raw FROM message_raw_added WHERE message_ref = ? ORDER BY id"):
+        for (text,) in db.execute(sql, (message_id,)):
+            lines.extend(text.split("\n") if text else [])
+    return lines
 
 
 # -- rows -------------------------------------------------------------------------------------------
