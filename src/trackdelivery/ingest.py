@@ -30,6 +30,13 @@ from .source import (
 )
 from .store.sqlite import HEAD_BYTES, Checkpoint, Store, head_hash
 
+try:  # _ingestc.c: the reading loop compiled; the Python loop in Ingestor._consume is its reference
+    from . import _ingestc as LOOP  # type: ignore[attr-defined]
+except ImportError:
+    LOOP = None
+if os.environ.get("TRACKDELIVERY_PURE_PYTHON"):
+    LOOP = None
+
 BATCH_LINES = 25_000
 # A bulk ingest drops the events' secondary indexes and builds them at its end (Store.defer_indexes):
 # when it reads at least BULK_MIN_BYTES and adds at least as many events as the store already holds.
@@ -123,7 +130,7 @@ class Ingestor:
             reference: float | None = os.fstat(f.fileno()).st_mtime
         except (OSError, AttributeError, ValueError):
             reference = None
-        return postfix.SyslogYear(reference).parse, correlator.feeder()
+        return postfix.SyslogYear(reference).parser(), correlator.feeder()
 
     def checkpoint_for(self, path: str, head: bytes, st: os.stat_result) -> Checkpoint:
         checkpoint = self.store.find_checkpoint(head)
@@ -190,49 +197,71 @@ class Ingestor:
         reported = offset
         total = 0
         readline = f.readline
+
+        def warn(read: int, text: str) -> None:  # the first line not understood of a compiled stretch
+            self._warn_unparsed(checkpoint, checkpoint.lines + lines + read, text)
+
         while True:
-            # A line that ends in its newline is taken at once (inline: a generator per line cost 0.08 s
-            # per million); else finish_line reads the rest of an oversize line or holds a partial one back.
-            try:
-                raw = readline(MAX_LINE)
-                if raw[-1:] == b"\n":
-                    consumed = len(raw)
-                    raw = raw[:-1]
-                else:
-                    line = finish_line(readline, raw, final)
-                    if line is None:
-                        break
-                    raw, consumed, oversize = line
-                    if oversize:
-                        summary.oversize += 1
-            except READ_ERRORS:
-                # A damaged archive: keep what was read (with its checkpoint), then report.
-                self._commit(checkpoint, offset, lines, unparsed, duplicates)
-                raise
-            offset += consumed
-            lines += 1
-            pending += 1
-            text = raw.decode("utf-8", "replace")
-            if "\x00" in text:
-                text = text.replace("\x00", "\ufffd")
-            if parse is None or feed is None:
-                # The file's start did not tell its format: the first line of either format decides.
-                decided = line_format(text)
-                if decided is not None:
-                    checkpoint.format = decided
-                    parse, feed = self._reader(decided, f)
-            if parse is None or feed is None:
-                unparsed += 1  # neither format: what the Exim parser always said of such lines
-                if unparsed == 1:
-                    self._warn_unparsed(checkpoint, checkpoint.lines + lines, text)
-            else:
-                parsed = parse(text)
-                if parsed.kind == unknown:
-                    unparsed += 1
+            raw: bytes | None = None
+            compiled = LOOP is not None and parse is not None and feed is not None
+            if compiled:
+                # The compiled loop takes whole lines up to the batch's end and leaves the Python loop below
+                # what readline gave without a newline (the file's end, a partial or an oversize line).
+                n, used, bad, dup, raw = LOOP.read_lines(readline, parse, feed, unknown, BATCH_LINES - pending,
+                                                         MAX_LINE, warn)  # fmt: skip
+                offset += used
+                lines += n
+                pending += n
+                unparsed += bad
+                duplicates += dup
+                if isinstance(raw, BaseException):
+                    if isinstance(raw, READ_ERRORS):  # as below: keep what was read, then report
+                        self._commit(checkpoint, offset, lines, unparsed, duplicates)
+                    raise raw
+            if raw is not None or not compiled:  # else the compiled loop read a whole batch
+                # A line that ends in its newline is taken at once (inline: a generator per line cost 0.08 s
+                # per million); else finish_line reads the rest of an oversize line or holds a partial one back.
+                try:
+                    if raw is None:
+                        raw = readline(MAX_LINE)
+                    if raw[-1:] == b"\n":
+                        consumed = len(raw)
+                        raw = raw[:-1]
+                    else:
+                        line = finish_line(readline, raw, final)
+                        if line is None:
+                            break
+                        raw, consumed, oversize = line
+                        if oversize:
+                            summary.oversize += 1
+                except READ_ERRORS:
+                    # A damaged archive: keep what was read (with its checkpoint), then report.
+                    self._commit(checkpoint, offset, lines, unparsed, duplicates)
+                    raise
+                offset += consumed
+                lines += 1
+                pending += 1
+                text = raw.decode("utf-8", "replace")
+                if "\x00" in text:
+                    text = text.replace("\x00", "\ufffd")
+                if parse is None or feed is None:
+                    # The file's start did not tell its format: the first line of either format decides.
+                    decided = line_format(text)
+                    if decided is not None:
+                        checkpoint.format = decided
+                        parse, feed = self._reader(decided, f)
+                if parse is None or feed is None:
+                    unparsed += 1  # neither format: what the Exim parser always said of such lines
                     if unparsed == 1:
                         self._warn_unparsed(checkpoint, checkpoint.lines + lines, text)
-                elif not feed(parsed, text):
-                    duplicates += 1
+                else:
+                    parsed = parse(text)
+                    if parsed.kind == unknown:
+                        unparsed += 1
+                        if unparsed == 1:
+                            self._warn_unparsed(checkpoint, checkpoint.lines + lines, text)
+                    elif not feed(parsed, text):
+                        duplicates += 1
             if pending >= BATCH_LINES:
                 self._commit(checkpoint, offset, lines, unparsed, duplicates)
                 total += lines

@@ -761,6 +761,78 @@ static PyObject *answer(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     Py_RETURN_NONE;
 }
 
+/* -- SyslogYear.parse ------------------------------------------------------------------------------
+ * year_parse(years, line): SyslogYear.parse for a line whose time needs no change of year: a line with
+ * its own year, or a yearless one within half a year of the line before. Every other line (the first
+ * yearless one of a file, New Year, a line logged late across it) goes to the Python method, which
+ * parses it again from the same state: nothing is changed here before that is decided. */
+enum { Y_REFERENCE, Y_YEAR, Y_LAST, Y_COUNT };
+static const char *const year_names[Y_COUNT] = {"reference", "year", "last"};
+static PyTypeObject *year_type;       /* parse.postfix.SyslogYear (slots) */
+static Py_ssize_t year_at[Y_COUNT];
+static PyObject *python_year_parse;   /* SyslogYear.parse, the function */
+#define HALF_YEAR (183LL * 86400)
+
+static PyObject *year_parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "year_parse(years, line)");
+        return NULL;
+    }
+    PyObject *years = args[0], *line = args[1];
+    if (year_type == NULL || line_type == NULL || !Py_IS_TYPE(years, year_type)) {
+        PyErr_SetString(PyExc_TypeError, "year_parse needs setup_years() and a SyslogYear");
+        return NULL;
+    }
+    PyObject *year = SLOT_AT(years, year_at[Y_YEAR]), *last = SLOT_AT(years, year_at[Y_LAST]);
+    if (year == NULL || last == NULL || !PyLong_CheckExact(year) || !PyUnicode_Check(line))
+        return PyObject_CallFunctionObjArgs(python_year_parse, years, line, NULL);
+    PyObject *parsed = parse_fast(line, year);
+    if (parsed == DECLINE)
+        parsed = PyObject_CallFunctionObjArgs(python_parse, line, year, NULL);
+    if (parsed == NULL || !Py_IS_TYPE(parsed, line_type))
+        return parsed;
+    PyObject *stamp = SLOT(parsed, F_TIME), *yearless = SLOT(parsed, F_YEARLESS);
+    if (stamp == NULL || yearless == NULL || stamp == Py_None)
+        return parsed;
+    if (yearless == Py_False) {
+        Py_INCREF(stamp);
+        Py_SETREF(SLOT_AT(years, year_at[Y_LAST]), stamp);
+        return parsed;
+    }
+    if (yearless == Py_True && PyLong_CheckExact(stamp) && PyLong_CheckExact(last)) {
+        int over_s, over_l;
+        long long t = PyLong_AsLongLongAndOverflow(stamp, &over_s), l = PyLong_AsLongLongAndOverflow(last, &over_l);
+        if (PyErr_Occurred()) {
+            Py_DECREF(parsed);
+            return NULL;
+        }
+        if (!over_s && !over_l && t <= LLONG_MAX / 2 && t >= LLONG_MIN / 2 && l <= LLONG_MAX / 2
+            && l >= LLONG_MIN / 2 && t >= l - HALF_YEAR && t <= l + HALF_YEAR) {
+            Py_INCREF(stamp);
+            Py_SETREF(SLOT_AT(years, year_at[Y_LAST]), stamp);
+            return parsed;
+        }
+    }
+    Py_DECREF(parsed);
+    return PyObject_CallFunctionObjArgs(python_year_parse, years, line, NULL);
+}
+
+/* setup_years(SyslogYear, SyslogYear.parse): after setup() */
+static PyObject *setup_years(PyObject *self, PyObject *args)
+{
+    PyObject *type, *fallback;
+    if (!PyArg_ParseTuple(args, "O!O", &PyType_Type, &type, &fallback))
+        return NULL;
+    if (slot_offsets((PyTypeObject *)type, year_names, Y_COUNT, year_at) < 0)
+        return NULL;
+    Py_INCREF(fallback);
+    Py_XSETREF(python_year_parse, fallback);
+    Py_INCREF(type);
+    Py_XSETREF(year_type, (PyTypeObject *)type);
+    Py_RETURN_NONE;
+}
+
 static PyObject *fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     return answer(args, nargs, kwnames, 0);
@@ -821,6 +893,9 @@ static PyMethodDef methods[] = {
      "parse(line, year_hint=None) -> PostfixLine: the fast path, else the Python parser"},
     {"fast", (PyCFunction)(void (*)(void))fast, METH_FASTCALL | METH_KEYWORDS,
      "fast(line, year_hint=None) -> PostfixLine or None where the line is the Python parser's to read"},
+    {"year_parse", (PyCFunction)(void (*)(void))year_parse, METH_FASTCALL,
+     "year_parse(years, line) -> PostfixLine: SyslogYear.parse, compiled for lines in the year of the one before"},
+    {"setup_years", setup_years, METH_VARARGS, "setup_years(SyslogYear, SyslogYear.parse)"},
     {"forget_times", forget_times, METH_NOARGS, "forget the cached minutes (after the time zone changes)"},
     {NULL, NULL, 0, NULL},
 };

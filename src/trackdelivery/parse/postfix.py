@@ -9,6 +9,7 @@ import calendar
 import os
 import re
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
@@ -533,11 +534,19 @@ class SyslogYear:
     previous year, for that line only).
     """
 
+    __slots__ = ("reference", "year", "last")
+
     def __init__(self, reference: float | None = None) -> None:
         now = time.time() if reference is None else reference
         self.reference = int(now)
         self.year = time.localtime(now).tm_year
         self.last: int | None = None
+
+    def parser(self) -> Callable[[str], PostfixLine]:
+        """``parse``, or its compiled fast path (_postfixc.year_parse) where that was built."""
+        if COMPILED_YEAR is not None and type(self) is SyslogYear:
+            return types.MethodType(COMPILED_YEAR, self)
+        return self.parse
 
     def parse(self, line: str) -> PostfixLine:
         parsed = parse_postfix_line(line, self.year)
@@ -560,3 +569,17 @@ class SyslogYear:
         if parsed.time is not None:
             self.last = parsed.time
         return parsed
+
+
+def _compiled_year_parse() -> Callable[[SyslogYear, str], PostfixLine] | None:
+    """_postfixc.year_parse, set up; None where the compiled parser is not used."""
+    if COMPILED is None:
+        return None
+    from . import _postfixc  # type: ignore[attr-defined]
+
+    _postfixc.setup_years(SyslogYear, SyslogYear.parse)
+    year_parse: Callable[[SyslogYear, str], PostfixLine] = _postfixc.year_parse
+    return year_parse
+
+
+COMPILED_YEAR = _compiled_year_parse()
