@@ -273,7 +273,8 @@ def test_purge_gives_the_space_back(tmp_path: Path, db_path: Path) -> None:
 def _indexes(db: Path) -> list:
     with Store(db) as store:
         return store.db.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name"
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('events', 'messages')"
+            " ORDER BY name"
         ).fetchall()
 
 
@@ -306,7 +307,7 @@ def test_bulk_ingest_stores_the_same_events_and_ends_with_every_index(
     assert phases == ["indexing"]
     rows = _rows(bulk)
     assert len(rows) > 1000 and rows == _rows(kept)
-    assert _indexes(bulk) == _indexes(kept) and len(_indexes(bulk)) == 10
+    assert _indexes(bulk) == _indexes(kept) and len(_indexes(bulk)) == 12  # 10 on events, 2 on messages
     found, triggers = _address_search(bulk, "test.ex")
     assert len(found) > 100 and (found, triggers) == _address_search(kept, "test.ex")
     assert triggers == [("addresses_trigrams",)]
@@ -343,7 +344,8 @@ def test_searches_stay_right_while_indexes_are_deferred_and_the_next_writer_buil
     with Store(db_path) as store:
         ingest_files(store, [str(log)])
         store.defer_indexes()  # what a bulk ingest killed before its end leaves behind
-    assert len(_indexes(db_path)) == 1  # only events_message, which ingest itself reads by
+    # only events_message, which ingest itself reads by, and messages_parent (small: bounces and hops)
+    assert [name for name, _ in _indexes(db_path)] == ["events_message", "messages_parent"]
     found = json.loads(cli("search", "--recipient", "r7@example.com", "--format", "json").output)
     assert [e["recipient"] for e in found] == ["r7@example.com"]
     assert "Search indexes: not built yet" in cli("status").output
@@ -351,9 +353,30 @@ def test_searches_stay_right_while_indexes_are_deferred_and_the_next_writer_buil
     with Store(db_path) as store:
         Follower(store, [str(log)])
         assert not store.indexes_deferred()
-    assert len(_indexes(db_path)) == 10
+    assert len(_indexes(db_path)) == 12
     assert "Search indexes" not in cli("status").output
     assert json.loads(cli("status", "--format", "json").output)["search_indexes"] is True
+
+
+def test_a_lookup_during_a_bulk_ingest_builds_the_msgid_index_first(tmp_path: Path, db_path: Path) -> None:
+    """The msgid index is set aside with the search indexes, but a message looked up by its queue id must
+    not read the whole messages table: the first lookup builds the index, once."""
+    log = write_log(tmp_path / "exim_mainlog", message_lines(30))
+    with Store(db_path) as store:
+        ingest_files(store, [str(log)], bulk=False)
+        store.defer_indexes()
+        assert "messages_msgid" not in str(_indexes(db_path))
+        plan = store.db.execute("EXPLAIN QUERY PLAN SELECT id FROM messages WHERE msgid = ?", ("x",)).fetchall()
+        assert "messages_msgid" not in str(plan)  # what a lookup would do now: read every message
+        state = store.load_message("1tX007-00000000007-AbCd")
+        assert state is not None and state.email == "s7@example.net" and len(state.raw) == 3
+        assert "messages_msgid" in str(_indexes(db_path))
+        plan = store.db.execute("EXPLAIN QUERY PLAN SELECT id FROM messages WHERE msgid = ?", ("x",)).fetchall()
+        assert "messages_msgid" in str(plan)
+        assert store.load_message("1tX999-00000000999-AbCd") is None
+        assert store.indexes_deferred()  # the search indexes still wait for the end of the ingest
+        store.build_indexes()
+    assert len(_indexes(db_path)) == 12
 
 
 def _bulk_in_progress(db: Path) -> bool:

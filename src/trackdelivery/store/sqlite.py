@@ -28,6 +28,7 @@ from .schema import (
     EVENT_COLUMNS,
     MESSAGE_FIELDS,
     MIGRATIONS,
+    MSGID_INDEX,
     OWNER_COLUMNS,
     REBUILD_ADDRESS_TRIGRAMS,
     SCHEMA_VERSION,
@@ -134,6 +135,7 @@ class Store:
         self._owners_read = 0.0
         self._known_addresses: set[str] = set()  # lower case, already in the addresses table
         self._addresses_generation: str | None = None  # ADDRESSES_PURGED when _known_addresses was filled
+        self._msgid_indexed = False  # known to have messages' msgid index (load_message makes sure once)
         if readonly and not self.path.exists():
             raise StoreError(f"No database at {self.path}: run 'trackdelivery ingest LOGFILE' first.")
         if not readonly:
@@ -210,9 +212,11 @@ class Store:
         next ingest, follower or server completes (searches stay correct meanwhile, only slower).
         """
         db = self.db
+        self._msgid_indexed = False
         with transaction(db):
             for name, _ in DEFERRABLE_INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
+            db.execute(f"DROP INDEX IF EXISTS {MSGID_INDEX[0]}")
             db.execute(f"DROP TRIGGER IF EXISTS {ADDRESS_TRIGGER[0]}")
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, '1')", (DEFERRED_INDEXES,))
 
@@ -228,6 +232,7 @@ class Store:
         with transaction(db):
             for name, columns in DEFERRABLE_INDEXES:
                 db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events({columns})")
+            db.execute(MSGID_INDEX[1])
             for statement in REBUILD_ADDRESS_TRIGRAMS:
                 db.execute(statement)
             db.execute(ADDRESS_TRIGGER[1])
@@ -251,6 +256,8 @@ class Store:
         return row[0]
 
     def load_message(self, msgid: str) -> MessageState | None:
+        if not self._msgid_indexed:
+            self._index_msgids()
         row = self.db.execute(
             f"SELECT {MESSAGE_FIELDS} FROM messages WHERE msgid = ? ORDER BY id DESC LIMIT 1", (msgid,)  # noqa: S608 - constant SQL text, values bound
         ).fetchone()
@@ -270,6 +277,14 @@ class Store:
             else:
                 state.attempts[key] = state.attempts.get(key, 0) + 1
         return state
+
+    def _index_msgids(self) -> None:
+        """Build messages' msgid index if a bulk ingest set it aside: a lookup by id would read every message."""
+        try:
+            self.db.execute(MSGID_INDEX[1])  # nothing to do, and no write, where it exists
+        except sqlite3.OperationalError:  # read-only: look up without it
+            return
+        self._msgid_indexed = True
 
     def raw_lines(self, message_id: int) -> list[str]:
         return message_lines(self.db, message_id)
