@@ -379,6 +379,51 @@ def test_a_lookup_during_a_bulk_ingest_builds_the_msgid_index_first(tmp_path: Pa
     assert len(_indexes(db_path)) == 12
 
 
+def test_an_ingest_checkpoints_from_a_thread_of_its_own_and_stops_it(
+        tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer leaves checkpoints (and their waits for the disk) to a thread while it ingests, and gets
+    them back at the end, also when the ingest fails."""
+    import threading
+
+    from trackdelivery import ingest
+    from trackdelivery.store import sqlite as store_module
+
+    monkeypatch.setattr(ingest, "BATCH_LINES", 30)
+    monkeypatch.setattr(store_module, "CHECKPOINT_BATCHES", 2)
+    done: list[tuple[str, tuple[int, int, int]]] = []
+    checkpoint = store_module._Checkpointer.checkpoint
+    monkeypatch.setattr(store_module._Checkpointer, "checkpoint",
+                        lambda self: done.append((threading.current_thread().name, checkpoint(self))))
+    bounds: list[int] = []
+    commit = Store.commit_batch
+
+    def watched(self: Store, batch, cp) -> None:
+        bounds.append(self.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        commit(self, batch, cp)
+        if len(bounds) == 7:
+            time.sleep(0.2)  # let the thread have its turn (it has been woken three times)
+
+    monkeypatch.setattr(Store, "commit_batch", watched)
+    log = write_log(tmp_path / "exim_mainlog", message_lines(200))  # 600 lines: 20 batches
+    with Store(db_path) as store:
+        ingest_files(store, [str(log)])
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store_module.WAL_AUTOCHECKPOINT
+    assert len(bounds) == 20 and set(bounds) == {4 * store_module.WAL_AUTOCHECKPOINT}
+    assert done and {name for name, _ in done} == {"trackdelivery-checkpoints"}
+    assert any(copied > 0 for _, (_, _, copied) in done)  # it did move pages from the WAL into the database
+    assert "trackdelivery-checkpoints" not in {t.name for t in threading.enumerate()}
+
+    def failing(self: Store, batch, cp) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Store, "commit_batch", failing)
+    with Store(db_path) as store:
+        with pytest.raises(sqlite3.OperationalError):
+            ingest_files(store, [str(write_log(tmp_path / "other_mainlog", message_lines(20, start=500)))])
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store_module.WAL_AUTOCHECKPOINT
+        assert "trackdelivery-checkpoints" not in {t.name for t in threading.enumerate()}
+
+
 def _bulk_in_progress(db: Path) -> bool:
     """The ingest has dropped the indexes and committed events since (read as another process would)."""
     if not db.exists():

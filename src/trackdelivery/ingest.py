@@ -319,19 +319,20 @@ def ingest_files(
     if bulk if bulk is not None else wants_bulk(store, ordered):
         store.defer_indexes()
     ingestor = Ingestor(store, server)
-    try:
-        for path in ordered:
-            try:
-                if on_file is not None:
-                    on_file(path, os.path.getsize(path))
-                ingestor.ingest_path(path, progress)
-            except (SourceError, OSError) as exc:
-                ingestor.summary.errors.append(str(exc))
-    finally:
-        if store.indexes_deferred():  # this ingest's, or one that was killed before it built them
-            if on_indexing is not None:
-                on_indexing()
-            store.build_indexes()
+    with store.background_checkpoints():
+        try:
+            for path in ordered:
+                try:
+                    if on_file is not None:
+                        on_file(path, os.path.getsize(path))
+                    ingestor.ingest_path(path, progress)
+                except (SourceError, OSError) as exc:
+                    ingestor.summary.errors.append(str(exc))
+        finally:
+            if store.indexes_deferred():  # this ingest's, or one that was killed before it built them
+                if on_indexing is not None:
+                    on_indexing()
+                store.build_indexes()
     return ingestor.finish()
 
 
