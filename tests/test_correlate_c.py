@@ -390,11 +390,33 @@ def test_postfix_corner_cases_give_the_same_batches(compiled):
         head.format(s=7, prog="smtpd", pid=52) + "NOQUEUE: milter-reject: END-OF-MESSAGE from x[198.51.100.9]: 5.7.1 "
         "spam",
     ]
+    # deferrals and bounces: a recipient in mixed case deferred twice (its waiting text replaced), one
+    # deferred under its orig_to, a SOFTBOUNCE, a reply without a dsn= (read from the text), an empty one,
+    # a bounce, and a deferral logged after the message was removed (no one is left waiting)
+    qid = "D00000B0001"
+    delivery = head.format(s=8, prog="smtp", pid=60) + qid + ": to=<{to}>,{orig} relay=mx.example.org[192.0.2.9]:25, " \
+        "delay=3, delays=0/0/0/3,{dsn} status={status} ({text})"
+    lines += [
+        head.format(s=8, prog="pickup", pid=59) + f"{qid}: uid=0 from=<root>",
+        head.format(s=8, prog="qmgr", pid=9) + f"{qid}: from=<root@example.net>, size=10, nrcpt=4 (queue active)",
+        delivery.format(to="Bob@Example.ORG", orig="", dsn=" dsn=4.2.2,", status="deferred",
+                        text="452 4.2.2 Mailbox full"),
+        delivery.format(to="Bob@Example.ORG", orig="", dsn=" dsn=4.7.1,", status="deferred",
+                        text="451 4.7.1 Greylisted, try later"),
+        delivery.format(to="c@example.org", orig=" orig_to=<Info@Example.org>,", dsn=" dsn=4.4.1,",
+                        status="SOFTBOUNCE", text="connect to mx.example.org[192.0.2.9]:25: Connection refused"),
+        delivery.format(to="d@example.org", orig="", dsn="", status="deferred", text="421 4.7.0 Try again later"),
+        delivery.format(to="e@example.org", orig="", dsn=" dsn=4.0.0,", status="deferred", text=""),
+        delivery.format(to="Bob@Example.ORG", orig="", dsn=" dsn=5.1.1,", status="bounced",
+                        text="550 5.1.1 <Bob@Example.ORG>: Recipient address rejected: User unknown"),
+        head.format(s=9, prog="qmgr", pid=9) + f"{qid}: removed",
+        delivery.format(to="f@example.org", orig="", dsn=" dsn=4.4.2,", status="deferred", text="lost connection"),
+    ]
     run_both(lines, batch_lines=7, fmt="postfix")
     run_both(lines, batch_lines=10_000, fmt="postfix")
     correlator = PostfixCorrelator(Store().load, 1, 1, store_was_empty=True)
     feed, parse = correlator.feeder(), postfix.SyslogYear(1_790_000_000).parse
-    for text in lines[-6:]:
+    for text in lines[-16:-10]:
         feed(parse(text), text)
     rejected = [e for e in correlator.take_batch().events.values() if e.type == "rejected"]
     assert [e.message for e in rejected[:2]] == [

@@ -1134,6 +1134,7 @@ static PyObject *postfix_feed;           /* PostfixCorrelator.feed */
 static PyObject *postfix_handlers;       /* correlate_postfix._HANDLERS: kind -> function */
 static PyObject *pk_connect, *pk_tls, *pk_reject, *pk_discard, *pk_dnsbl, *pk_client, *pk_pickup, *pk_queued,
     *pk_delivery, *pk_removed, *pk_message_id;
+static PyObject *ps_deferred, *ps_softbounce, *ps_bounced;
 static PyObject *ps_completed, *ps_sent, *ps_discard, *ps_smtp, *ps_unknown, *ps_none, *ps_local, *ps_virtual,
     *ps_discarded, *ps_queued_as, *ps_forwarded_as, *ps_loopback4, *ps_loopback6, *ps_mapped4, *ps_slash,
     *ps_private, *ps_public, *ps_discarded_prefix, *ps_postscreen, *ps_blocked_using;
@@ -1377,8 +1378,86 @@ static int note_recipient(Feed *c, PyObject *recipient)
     return set_slot_at(state, state_at[S_RECIPIENTS], joined);
 }
 
-/* PostfixCorrelator._delivered(state, line) for status=sent */
-static int postfix_sent(Feed *c, PyObject *cache)
+/* The end of _delivered for a deferral (``type`` t_defer) or a failure: the reply explained (by the
+ * correlator's _explain, in Python), the attempt counted and the recipient left waiting, or closed. */
+static int postfix_problem(Feed *c, PyObject *e, PyObject *type, PyObject *recipient, PyObject *text)
+{
+    PyObject *dsn = field_or_empty(c->fields, pf_dsn);
+    if (dsn == NULL || put_borrowed(e, event_at[E_MESSAGE], text) < 0)
+        return -1;
+    PyObject *done = PyObject_CallMethodObjArgs(c->self, a_explain, e, dsn, NULL);
+    if (done == NULL)
+        return -1;
+    Py_DECREF(done);
+    if (type != t_defer)
+        return add_event(c, e) < 0 ? -1 : close_recipient(c, recipient);
+    PyObject *state = c->state, *key = PyObject_CallMethodNoArgs(recipient, m_lower);
+    PyObject *attempts = get(state, state_at[S_ATTEMPTS]), *pending = get(state, state_at[S_PENDING]);
+    PyObject *now = get(state, state_at[S_STATE]);
+    int rc = -1;
+    if (key == NULL || attempts == NULL || pending == NULL || now == NULL)
+        goto done;
+    if (!PyDict_Check(attempts) || !PyDict_Check(pending)) {
+        PyErr_SetString(PyExc_TypeError, "attempts and pending must be dicts");
+        goto done;
+    }
+    /* event.attempt = state.attempts.get(key, 0) + 1; state.attempts[key] = event.attempt */
+    PyObject *before = PyDict_GetItemWithError(attempts, key);
+    PyObject *attempt = before != NULL ? PyNumber_Add(before, one) : PyErr_Occurred() ? NULL : Py_NewRef(one);
+    if (attempt == NULL || put_borrowed(e, event_at[E_ATTEMPT], attempt) < 0
+        || PyDict_SetItem(attempts, key, attempt) < 0) {
+        Py_XDECREF(attempt);
+        goto done;
+    }
+    Py_DECREF(attempt);
+    PyObject *waiting = PyUnicode_FromFormat("%U (%S)", s_retry, text);    /* DEFERRED_PREFIX + text + ")" */
+    PyObject *entry = waiting == NULL ? NULL : PyDict_GetItemWithError(pending, key);
+    if (waiting == NULL || (entry == NULL && PyErr_Occurred())) {
+        Py_XDECREF(waiting);
+        goto done;
+    }
+    if (entry != NULL) {    /* _set_text(entry, waiting) */
+        if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 3) {
+            PyErr_SetString(PyExc_TypeError, "a pending entry must be a list of 3");
+            Py_DECREF(waiting);
+            goto done;
+        }
+        PyObject *event_id = PyList_GET_ITEM(entry, 1);
+        Py_INCREF(waiting);
+        PyList_SetItem(entry, 2, waiting);    /* steals one reference */
+        if (event_id != Py_None) {
+            PyObject *texts = get(c->batch, batch_at[B_UPDATED_TEXT]);
+            if (texts == NULL || PyDict_SetItem(texts, event_id, waiting) < 0) {
+                Py_DECREF(waiting);
+                goto done;
+            }
+        }
+    } else if (!same_str(now, ps_completed)) {    /* a late line of a removed message leaves no one waiting */
+        PyObject *fresh = PyList_New(3);
+        if (fresh == NULL) {
+            Py_DECREF(waiting);
+            goto done;
+        }
+        PyList_SET_ITEM(fresh, 0, Py_NewRef(recipient));
+        PyList_SET_ITEM(fresh, 1, Py_NewRef(Py_None));
+        PyList_SET_ITEM(fresh, 2, Py_NewRef(waiting));
+        int set = PyDict_SetItem(pending, key, fresh);
+        Py_DECREF(fresh);
+        if (set < 0) {
+            Py_DECREF(waiting);
+            goto done;
+        }
+    }
+    Py_DECREF(waiting);
+    rc = add_event(c, e);
+done:
+    Py_XDECREF(key);
+    return rc;
+}
+
+/* PostfixCorrelator._delivered(state, line) for status=sent (type t_success), deferred or SOFTBOUNCE
+ * (t_defer) and bounced (t_failure) */
+static int postfix_delivered(Feed *c, PyObject *cache, PyObject *type)
 {
     PyObject *line = c->line, *f = c->fields;
     PyObject *to = PyDict_GetItemWithError(f, pf_to), *orig = PyDict_GetItemWithError(f, pf_orig_to);
@@ -1390,7 +1469,8 @@ static int postfix_sent(Feed *c, PyObject *cache)
         return -1;
     }
     PyObject *recipient = orig != NULL && PyObject_IsTrue(orig) == 1 ? orig : to;
-    PyObject *type = same_str(service, ps_discard) ? t_filtered : t_success;
+    if (type == t_success && same_str(service, ps_discard))
+        type = t_filtered;
     if (note_recipient(c, recipient) < 0)
         return -1;
     PyObject *e = event_for(c, type, when, recipient);
@@ -1436,6 +1516,11 @@ static int postfix_sent(Feed *c, PyObject *cache)
             rc = set_slot_at(e, event_at[E_QUEUE_TIME], queue_time);
     } else if (rc == 0) {
         rc = -1;
+    }
+    if (rc == 0 && type != t_success && type != t_filtered) {
+        rc = postfix_problem(c, e, type, recipient, text);
+        Py_DECREF(e);
+        return rc;
     }
     if (rc == 0) {
         PyObject *message;
@@ -1728,8 +1813,12 @@ static PyObject *feed_postfix(PyObject *module, PyObject *const *args, Py_ssize_
         PyObject *status = kind == pk_delivery ? PyDict_GetItemWithError(fields, pf_status) : NULL;
         int forwarded = kind == pk_client && (PyDict_Contains(fields, pf_orig_client_ip) != 0
                                               || PyDict_Contains(fields, pf_orig_queue_id) != 0);
-        if (kind == pk_delivery && status != NULL && same_str(status, ps_sent))
-            rc = postfix_sent(&c, cache);
+        PyObject *outcome = status == NULL ? NULL
+                            : same_str(status, ps_sent) ? t_success
+                            : same_str(status, ps_deferred) || same_str(status, ps_softbounce) ? t_defer
+                            : same_str(status, ps_bounced) ? t_failure : NULL;
+        if (kind == pk_delivery && outcome != NULL)
+            rc = postfix_delivered(&c, cache, outcome);
         else if (kind == pk_client && !forwarded)
             rc = postfix_client(&c);
         else if (kind == pk_queued)
@@ -1790,6 +1879,7 @@ static PyObject *setup_postfix(PyObject *module, PyObject *args)
         {&pk_discard, kinds, "discard"}, {&pk_dnsbl, kinds, "dnsbl"}, {&pk_client, kinds, "client"},
         {&pk_pickup, kinds, "pickup"}, {&pk_queued, kinds, "queued"}, {&pk_delivery, kinds, "delivery"},
         {&pk_removed, kinds, "removed"}, {&pk_message_id, kinds, "message_id"},
+        {&ps_deferred, texts, "deferred"}, {&ps_softbounce, texts, "softbounce"}, {&ps_bounced, texts, "bounced"},
         {&ps_completed, texts, "completed"}, {&ps_sent, texts, "sent"}, {&ps_discard, texts, "discard"},
         {&ps_smtp, texts, "smtp"}, {&ps_unknown, texts, "unknown"}, {&ps_none, texts, "none"},
         {&ps_local, texts, "local"}, {&ps_virtual, texts, "virtual"}, {&ps_discarded, texts, "discarded"},

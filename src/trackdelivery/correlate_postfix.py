@@ -508,7 +508,7 @@ def _compiled_feed() -> Callable[[PostfixCorrelator, pp.PostfixLine, str], bool]
                      pp.DELIVERY, pp.REMOVED, pp.MESSAGE_ID)
     }  # fmt: skip
     texts = {
-        "completed": COMPLETED, "sent": "sent", "discard": "discard", "smtp": SMTP_PROTOCOL,
+        "completed": COMPLETED, "sent": "sent", "deferred": "deferred", "softbounce": "SOFTBOUNCE", "bounced": "bounced", "discard": "discard", "smtp": SMTP_PROTOCOL,
         "unknown": UNKNOWN_CLIENT, "none": "none", "local": "local", "virtual": "virtual",
         "discarded": DISCARDED_MESSAGE, "discarded_prefix": DISCARDED_MESSAGE + ": ", "queued_as": "queued as ",
         "forwarded_as": "forwarded as ", "loopback4": "127.", "loopback6": "::1", "mapped4": "::ffff:127.",
