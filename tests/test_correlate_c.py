@@ -412,11 +412,34 @@ def test_postfix_corner_cases_give_the_same_batches(compiled):
         head.format(s=9, prog="qmgr", pid=9) + f"{qid}: removed",
         delivery.format(to="f@example.org", orig="", dsn=" dsn=4.4.2,", status="deferred", text="lost connection"),
     ]
+    # content-filter hops: a re-injection with its own TLS session and login (kept), one linked by a second
+    # parent too (the first link stays), and a reply naming the message's own id
+    tls = "Anonymous TLS connection established from {peer}: TLSv1.3 with cipher {cipher} (256/256 bits)"
+    hop = ": to=<b@example.org>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0/0/0/1, dsn=2.0.0, " \
+        "status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as {child})"
+    lines += [
+        head.format(s=9, prog="smtpd", pid=70) + tls.format(peer="mx.example.net[192.0.2.70]", cipher="P"),
+        head.format(s=9, prog="smtpd", pid=70) + "F00000B0001: client=mx.example.net[192.0.2.70], "
+        "sasl_method=PLAIN, sasl_username=alice",
+        head.format(s=9, prog="qmgr", pid=9) + "F00000B0001: from=<a@example.net>, size=10, nrcpt=1 (queue active)",
+        head.format(s=9, prog="smtpd", pid=71) + tls.format(peer="localhost[127.0.0.1]", cipher="C"),
+        head.format(s=9, prog="smtpd", pid=71) + "F00000B0002: client=localhost[127.0.0.1], sasl_method=LOGIN, "
+        "sasl_username=bob",
+        head.format(s=9, prog="qmgr", pid=9) + "F00000B0002: from=<a@example.net>, size=12, nrcpt=1 (queue active)",
+        head.format(s=9, prog="smtp", pid=72) + "F00000B0001" + hop.format(child="F00000B0002"),
+        head.format(s=9, prog="smtpd", pid=73) + "F00000B0003: client=mx.example.net[192.0.2.73]",
+        head.format(s=9, prog="qmgr", pid=9) + "F00000B0003: from=<c@example.net>, size=10, nrcpt=1 (queue active)",
+        head.format(s=9, prog="smtp", pid=72) + "F00000B0003" + hop.format(child="F00000B0002"),
+        head.format(s=9, prog="smtp", pid=72) + "F00000B0003" + hop.format(child="F00000B0003"),
+        head.format(s=9, prog="smtpd", pid=74) + "F00000B0004: client=localhost[127.0.0.1]",
+        head.format(s=9, prog="qmgr", pid=9) + "F00000B0004: from=<c@example.net>, size=12, nrcpt=1 (queue active)",
+        head.format(s=9, prog="smtp", pid=72) + "F00000B0001" + hop.format(child="F00000B0004"),
+    ]
     run_both(lines, batch_lines=7, fmt="postfix")
     run_both(lines, batch_lines=10_000, fmt="postfix")
     correlator = PostfixCorrelator(Store().load, 1, 1, store_was_empty=True)
     feed, parse = correlator.feeder(), postfix.SyslogYear(1_790_000_000).parse
-    for text in lines[-16:-10]:
+    for text in lines[-30:-24]:
         feed(parse(text), text)
     rejected = [e for e in correlator.take_batch().events.values() if e.type == "rejected"]
     assert [e.message for e in rejected[:2]] == [

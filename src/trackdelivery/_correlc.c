@@ -1138,7 +1138,7 @@ static PyObject *ps_deferred, *ps_softbounce, *ps_bounced;
 static PyObject *ps_completed, *ps_sent, *ps_discard, *ps_smtp, *ps_unknown, *ps_none, *ps_local, *ps_virtual,
     *ps_discarded, *ps_queued_as, *ps_forwarded_as, *ps_loopback4, *ps_loopback6, *ps_mapped4, *ps_slash,
     *ps_private, *ps_public, *ps_discarded_prefix, *ps_postscreen, *ps_blocked_using;
-static PyObject *pa_tls, *pa_host, *pa_state_for, *pa_follow_hop, *pa_link, *pa_forget, *pa_lookup_all, *pa_parents;
+static PyObject *pa_tls, *pa_host, *pa_state_for, *pa_follow_hop, *pa_forget, *pa_lookup_all, *pa_parents;
 static PyObject *pf_peer_ip, *pf_peer_port, *pf_tls, *pf_status, *pf_to, *pf_orig_to, *pf_relay, *pf_delay,
     *pf_dsn, *pf_from, *pf_size, *pf_message_id, *pf_client_host, *pf_client_ip, *pf_orig_client_ip,
     *pf_orig_queue_id, *pf_sasl_username, *pf_sasl_method, *pf_proto, *pf_helo, *pa_listed;
@@ -1317,6 +1317,84 @@ static int call_method3(PyObject *self, PyObject *name, PyObject *a, PyObject *b
     return result == NULL ? -1 : 0;
 }
 
+/* PostfixCorrelator._inherit_client(child, parent): a content filter's re-injection comes from localhost;
+ * it keeps the original client and login. */
+static int inherit_client(PyObject *child, PyObject *parent)
+{
+    PyObject *ip = get(child, state_at[S_SENDERIP]), *sender = get(child, state_at[S_SENDER]);
+    if (ip == NULL || sender == NULL)
+        return -1;
+    if (!truthy_str(ip) || is_loopback(ip)) {
+        PyObject *host = get(parent, state_at[S_SENDERHOST]), *their_ip = get(parent, state_at[S_SENDERIP]);
+        PyObject *tls = get(child, state_at[S_TLS]), *their_tls = get(parent, state_at[S_TLS]);
+        if (host == NULL || their_ip == NULL || tls == NULL || their_tls == NULL)
+            return -1;
+        int keep = PyObject_IsTrue(tls);    /* child.tls = child.tls or parent.tls */
+        if (keep < 0 || put_borrowed(child, state_at[S_SENDERHOST], host) < 0
+            || put_borrowed(child, state_at[S_SENDERIP], their_ip) < 0
+            || (!keep && put_borrowed(child, state_at[S_TLS], their_tls) < 0))
+            return -1;
+    }
+    PyObject *their_sender = get(parent, state_at[S_SENDER]);
+    if (their_sender == NULL)
+        return -1;
+    int have = PyObject_IsTrue(sender), theirs = PyObject_IsTrue(their_sender);
+    if (have < 0 || theirs < 0)
+        return -1;
+    if (!have && theirs) {
+        PyObject *auth = get(parent, state_at[S_SENDERAUTH]);
+        if (auth == NULL || put_borrowed(child, state_at[S_SENDER], their_sender) < 0
+            || put_borrowed(child, state_at[S_SENDERAUTH], auth) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* PostfixCorrelator._link(child_id, state, inherit=True), for a "queued as" hop */
+static int link_hop(Feed *c, PyObject *cache, PyObject *child_id)
+{
+    PyObject *parent = c->state, *parent_id = get(parent, state_at[S_MSGID]);
+    if (parent_id == NULL)
+        return -1;
+    if (same_str(child_id, parent_id))
+        return 0;
+    PyObject *child = known(c, cache, child_id);
+    if (child == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        PyObject *parents = PyObject_GetAttr(c->self, pa_parents);
+        int rc = parents == NULL ? -1 : 0;
+        if (rc == 0 && !PyDict_Check(parents)) {
+            PyErr_SetString(PyExc_TypeError, "_parents must be a dict");
+            rc = -1;
+        }
+        if (rc == 0 && PyDict_GET_SIZE(parents) > max_remembered)
+            PyDict_Clear(parents);
+        if (rc == 0)
+            rc = PyDict_SetItem(parents, child_id, parent_id);
+        Py_XDECREF(parents);
+        return rc;
+    }
+    if (!Py_IS_TYPE(child, state_type)) {
+        PyErr_SetString(PyExc_TypeError, "a message must be a MessageState");
+        return -1;
+    }
+    Py_INCREF(child);    /* the cache may be changed below */
+    PyObject *linked = get(child, state_at[S_PARENT_MSGID]);
+    int rc = linked == NULL ? -1 : 0;
+    if (rc == 0 && !truthy_str(linked))
+        rc = put_borrowed(child, state_at[S_PARENT_MSGID], parent_id);
+    if (rc == 0)
+        rc = inherit_client(child, parent);
+    if (rc == 0) {
+        Feed other = *c;
+        other.state = child;
+        rc = touch(&other, Py_None);
+    }
+    Py_DECREF(child);
+    return rc;
+}
+
 /* PostfixCorrelator._follow_hop(state, text, ip) */
 static int follow_hop(Feed *c, PyObject *cache, PyObject *text, PyObject *ip)
 {
@@ -1327,7 +1405,7 @@ static int follow_hop(Feed *c, PyObject *cache, PyObject *text, PyObject *ip)
         int rc = 0;
         if (truthy_str(child_id)) {
             if (is_loopback(ip)) {
-                rc = call_method3(c->self, pa_link, child_id, c->state, Py_True);
+                rc = link_hop(c, cache, child_id);
             } else {
                 PyObject *child = known(c, cache, child_id);
                 if (child == NULL && PyErr_Occurred()) {
@@ -1337,7 +1415,7 @@ static int follow_hop(Feed *c, PyObject *cache, PyObject *text, PyObject *ip)
                     if (their_ip == NULL)
                         rc = -1;
                     else if (same_str(their_ip, ip))
-                        rc = call_method3(c->self, pa_link, child_id, c->state, Py_True);
+                        rc = link_hop(c, cache, child_id);
                 }
             }
             Py_DECREF(child_id);
@@ -1913,14 +1991,14 @@ PyMODINIT_FUNC PyInit__correlc(void)
     const char *names[] = {"", ":", " ", "_cache", "batch", "_next_event_id", "events_by_type", "_explain",
                            "_evicted", "_horizon", "_next_message_id", "server", "cache_size", "move_to_end",
                            "pop", "popitem", "lower", "R", "T", "H", "X", "QT", "C", "A", "U", "P", "S", "id",
-                           "_tls", "_host", "_state_for", "_follow_hop", "_link", "peer_ip", "peer_port", "tls",
+                           "_tls", "_host", "_state_for", "_follow_hop", "peer_ip", "peer_port", "tls",
                            "status", "to", "orig_to", "relay", "delay", "dsn", "from", "size", "message_id",
                            "client_host", "client_ip", "orig_client_ip", "orig_queue_id", "sasl_username",
                            "sasl_method", "_forget", "_lookup_all", "_parents", "proto", "helo", "_listed", "F"};
     PyObject **to[] = {&s_empty, &s_colon, &s_space, &a_cache, &a_batch, &a_next_event_id, &a_events_by_type,
                        &a_explain, &a_evicted, &a_horizon, &a_next_message_id, &a_server, &a_cache_size,
                        &m_move_to_end, &m_pop, &m_popitem, &m_lower, &f_R, &f_T, &f_H, &f_X, &f_QT, &f_C, &f_A,
-                       &f_U, &f_P, &f_S, &f_id, &pa_tls, &pa_host, &pa_state_for, &pa_follow_hop, &pa_link,
+                       &f_U, &f_P, &f_S, &f_id, &pa_tls, &pa_host, &pa_state_for, &pa_follow_hop,
                        &pf_peer_ip, &pf_peer_port, &pf_tls, &pf_status, &pf_to, &pf_orig_to, &pf_relay, &pf_delay,
                        &pf_dsn, &pf_from, &pf_size, &pf_message_id, &pf_client_host, &pf_client_ip,
                        &pf_orig_client_ip, &pf_orig_queue_id, &pf_sasl_username, &pf_sasl_method, &pa_forget,
