@@ -170,6 +170,48 @@ def test_hypothesis_mutations_read_the_same(template, edits):
     assert postfix.parse_postfix_line(line, 2026) == postfix.parse_postfix_line_py(line, 2026)
 
 
+def test_a_control_character_anywhere_is_left_to_python(fast):
+    """Lines with a control character are the Python parser's (its \\s and \\w differ there): the compiled
+    check reads eight bytes at a time, so every character below 0x20 is put at every position."""
+    base = "Jun  3 10:40:57 mail postfix/smtp[2]: 4AA091855DA0: to=<b@example.org>, relay=mx[192.0.2.9]:25, " \
+        "delay=1, dsn=2.0.0, status=sent (250 ok)"
+    for code in range(0x20):
+        for at in range(len(base)):
+            line = base[:at] + chr(code) + base[at:]
+            if line.rstrip() != base:  # (a trailing one is stripped, as str.rstrip() does)
+                assert fast(line, 2026) is None, (code, at)
+    assert compare(fast, [base], 2026) == 1
+
+
+def test_a_line_nothing_holds_is_made_again_in_place_and_one_that_is_held_is_not(fast):
+    """The parser makes the next line in the last one when nothing else holds it or its fields (the ingest
+    drops each line once fed): no object or dict allocated per line. A line kept anywhere stays as it was."""
+    first = "Jun  3 10:40:57 mail postfix/smtp[2]: 4AA091855DA0: to=<b@example.org>, relay=mx[192.0.2.9]:25, " \
+        "delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)"
+    second = "Jun  3 10:40:58 mail postfix/qmgr[204]: 4AA091855DA1: removed"
+    third = "Jun  3 10:40:59 mail postfix/smtpd[9]: connect from x.example[192.0.2.1]"
+    kept = fast(first, 2026)
+    address = id(kept)
+    again = fast(second, 2026)  # the first is held: a new object
+    assert id(again) != address and kept == postfix.parse_postfix_line_py(first, 2026)
+    del kept
+    reused = fast(third, 2026)  # the second is held; the first (dropped) is not the spare any more
+    assert reused == postfix.parse_postfix_line_py(third, 2026)
+    del again, reused
+    made = fast(first, 2026)
+    address = id(made)
+    assert sys.getrefcount(made) == 3  # made, the argument, and the parser's own: it keeps the last line
+    del made
+    assert id(fast(second, 2026)) == address  # dropped: made again in place ...
+    line = fast(third, 2026)
+    assert line == postfix.parse_postfix_line_py(third, 2026)  # ... with nothing left of the line before
+    fields = line.fields
+    del line
+    other = fast(first, 2026)  # its fields are held: neither it nor they are reused
+    assert other.fields is not fields and fields == postfix.parse_postfix_line_py(third, 2026).fields
+    assert other == postfix.parse_postfix_line_py(first, 2026)
+
+
 def test_syslog_year_reads_the_same_through_new_year(fast):
     lines = [
         "Dec 31 23:59:58 mail postfix/qmgr[1]: 4AA091855DA0: removed",

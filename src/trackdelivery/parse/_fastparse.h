@@ -5,6 +5,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "../_slots.h"
@@ -43,9 +44,15 @@ static inline Py_ssize_t find(const char *s, Py_ssize_t from, Py_ssize_t to, con
 {
     if (from < 0)
         from = 0;
-    for (Py_ssize_t i = from; i + len <= to; i++)
-        if (s[i] == needle[0] && memcmp(s + i, needle, (size_t)len) == 0)
+    /* the needle's first byte by memchr (many at a time), then the rest */
+    for (Py_ssize_t i = from; i + len <= to; i++) {
+        const char *at = memchr(s + i, needle[0], (size_t)(to - len - i + 1));
+        if (at == NULL)
+            return -1;
+        i = at - s;
+        if (memcmp(s + i, needle, (size_t)len) == 0)
             return i;
+    }
     return -1;
 }
 
@@ -131,7 +138,16 @@ static const char *ascii_text(PyObject *line, Py_ssize_t *length)
     /* ASCII whitespace for str.rstrip() is \t \n \v \f \r \x1c-\x1f and the space */
     while (n > 0 && (s[n - 1] == ' ' || (s[n - 1] >= 0x09 && s[n - 1] <= 0x0d) || (s[n - 1] >= 0x1c && s[n - 1] <= 0x1f)))
         n--;
-    for (Py_ssize_t i = 0; i < n; i++)
+    /* any byte below 0x20, eight at a time: (x - 0x20..) & ~x & 0x80.. is not 0 exactly when one is
+     * (every byte is ASCII, below 0x80) */
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if ((x - 0x2020202020202020ULL) & ~x & 0x8080808080808080ULL)
+            return NULL;
+    }
+    for (; i < n; i++)
         if ((unsigned char)s[i] < 0x20)
             return NULL;
     *length = n;

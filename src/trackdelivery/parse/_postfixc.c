@@ -38,15 +38,31 @@ static MinuteCache classic_minute, iso_minute;
 
 static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
+/* The last line made, kept: when nothing else holds it or its fields any more (the ingest drops each
+ * line once fed), the next line is made in it, without allocating an object and a dict per line. */
+static PyObject *spare;
+
 static PyObject *new_line(PyObject *kind)
 {
-    PyObject *o = line_type->tp_alloc(line_type, 0);
-    if (o == NULL)
-        return NULL;
-    PyObject *fields = PyDict_New();
-    if (fields == NULL) {
-        Py_DECREF(o);
-        return NULL;
+    PyObject *o = NULL, *fields = NULL;
+    if (spare != NULL && Py_REFCNT(spare) == 1) {
+        PyObject *old = SLOT(spare, F_FIELDS);
+        if (old != NULL && PyDict_CheckExact(old) && Py_REFCNT(old) == 1) {
+            o = spare;    /* spare's reference becomes the caller's */
+            spare = NULL;
+            fields = Py_NewRef(old);
+            PyDict_Clear(fields);
+            for (int i = 0; i < NFIELDS; i++)
+                Py_CLEAR(SLOT(o, i));
+        }
+    }
+    if (o == NULL) {
+        o = line_type->tp_alloc(line_type, 0);
+        fields = o == NULL ? NULL : PyDict_New();
+        if (fields == NULL) {
+            Py_XDECREF(o);
+            return NULL;
+        }
     }
     Py_INCREF(kind); SLOT(o, F_KIND) = kind;
     Py_INCREF(Py_None); SLOT(o, F_TIME) = Py_None;
@@ -58,6 +74,7 @@ static PyObject *new_line(PyObject *kind)
     Py_INCREF(s_empty); SLOT(o, F_MESSAGE) = s_empty;
     Py_INCREF(Py_False); SLOT(o, F_YEARLESS) = Py_False;
     Py_INCREF(s_empty); SLOT(o, F_PID) = s_empty;
+    Py_XSETREF(spare, Py_NewRef(o));
     return o;
 }
 
