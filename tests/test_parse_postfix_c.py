@@ -170,6 +170,38 @@ def test_hypothesis_mutations_read_the_same(template, edits):
     assert postfix.parse_postfix_line(line, 2026) == postfix.parse_postfix_line_py(line, 2026)
 
 
+def test_pickup_bounce_notices_and_dnsblog_read_the_same(fast):
+    """The forms added to the compiled parser, with the pieces that steer split(" "), strip("<>"), the
+    notices' prefixes and _DNSBLOG_RE."""
+    head = "Jun  3 10:40:57 mail postfix/{}[2]: "
+    pickups = ["uid=0 from=<root>", "sender=root", "uid=33  from=<<nagios>>", "uid= from=<>", "uid=0 x y=1=2 from=<a b>",
+               "sender=<x> uid=5 sender=y", "uid=0 from=<root", "uid=0 from=root>", "uid==", "sender= from=<a>"]
+    notices = ["sender non-delivery notification: 766F310031", "sender delay notification: 766F310031",
+               "sender delivery status notification: 1A", "postmaster non-delivery notification: 2B",
+               "postmaster delay notification:   3C", "sender non-delivery notification: ",
+               "sender non-delivery notification:", "sender non-delivery notification: a b",
+               "postmaster tea notification: 4D", "sender  delay notification: 5E"]
+    dnsblog = ["addr 192.0.2.1 listed by domain zen.spamhaus.org as 127.0.0.4",
+               "addr 192.0.2.1 listed by domain zen.spamhaus.org as 127.0.0.4 (extra)",
+               "addr  192.0.2.1 listed by domain z as 1", "addr 192.0.2.1 listed by domain  z as 1",
+               "addr 192.0.2.1 listed by domain z as ", "addr 192.0.2.1 listed by domain z as",
+               "addr 192.0.2.1 listed by z as 1", "addr x listed by domain y as z", "addr  listed by domain y as z",
+               "addr 192.0.2.1 listed by domain z as  1", "something else entirely"]
+    lines = [head.format("pickup") + "A857610008: " + body for body in pickups]
+    lines += [head.format("bounce") + "C43891002E: " + body for body in notices]
+    lines += [head.format("smtp") + "C43891002E: " + notices[0]]  # not bounce(8): a note, Python's
+    lines += [head.format("dnsblog") + body for body in dnsblog]
+    assert compare(fast, lines, 2026) == 27  # all but the four notices that are none and the smtp line
+    kinds = [fast(line, 2026) for line in lines]
+    assert [line.kind for line in kinds[:10]] == ["pickup"] * 10
+    assert kinds[0].fields == {"uid": "0", "from": "root"} and kinds[5].fields == {"from": "y", "uid": "5"}
+    assert kinds[10].kind == "notification" and kinds[10].fields == {
+        "notification": "sender non-delivery notification", "notice_id": "766F310031"}
+    assert kinds[14].message == "3C"
+    assert [line.kind for line in kinds[-11:]] == ["dnsbl", "dnsbl"] + ["note"] * 5 + ["dnsbl"] + ["note"] * 3
+    assert kinds[-11].fields == {"ip": "192.0.2.1", "list": "zen.spamhaus.org", "reply": "127.0.0.4"}
+
+
 def test_a_control_character_anywhere_is_left_to_python(fast):
     """Lines with a control character are the Python parser's (its \\s and \\w differ there): the compiled
     check reads eight bytes at a time, so every character below 0x20 is put at every position."""

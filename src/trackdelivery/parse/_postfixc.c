@@ -1,11 +1,11 @@
 /* A compiled fast path for parse/postfix.py's parse_postfix_line (the Python parser stays the reference).
  *
  * parse(line, year_hint=None) answers every line: it reads the common forms itself (the syslog prefix
- * in its classic and RFC 3339 shapes; deliveries, client=, qmgr's from=, message-id=, removed; connect,
- * TLS sessions and other notes without a queue id; NOQUEUE rejections of smtpd and postscreen; other
- * programs' lines) and hands every other line to the Python parser: other rejections, pickup, bounce
- * notices, header checks, expiries, postsuper, proxy and dnsblog lines, a line without a year hint,
- * and any line that is not printable ASCII. fast(line, year_hint=None) returns None for those instead; the tests compare it with the
+ * in its classic and RFC 3339 shapes; deliveries, client=, qmgr's from=, message-id=, removed, pickup's
+ * uid=, bounce notices; connect, TLS sessions, dnsblog listings and other notes without a queue id;
+ * NOQUEUE rejections of smtpd and postscreen; other programs' lines) and hands every other line to the
+ * Python parser: other rejections, header checks, expiries, postsuper and proxy lines, a line without a
+ * year hint, and any line that is not printable ASCII. fast(line, year_hint=None) returns None for those instead; the tests compare it with the
  * Python parser line for line (tests/test_parse_postfix_c.py).
  *
  * Each helper names the Python function or regular expression it reads like.
@@ -20,12 +20,13 @@ static const char *const field_names[NFIELDS] = {
 static PyTypeObject *line_type;          /* parse.postfix.PostfixLine (a slots dataclass) */
 static Py_ssize_t offsets[NFIELDS];
 static PyObject *k_connect, *k_client, *k_queued, *k_message_id, *k_removed, *k_deleted, *k_delivery, *k_tls,
-    *k_note, *k_other, *k_reject;
+    *k_note, *k_other, *k_reject, *k_pickup, *k_notification, *k_dnsbl;
 static PyObject *classic_epoch, *iso_epoch;  /* parse.postfix._classic_epoch, _iso_epoch */
 static PyObject *services, *service_of;      /* parse.postfix._services (program -> service), _service_of */
 static PyObject *python_parse;               /* parse.postfix.parse_postfix_line_py */
 static PyObject *s_to, *s_relay, *s_status, *s_from, *s_size, *s_nrcpt, *s_message_id, *s_tls, *s_client,
     *s_orig_client;
+static PyObject *s_notification, *s_notice_id, *s_ip, *s_list, *s_reply;
 static PyObject *s_action, *s_stage, *s_proto, *s_helo, *s_reject, *s_milter_reject;
 static PyObject *s_client_host, *s_client_ip, *s_client_port, *s_orig_client_host, *s_orig_client_ip,
     *s_orig_client_port, *s_peer_host, *s_peer_ip, *s_peer_port;
@@ -221,6 +222,95 @@ static Py_ssize_t digits_end(const char *s, Py_ssize_t n, Py_ssize_t i)
     return i;
 }
 
+/* pickup "uid=0 from=<root>" (older: "sender=root"): for part in body.split(" "): key=value, "<>" stripped
+ * from the value's ends; "sender" is named "from" */
+static PyObject *parse_pickup(PyObject *out, const char *b, Py_ssize_t n)
+{
+    if (set_kind(out, k_pickup) < 0)
+        return NULL;
+    PyObject *f = SLOT(out, F_FIELDS);
+    Py_ssize_t i = 0;
+    while (i <= n) {
+        Py_ssize_t end = i;
+        while (end < n && b[end] != ' ')
+            end++;
+        Py_ssize_t eq = i;
+        while (eq < end && b[eq] != '=')
+            eq++;
+        if (eq < end) {
+            const char *v = b + eq + 1, *v_end = b + end;
+            while (v < v_end && (*v == '<' || *v == '>'))
+                v++;
+            while (v_end > v && (v_end[-1] == '<' || v_end[-1] == '>'))
+                v_end--;
+            int sender = eq - i == 6 && memcmp(b + i, "sender", 6) == 0;
+            PyObject *key = sender ? Py_NewRef(s_from) : str_of(b + i, eq - i);
+            PyObject *value = str_of(v, v_end - v);
+            int rc = key != NULL && value != NULL ? PyDict_SetItem(f, key, value) : -1;
+            Py_XDECREF(key);
+            Py_XDECREF(value);
+            if (rc < 0)
+                return NULL;
+        }
+        i = end + 1;
+    }
+    return out;
+}
+
+/* bounce "sender non-delivery notification: 766F310031" (and the other _NOTIFICATIONS) */
+static PyObject *parse_notification(PyObject *out, const char *b, Py_ssize_t n)
+{
+    static const char *const notices[] = {"sender non-delivery notification: ", "sender delay notification: ",
+                                          "sender delivery status notification: ",
+                                          "postmaster non-delivery notification: ", "postmaster delay notification: "};
+    for (size_t k = 0; k < sizeof notices / sizeof notices[0]; k++) {
+        Py_ssize_t len = (Py_ssize_t)strlen(notices[k]);
+        if (!starts(b, n, notices[k]))
+            continue;
+        /* .strip(): a printable ASCII line has no whitespace but spaces, and none at its end (rstripped) */
+        Py_ssize_t i = len, e = n;
+        while (i < e && b[i] == ' ')
+            i++;
+        PyObject *f = fresh_fields(out);
+        PyObject *id = f == NULL ? NULL : str_of(b + i, e - i);
+        PyObject *what = id == NULL ? NULL : PyUnicode_FromStringAndSize(notices[k], len - 2);
+        int rc = what == NULL || set_kind(out, k_notification) < 0 || PyDict_SetItem(f, s_notification, what) < 0
+                 || PyDict_SetItem(f, s_notice_id, id) < 0 ? -1 : set_slot(out, F_MESSAGE, Py_NewRef(id));
+        Py_XDECREF(what);
+        Py_XDECREF(id);
+        return rc < 0 ? NULL : out;
+    }
+    return DECLINE;
+}
+
+/* _DNSBLOG_RE.match(body): addr (?P<ip>\S+) listed by domain (?P<list>\S+) as (?P<reply>\S+) ; the line is
+ * printable ASCII, so \S is anything but a space. 1 (the fields set), 0 (no match), -1 */
+static int dnsblog(PyObject *out, const char *b, Py_ssize_t n)
+{
+    if (!starts(b, n, "addr "))
+        return 0;
+    Py_ssize_t ip = 5, ip_end = ip;
+    while (ip_end < n && b[ip_end] != ' ')
+        ip_end++;
+    if (ip_end == ip || !starts(b + ip_end, n - ip_end, " listed by domain "))
+        return 0;
+    Py_ssize_t list = ip_end + 18, list_end = list;
+    while (list_end < n && b[list_end] != ' ')
+        list_end++;
+    if (list_end == list || !starts(b + list_end, n - list_end, " as "))
+        return 0;
+    Py_ssize_t reply = list_end + 4, reply_end = reply;
+    while (reply_end < n && b[reply_end] != ' ')
+        reply_end++;
+    if (reply_end == reply)
+        return 0;
+    PyObject *f = fresh_fields(out);
+    if (f == NULL || set_kind(out, k_dnsbl) < 0 || put(f, s_ip, b + ip, ip_end - ip) < 0
+        || put(f, s_list, b + list, list_end - list) < 0 || put(f, s_reply, b + reply, reply_end - reply) < 0)
+        return -1;
+    return 1;
+}
+
 /* _parse_queue_line(out, qid, body, service) for the forms read here. */
 static PyObject *parse_queue_line(PyObject *out, PyObject *service, const char *b, Py_ssize_t n)
 {
@@ -265,6 +355,11 @@ static PyObject *parse_queue_line(PyObject *out, PyObject *service, const char *
         int postsuper = PyUnicode_CompareWithASCIIString(service, "postsuper") == 0;
         return set_kind(out, postsuper ? k_deleted : k_removed) < 0 ? NULL : out;
     }
+    if (starts(b, n, "uid=") || starts(b, n, "sender="))
+        return parse_pickup(out, b, n);
+    /* the actions (reject:, discard:, hold: ...), info: and warning: lines are Python's */
+    if (PyUnicode_CompareWithASCIIString(service, "bounce") == 0 && (starts(b, n, "sender ") || starts(b, n, "postmaster ")))
+        return parse_notification(out, b, n);
     return DECLINE;
 }
 
@@ -708,8 +803,11 @@ static PyObject *parse_fast(PyObject *line, PyObject *year_hint)
     } else if (FIND(b, 0, bn, "TLS connection established ") >= 0) {
         int rc = tls_line(out, b, bn);
         result = rc < 0 ? NULL : rc == 0 ? DECLINE : out;
-    } else if (starts(b, bn, "proxy-") || PyUnicode_CompareWithASCIIString(service, "dnsblog") == 0) {
+    } else if (starts(b, bn, "proxy-")) {
         result = DECLINE;
+    } else if (PyUnicode_CompareWithASCIIString(service, "dnsblog") == 0) {
+        int rc = dnsblog(out, b, bn);
+        result = rc < 0 ? NULL : rc == 1 ? out : set_str(out, F_MESSAGE, b, bn) < 0 ? NULL : out;
     } else {
         result = set_str(out, F_MESSAGE, b, bn) < 0 ? NULL : out;
     }
@@ -874,7 +972,8 @@ static PyObject *setup(PyObject *self, PyObject *args)
         || !(k_removed = kind_of(kinds, "removed")) || !(k_deleted = kind_of(kinds, "deleted"))
         || !(k_delivery = kind_of(kinds, "delivery")) || !(k_tls = kind_of(kinds, "tls"))
         || !(k_note = kind_of(kinds, "note")) || !(k_other = kind_of(kinds, "other"))
-        || !(k_reject = kind_of(kinds, "reject")))
+        || !(k_reject = kind_of(kinds, "reject")) || !(k_pickup = kind_of(kinds, "pickup"))
+        || !(k_notification = kind_of(kinds, "notification")) || !(k_dnsbl = kind_of(kinds, "dnsbl")))
         return NULL;
     if (s_empty == NULL)
         s_empty = PyUnicode_New(0, 0);
@@ -884,6 +983,8 @@ static PyObject *setup(PyObject *self, PyObject *args)
     s_client_host = interned("client_host"), s_client_ip = interned("client_ip"), s_client_port = interned("client_port");
     s_orig_client_host = interned("orig_client_host"), s_orig_client_ip = interned("orig_client_ip");
     s_orig_client_port = interned("orig_client_port");
+    s_notification = interned("notification"), s_notice_id = interned("notice_id");
+    s_ip = interned("ip"), s_list = interned("list"), s_reply = interned("reply");
     s_action = interned("action"), s_stage = interned("stage"), s_proto = interned("proto"), s_helo = interned("helo");
     s_reject = interned("reject"), s_milter_reject = interned("milter-reject");
     s_peer_host = interned("peer_host"), s_peer_ip = interned("peer_ip"), s_peer_port = interned("peer_port");

@@ -485,7 +485,7 @@ def _compiled_parser() -> Callable[..., PostfixLine] | None:
     except ImportError:
         return None
     kinds = {name: name for name in (CONNECT, CLIENT, QUEUED, MESSAGE_ID, REMOVED, DELETED, DELIVERY, TLS, NOTE,
-                                     OTHER, REJECT)}  # fmt: skip
+                                     OTHER, REJECT, PICKUP, NOTIFICATION, DNSBL)}  # fmt: skip
     _postfixc.setup(PostfixLine, kinds, _classic_epoch, _iso_epoch, _services, _service_of, parse_postfix_line_py)
     parse: Callable[..., PostfixLine] = _postfixc.parse
     return parse
