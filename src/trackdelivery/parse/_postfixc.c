@@ -100,6 +100,43 @@ static int put(PyObject *dict, PyObject *key, const char *p, Py_ssize_t n)
     return rc;
 }
 
+/* The key of a "key=value" field (new reference): the names of delivery and client= lines are made once,
+ * with their hash (no str to allocate, hash and free per field); any other name is made. */
+static PyObject *k_orig_to, *k_delay, *k_delays, *k_dsn, *k_conn_use, *k_sasl_method, *k_sasl_sender,
+    *k_sasl_username;
+
+static PyObject *key_of(const char *p, Py_ssize_t n)
+{
+    PyObject *known = NULL;
+    switch (n) {
+    case 2:
+        known = p[0] == 't' && p[1] == 'o' ? s_to : NULL;
+        break;
+    case 3:
+        known = memcmp(p, "dsn", 3) == 0 ? k_dsn : NULL;
+        break;
+    case 5:
+        known = memcmp(p, "relay", 5) == 0 ? s_relay : memcmp(p, "delay", 5) == 0 ? k_delay : NULL;
+        break;
+    case 6:
+        known = memcmp(p, "delays", 6) == 0 ? k_delays : NULL;
+        break;
+    case 7:
+        known = memcmp(p, "orig_to", 7) == 0 ? k_orig_to : NULL;
+        break;
+    case 8:
+        known = memcmp(p, "conn_use", 8) == 0 ? k_conn_use : NULL;
+        break;
+    case 11:
+        known = memcmp(p, "sasl_method", 11) == 0 ? k_sasl_method : memcmp(p, "sasl_sender", 11) == 0 ? k_sasl_sender : NULL;
+        break;
+    case 13:
+        known = memcmp(p, "sasl_username", 13) == 0 ? k_sasl_username : NULL;
+        break;
+    }
+    return known != NULL ? Py_NewRef(known) : str_of(p, n);
+}
+
 /* A new empty fields dict for the line (the Python parser replaces out.fields in these places). */
 static PyObject *fresh_fields(PyObject *out)
 {
@@ -141,7 +178,7 @@ static PyObject *parse_delivery(PyObject *out, const char *b, Py_ssize_t n)
             Py_ssize_t vn = part_end - eq - 1;
             if (vn >= 2 && v[0] == '<' && v[vn - 1] == '>')
                 v++, vn -= 2;
-            PyObject *key = str_of(b + i, eq - i);
+            PyObject *key = key_of(b + i, eq - i);
             PyObject *value = str_of(v, vn);
             int rc = (key && value) ? PyDict_SetItem(f, key, value) : -1;
             Py_XDECREF(key);
@@ -199,7 +236,7 @@ static PyObject *parse_client(PyObject *out, const char *b, Py_ssize_t n)
             else if (kn == 11 && memcmp(b + i, "orig_client", 11) == 0)
                 rc = client_fields(f, v, vn, s_orig_client_host, s_orig_client_ip, s_orig_client_port);
             else {
-                PyObject *key = str_of(b + i, kn);
+                PyObject *key = key_of(b + i, kn);
                 PyObject *value = str_of(v, vn);
                 rc = (key && value) ? PyDict_SetItem(f, key, value) : -1;
                 Py_XDECREF(key);
@@ -983,6 +1020,9 @@ static PyObject *setup(PyObject *self, PyObject *args)
     s_client_host = interned("client_host"), s_client_ip = interned("client_ip"), s_client_port = interned("client_port");
     s_orig_client_host = interned("orig_client_host"), s_orig_client_ip = interned("orig_client_ip");
     s_orig_client_port = interned("orig_client_port");
+    k_orig_to = interned("orig_to"), k_delay = interned("delay"), k_delays = interned("delays");
+    k_dsn = interned("dsn"), k_conn_use = interned("conn_use"), k_sasl_method = interned("sasl_method");
+    k_sasl_sender = interned("sasl_sender"), k_sasl_username = interned("sasl_username");
     s_notification = interned("notification"), s_notice_id = interned("notice_id");
     s_ip = interned("ip"), s_list = interned("list"), s_reply = interned("reply");
     s_action = interned("action"), s_stage = interned("stage"), s_proto = interned("proto"), s_helo = interned("helo");
