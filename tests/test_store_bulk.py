@@ -145,6 +145,42 @@ def test_insert_binds_the_recipes_rows_and_stops_at_a_failing_one(bulk, conn) ->
                     MessageState)
 
 
+def test_insert_raw_stores_the_python_references_rows_and_marks_them_stored(bulk, conn) -> None:
+    """A message's log lines: the first write joins them all; a later one only those since; none when none
+    are new. Non-ASCII lines, an empty list, and the errors: a line that is not a str, a failing row."""
+    conn.execute("CREATE TABLE raw1 (id INTEGER PRIMARY KEY, raw TEXT)")
+    conn.execute("CREATE TABLE raw2 (id INTEGER PRIMARY KEY, message_ref INTEGER, raw TEXT)")
+    first, added = "INSERT INTO raw1 (id, raw) VALUES (?, ?)", "INSERT INTO raw2 (message_ref, raw) VALUES (?, ?)"
+    states = {
+        1: MessageState(1, "a", raw=["l1", "l2 ünïcödé ✓ 😀"]),
+        2: MessageState(2, "b", raw=["old", "new 1", "new\\2"], raw_stored=1),
+        3: MessageState(3, "c", raw=["all stored"], raw_stored=1),
+        4: MessageState(4, "d", raw=[]),
+        5: MessageState(5, "e", raw=["x", "y", "z"], raw_stored=2),
+    }
+    want_first, want_added = store_module.message_raw_rows(Batch(messages=states))
+    bulk.insert_raw(conn, first, added, states, MessageState)
+    assert conn.execute("SELECT id, raw FROM raw1 ORDER BY id").fetchall() == want_first
+    assert conn.execute("SELECT message_ref, raw FROM raw2 ORDER BY id").fetchall() == want_added
+    assert want_first == [(1, "l1\nl2 ünïcödé ✓ 😀"), (4, "")] and want_added == [(2, "new 1\nnew\\2"), (5, "z")]
+    bulk.mark_raw_stored(states, MessageState)
+    assert [state.raw_stored for state in states.values()] == [2, 3, 1, 0, 3]
+    conn.execute("DELETE FROM raw1")
+    states[4].raw_stored, states[6] = 0, MessageState(6, "f", raw=["ok"])
+    states[1].raw_stored = states[5].raw_stored = 0
+    states[5].raw = ["x", 5]  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="must be a str, not int"):
+        bulk.insert_raw(conn, first, added, states, MessageState)
+    assert conn.execute("SELECT id FROM raw1 ORDER BY id").fetchall() == [(1,), (4,)]  # the rows before it stay
+    states[5].raw = ["x"]
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed"):
+        bulk.insert_raw(conn, first, added, states, MessageState)  # 1 is in raw1 already
+    with pytest.raises(TypeError, match="not a"):
+        bulk.insert_raw(conn, first, added, {1: DeliveryEvent("success")}, MessageState)
+    with pytest.raises(TypeError):
+        bulk.mark_raw_stored({1: DeliveryEvent("success")}, MessageState)
+
+
 def _tables(db: Path) -> dict[str, list[tuple]]:
     conn = sqlite3.connect(db)
     try:

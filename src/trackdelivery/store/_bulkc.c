@@ -568,6 +568,132 @@ static PyObject *insert(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* -- a message's log lines ------------------------------------------------------------------------ */
+
+/* The UTF-8 of lines[from:] joined by newlines, in a buffer the caller frees (*size: its length). */
+static char *joined(PyObject *lines, Py_ssize_t from, Py_ssize_t *size)
+{
+    Py_ssize_t n = PyList_GET_SIZE(lines), total = 0;
+    for (Py_ssize_t k = from; k < n; k++) {
+        PyObject *line = PyList_GET_ITEM(lines, k);
+        Py_ssize_t len;
+        if (!PyUnicode_Check(line) || PyUnicode_AsUTF8AndSize(line, &len) == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_TypeError, "a log line must be a str, not %.100s", Py_TYPE(line)->tp_name);
+            return NULL;
+        }
+        total += len + (k > from);
+    }
+    if (total > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "a message's log lines are longer than INT_MAX bytes");
+        return NULL;
+    }
+    char *buffer = PyMem_Malloc((size_t)total + 1), *at = buffer;
+    if (buffer == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t k = from; k < n; k++) {    /* the lines' UTF-8 is cached in them by now */
+        Py_ssize_t len;
+        const char *text = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(lines, k), &len);
+        if (k > from)
+            *at++ = '\n';
+        memcpy(at, text, (size_t)len);
+        at += len;
+    }
+    *size = total;
+    return buffer;
+}
+
+/* insert_raw(connection, first_sql, added_sql, states, state_type): message_raw_rows(batch) and the two
+ * executemany of Store.commit_batch in one: for each message not stored before, (id, its lines joined) by
+ * first_sql; for each stored one with lines since, (id, those lines joined) by added_sql. */
+static PyObject *insert_raw(PyObject *self, PyObject *args)
+{
+    PyObject *conn, *sql[2], *states;
+    PyTypeObject *state_type;
+    if (!PyArg_ParseTuple(args, "OUUO!O!:insert_raw", &conn, &sql[0], &sql[1], &PyDict_Type, &states, &PyType_Type,
+                          &state_type))
+        return NULL;
+    sqlite3 *db = handle_of(conn);
+    Py_ssize_t at[3];
+    const char *names[3] = {"id", "raw", "raw_stored"};
+    if (db == NULL || slot_offsets(state_type, names, 3, at) < 0)
+        return NULL;
+    Py_INCREF(states);
+    for (int added = 0; added < 2 && !PyErr_Occurred(); added++) {
+        sqlite3_stmt *st = prepare(db, sql[added]);
+        if (st == NULL)
+            break;
+        Py_ssize_t pos = 0;
+        PyObject *key, *state;
+        while (PyDict_Next(states, &pos, &key, &state)) {
+            if (!PyObject_TypeCheck(state, state_type)) {
+                PyErr_Format(PyExc_TypeError, "not a %.100s: %.100s", state_type->tp_name, Py_TYPE(state)->tp_name);
+                break;
+            }
+            PyObject *id = SLOT_AT(state, at[0]), *lines = SLOT_AT(state, at[1]), *stored_obj = SLOT_AT(state, at[2]);
+            if (id == NULL || lines == NULL || stored_obj == NULL || !PyList_Check(lines)) {
+                PyErr_SetString(PyExc_TypeError, "a message needs its id, raw (a list) and raw_stored");
+                break;
+            }
+            Py_ssize_t stored = PyLong_AsSsize_t(stored_obj);
+            if (stored == -1 && PyErr_Occurred())
+                break;
+            if (added ? !(stored && stored < PyList_GET_SIZE(lines)) : stored != 0)
+                continue;
+            Py_ssize_t size;
+            Py_INCREF(lines);
+            char *text = joined(lines, added ? stored : 0, &size);
+            Py_DECREF(lines);    /* the state keeps it; the text is ours */
+            if (text == NULL)
+                break;
+            int rc = bind(db, st, 1, id), bound = rc == 0 ? sql_bind_text(st, 2, text, (int)size, NULL) : SQLITE_OK;
+            int stepped = rc == 0 && bound == SQLITE_OK ? sql_step(st) : SQLITE_DONE;    /* text: bound in place */
+            if (rc == 0 && (bound != SQLITE_OK || stepped != SQLITE_DONE)) {
+                raise_sqlite(db, bound != SQLITE_OK ? bound : stepped);
+                rc = -1;
+            }
+            sql_reset(st);
+            PyMem_Free(text);
+            if (rc < 0)
+                break;
+        }
+        sql_finalize(st);
+    }
+    Py_DECREF(states);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* mark_raw_stored(states, state_type): state.raw_stored = len(state.raw) for each (a batch committed) */
+static PyObject *mark_raw_stored(PyObject *self, PyObject *args)
+{
+    PyObject *states;
+    PyTypeObject *state_type;
+    if (!PyArg_ParseTuple(args, "O!O!:mark_raw_stored", &PyDict_Type, &states, &PyType_Type, &state_type))
+        return NULL;
+    Py_ssize_t at[2];
+    const char *names[2] = {"raw", "raw_stored"};
+    if (slot_offsets(state_type, names, 2, at) < 0)
+        return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *key, *state;
+    while (PyDict_Next(states, &pos, &key, &state)) {
+        PyObject *lines = PyObject_TypeCheck(state, state_type) ? SLOT_AT(state, at[0]) : NULL;
+        if (lines == NULL || !PyList_Check(lines)) {
+            PyErr_SetString(PyExc_TypeError, "a message with its raw lines (a list) was expected");
+            return NULL;
+        }
+        PyObject *count = PyLong_FromSsize_t(PyList_GET_SIZE(lines));
+        if (count == NULL)
+            return NULL;
+        Py_XSETREF(SLOT_AT(state, at[1]), count);
+    }
+    Py_RETURN_NONE;
+}
+
 /* filename(connection): the main database's file name as SQLite knows it ("" for a temporary one). */
 static PyObject *filename(PyObject *self, PyObject *conn)
 {
@@ -630,6 +756,9 @@ static PyMethodDef methods[] = {
     {"rows", rows, METH_VARARGS, "rows(items, item_type, recipe, refs, raws, states, state_type): see store/sqlite.py"},
     {"insert", insert, METH_VARARGS,
      "insert(connection, sql, items, item_type, recipe, refs, raws, states, state_type): executemany of rows()"},
+    {"insert_raw", insert_raw, METH_VARARGS,
+     "insert_raw(connection, first_sql, added_sql, states, state_type): the rows of message_raw_rows, inserted"},
+    {"mark_raw_stored", mark_raw_stored, METH_VARARGS, "mark_raw_stored(states, state_type): raw_stored = len(raw)"},
     {"new_addresses", new_addresses, METH_VARARGS, "new_addresses(items, item_type, fields, known): see store/sqlite.py"},
     {"filename", filename, METH_O, "filename(connection): the main database file of the connection"},
     {NULL, NULL, 0, NULL},
