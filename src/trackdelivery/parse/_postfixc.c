@@ -488,6 +488,71 @@ static int set_time(PyObject *out, PyObject *stamp)
     return set_slot(out, F_TIME, stamp);
 }
 
+/* -- texts and times that repeat from line to line, made once ------------------------------------------
+ * Most lines of a log name the same host, one of a dozen programs, and the second of the line before.
+ * Reusing the str (and its hash: the correlator's keys) or the int saves making, hashing and freeing
+ * them per line; what is the same is the same value, so nothing else can tell. */
+
+/* p[0:n] as a str: *last when it holds that text, else a new one that becomes *last (new reference). */
+static PyObject *as_before(PyObject **last, const char *p, Py_ssize_t n)
+{
+    PyObject *was = *last;
+    if (was != NULL && PyUnicode_GET_LENGTH(was) == n && memcmp(PyUnicode_DATA(was), p, (size_t)n) == 0)
+        return Py_NewRef(was);
+    PyObject *text = str_of(p, n);
+    if (text != NULL && PyUnicode_IS_COMPACT_ASCII(text))
+        Py_XSETREF(*last, Py_NewRef(text));
+    return text;
+}
+
+static PyObject *last_host;
+#define PROGRAMS 16
+static PyObject *programs[PROGRAMS], *program_services[PROGRAMS];    /* program -> its service */
+static int next_program;
+
+/* The program of a line and its service (_services, else _service_of): 0, or -1 with an error set. */
+static int program_of(const char *p, Py_ssize_t n, PyObject **program, PyObject **service)
+{
+    for (int k = 0; k < PROGRAMS && programs[k] != NULL; k++)
+        if (PyUnicode_GET_LENGTH(programs[k]) == n && memcmp(PyUnicode_DATA(programs[k]), p, (size_t)n) == 0) {
+            *program = Py_NewRef(programs[k]);
+            *service = Py_NewRef(program_services[k]);
+            return 0;
+        }
+    *program = str_of(p, n);
+    if (*program == NULL)
+        return -1;
+    *service = PyDict_GetItemWithError(services, *program);
+    if (*service != NULL)
+        Py_INCREF(*service);
+    else if (PyErr_Occurred() || (*service = PyObject_CallOneArg(service_of, *program)) == NULL) {
+        Py_CLEAR(*program);
+        return -1;
+    }
+    if (PyUnicode_CheckExact(*service) && PyUnicode_IS_COMPACT_ASCII(*program)) {
+        Py_XSETREF(programs[next_program], Py_NewRef(*program));
+        Py_XSETREF(program_services[next_program], Py_NewRef(*service));
+        next_program = (next_program + 1) % PROGRAMS;
+    }
+    return 0;
+}
+
+static long long last_epoch = -1;
+static PyObject *last_stamp;
+
+/* epoch as an int: the one before when it is the same second (new reference) */
+static PyObject *stamp_of(long long epoch)
+{
+    if (last_stamp != NULL && epoch == last_epoch)
+        return Py_NewRef(last_stamp);
+    PyObject *stamp = PyLong_FromLongLong(epoch);
+    if (stamp != NULL) {
+        Py_XSETREF(last_stamp, Py_NewRef(stamp));
+        last_epoch = epoch;
+    }
+    return stamp;
+}
+
 /* stamp of a classic "Jun  3 10:40:57" time in year_hint: _classic_epoch, cached per minute. */
 static int classic_time(PyObject *out, const char *mon, const char *day, Py_ssize_t day_len, const char *hms,
                         long long year)
@@ -499,7 +564,7 @@ static int classic_time(PyObject *out, const char *mon, const char *day, Py_ssiz
     memcpy(key + 16, &year, sizeof year);
     long long seconds = (hms[6] - '0') * 10 + (hms[7] - '0'), epoch;
     if (minute_hit(&classic_minute, key, seconds, &epoch))
-        return set_time(out, PyLong_FromLongLong(epoch));
+        return set_time(out, stamp_of(epoch));
     PyObject *m = str_of(mon, 3), *d = str_of(day, day_len), *t = str_of(hms, 8), *y = PyLong_FromLongLong(year);
     PyObject *stamp = (m && d && t && y) ? PyObject_CallFunctionObjArgs(classic_epoch, m, d, t, y, NULL) : NULL;
     Py_XDECREF(m);
@@ -520,7 +585,7 @@ static int iso_time(PyObject *out, const char *date, const char *hms, const char
     memcpy(key + 15, zone, (size_t)zone_len);  /* at most 6: "+01:00" */
     long long seconds = (hms[6] - '0') * 10 + (hms[7] - '0'), epoch;
     if (minute_hit(&iso_minute, key, seconds, &epoch))
-        return set_time(out, PyLong_FromLongLong(epoch));
+        return set_time(out, stamp_of(epoch));
     PyObject *d = str_of(date, 10), *t = str_of(hms, 8);
     PyObject *z = zone_len ? str_of(zone, zone_len) : (Py_INCREF(Py_None), Py_None);
     PyObject *stamp = (d && t && z) ? PyObject_CallFunctionObjArgs(iso_epoch, d, t, z, NULL) : NULL;
@@ -774,16 +839,9 @@ static PyObject *parse_fast(PyObject *line, PyObject *year_hint)
         if (qid >= 0)
             i = qid_end + 2;
     }
-    PyObject *program_str = str_of(s + program, program_end - program);
-    if (program_str == NULL)
+    PyObject *program_str, *service;
+    if (program_of(s + program, program_end - program, &program_str, &service) < 0)
         return NULL;
-    PyObject *service = PyDict_GetItemWithError(services, program_str);
-    if (service != NULL)
-        Py_INCREF(service);
-    else if (PyErr_Occurred() || (service = PyObject_CallOneArg(service_of, program_str)) == NULL) {
-        Py_DECREF(program_str);
-        return NULL;
-    }
     PyObject *out = NULL;
     if (!PyUnicode_Check(service)) {
         PyErr_SetString(PyExc_TypeError, "_service_of gave no str");
@@ -795,7 +853,7 @@ static PyObject *parse_fast(PyObject *line, PyObject *year_hint)
         if (out == NULL || set_slot(out, F_PROGRAM, program_str) < 0)
             goto fail_program_taken;
         Py_DECREF(service);
-        return set_str(out, F_HOST, s + host, host_end - host) < 0 ? (Py_DECREF(out), NULL) : out;
+        return set_slot(out, F_HOST, as_before(&last_host, s + host, host_end - host)) < 0 ? (Py_DECREF(out), NULL) : out;
     }
     if (mon != NULL && year_hint == Py_None)
         goto decline;
@@ -810,7 +868,7 @@ static PyObject *parse_fast(PyObject *line, PyObject *year_hint)
         goto fail;
     }
     service = SLOT(out, F_SERVICE);  /* borrowed from here on */
-    if (set_str(out, F_HOST, s + host, host_end - host) < 0
+    if (set_slot(out, F_HOST, as_before(&last_host, s + host, host_end - host)) < 0
         || (pid >= 0 && set_str(out, F_PID, s + pid, pid_end - pid) < 0)
         || (qid >= 0 && set_str(out, F_QUEUE_ID, s + qid, qid_end - qid) < 0))
         goto fail_out;
@@ -1035,6 +1093,10 @@ static PyObject *setup(PyObject *self, PyObject *args)
     Py_INCREF(fallback), python_parse = fallback;
     Py_INCREF(type), line_type = (PyTypeObject *)type;
     classic_minute.valid = iso_minute.valid = 0;
+    for (int k = 0; k < PROGRAMS; k++) {    /* the programs' services came from the _services before */
+        Py_CLEAR(programs[k]);
+        Py_CLEAR(program_services[k]);
+    }
     Py_RETURN_NONE;
 }
 
