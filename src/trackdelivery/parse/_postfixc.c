@@ -85,14 +85,37 @@ static int set_kind(PyObject *o, PyObject *kind)
     return set_slot(o, F_KIND, kind);
 }
 
+/* p[0:n] as a str; a short one that was made lately is made again from a small table of them (a queue
+ * id, a pid, a status or dsn, a client's address: a message's lines repeat them), new reference. The
+ * same text is the same value: nothing else can tell, and the str keeps its hash for the dicts it keys. */
+#define RECENT 512
+#define RECENT_LONGEST 24
+static PyObject *recent[RECENT];
+
+static PyObject *recent_str(const char *p, Py_ssize_t n)
+{
+    if (n > RECENT_LONGEST || n <= 0 || masked_line != NULL)
+        return str_of(p, n);
+    unsigned h = 2166136261u;    /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    PyObject **slot = &recent[h % RECENT], *was = *slot;
+    if (was != NULL && PyUnicode_GET_LENGTH(was) == n && memcmp(PyUnicode_DATA(was), p, (size_t)n) == 0)
+        return Py_NewRef(was);
+    PyObject *text = str_of(p, n);
+    if (text != NULL)
+        Py_XSETREF(*slot, Py_NewRef(text));
+    return text;
+}
+
 static int set_str(PyObject *out, int slot, const char *p, Py_ssize_t n)
 {
-    return set_slot(out, slot, str_of(p, n));
+    return set_slot(out, slot, recent_str(p, n));
 }
 
 static int put(PyObject *dict, PyObject *key, const char *p, Py_ssize_t n)
 {
-    PyObject *value = str_of(p, n);
+    PyObject *value = recent_str(p, n);
     if (value == NULL)
         return -1;
     int rc = PyDict_SetItem(dict, key, value);
@@ -179,7 +202,7 @@ static PyObject *parse_delivery(PyObject *out, const char *b, Py_ssize_t n)
             if (vn >= 2 && v[0] == '<' && v[vn - 1] == '>')
                 v++, vn -= 2;
             PyObject *key = key_of(b + i, eq - i);
-            PyObject *value = str_of(v, vn);
+            PyObject *value = recent_str(v, vn);
             int rc = (key && value) ? PyDict_SetItem(f, key, value) : -1;
             Py_XDECREF(key);
             Py_XDECREF(value);
@@ -237,7 +260,7 @@ static PyObject *parse_client(PyObject *out, const char *b, Py_ssize_t n)
                 rc = client_fields(f, v, vn, s_orig_client_host, s_orig_client_ip, s_orig_client_port);
             else {
                 PyObject *key = key_of(b + i, kn);
-                PyObject *value = str_of(v, vn);
+                PyObject *value = recent_str(v, vn);
                 rc = (key && value) ? PyDict_SetItem(f, key, value) : -1;
                 Py_XDECREF(key);
                 Py_XDECREF(value);
