@@ -39,6 +39,7 @@ from run_exim import (
     pick_recipients,
     rounds_note,
     trackdelivery_command,
+    warm_up,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -279,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not make_log(b):
             return 2 if args.log else 1
+        warm_up(b.td, workdir)
         timers: dict[str, Callable[[], Run]] = {"trackdelivery ingest": lambda: time_ingest(b)}
         summary_timer = pflogsumm_timer(b)
         if summary_timer is not None:
