@@ -145,6 +145,22 @@ def test_insert_binds_the_recipes_rows_and_stops_at_a_failing_one(bulk, conn) ->
                     MessageState)
 
 
+def test_a_value_bound_for_the_row_before_is_kept_not_bound_again(bulk, conn) -> None:
+    """Most of a row is the very object of the row before ("", None, a type, a second): it is not bound
+    again (a statement keeps its bindings). What changes, also to an equal object or back, is bound."""
+    shared, text = "ünïcödé ✓", "plain"
+    fresh = "".join(["pla", "in"])  # equal to text, another object
+    rows = [(shared, None, 7), (shared, None, 7), (text, None, 8), (fresh, 2**40, 8), (shared, None, 7)]
+    rows += [("".join(["x", str(n)]), None, n) for n in range(3)]  # new objects, dropped as soon as bound
+    bulk.executemany(conn, "INSERT INTO t VALUES (?, ?, ?)", rows)
+    assert conn.execute("SELECT * FROM t ORDER BY rowid").fetchall() == [tuple(row) for row in rows]
+    conn.execute("DELETE FROM t")
+    states = {n: MessageState(n, "".join(["id", str(n % 2)]), size=None if n % 3 else n) for n in range(9)}
+    recipe = ((store_module.KEY, None, None), (store_module.FIELD, "msgid", None), (store_module.FIELD, "size", None))
+    bulk.insert(conn, "INSERT INTO t VALUES (?, ?, ?)", states, MessageState, recipe, {}, {}, {}, MessageState)
+    assert conn.execute("SELECT * FROM t ORDER BY a").fetchall() == [(s.id, s.msgid, s.size) for s in states.values()]
+
+
 def test_insert_raw_stores_the_python_references_rows_and_marks_them_stored(bulk, conn) -> None:
     """A message's log lines: the first write joins them all; a later one only those since; none when none
     are new. Non-ASCII lines, an empty list, and the errors: a line that is not a str, a failing row."""

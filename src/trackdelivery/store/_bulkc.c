@@ -159,15 +159,26 @@ static sqlite3_stmt *prepare(sqlite3 *db, PyObject *sql)
     return st;
 }
 
-/* Bind the values (kept alive by the caller until this returns: bound in place), step, reset. */
-static int step_row(sqlite3 *db, sqlite3_stmt *st, PyObject *const *values, int count)
+/* Bind the values, step, reset.
+ *
+ * ``bound`` (count slots, NULLs at first; free it with unbind() after finalizing the statement) holds
+ * what each parameter was last bound to, with a reference. A statement keeps its bindings across a reset,
+ * so a value that is the very object bound for the row before (the same "", None, type, second, server,
+ * dsn or domain: most of a row) is not bound again: binding is most of the time spent per row. Texts are
+ * bound in place (SQLITE_STATIC): each stays alive, here, as long as SQLite may read it. */
+static int step_row(sqlite3 *db, sqlite3_stmt *st, PyObject *const *values, int count, PyObject **bound)
 {
     int rc = SQLITE_DONE;
-    for (int p = 0; p < count; p++)
+    for (int p = 0; p < count; p++) {
+        if (bound[p] == values[p])
+            continue;
         if (bind(db, st, p + 1, values[p]) != 0) {
             sql_reset(st);
             return -1;
         }
+        Py_INCREF(values[p]);
+        Py_XSETREF(bound[p], values[p]);
+    }
     Py_BEGIN_ALLOW_THREADS
     rc = sql_step(st);
     Py_END_ALLOW_THREADS
@@ -175,6 +186,15 @@ static int step_row(sqlite3 *db, sqlite3_stmt *st, PyObject *const *values, int 
         raise_sqlite(db, rc);
     sql_reset(st);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void unbind(PyObject **bound, Py_ssize_t count)
+{
+    if (bound == NULL)
+        return;
+    for (Py_ssize_t p = 0; p < count; p++)
+        Py_XDECREF(bound[p]);
+    PyMem_Free(bound);
 }
 
 /* executemany(connection, sql, rows): rows is a list of tuples, one value per parameter. */
@@ -190,6 +210,11 @@ static PyObject *executemany(PyObject *self, PyObject *args)
     if (st == NULL)
         return NULL;
     int parameters = sql_bind_parameter_count(st);
+    PyObject **bound = PyMem_Calloc((size_t)(parameters ? parameters : 1), sizeof(PyObject *));
+    if (bound == NULL) {
+        sql_finalize(st);
+        return PyErr_NoMemory();
+    }
     Py_INCREF(rows);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
         PyObject *row = PyList_GET_ITEM(rows, i);
@@ -198,12 +223,13 @@ static PyObject *executemany(PyObject *self, PyObject *args)
             break;
         }
         Py_INCREF(row);    /* its strings are bound in place until the reset */
-        int rc = step_row(db, st, &PyTuple_GET_ITEM(row, 0), parameters);
+        int rc = step_row(db, st, &PyTuple_GET_ITEM(row, 0), parameters, bound);
         Py_DECREF(row);
         if (rc < 0)
             break;
     }
     sql_finalize(st);
+    unbind(bound, parameters);
     Py_DECREF(rows);
     if (PyErr_Occurred())
         return NULL;
@@ -536,7 +562,8 @@ static PyObject *insert(PyObject *self, PyObject *args)
         return NULL;
     Py_ssize_t width = PyTuple_GET_SIZE(recipe);
     PyObject **values = PyMem_Calloc((size_t)(width ? width : 1), sizeof(PyObject *));
-    sqlite3_stmt *st = values == NULL ? NULL : prepare(db, sql);
+    PyObject **bound = PyMem_Calloc((size_t)(width ? width : 1), sizeof(PyObject *));
+    sqlite3_stmt *st = values == NULL || bound == NULL ? NULL : prepare(db, sql);
     if (st != NULL && sql_bind_parameter_count(st) != width) {
         PyErr_Format(PyExc_ValueError, "the statement takes %d values, the recipe makes %zd",
                      sql_bind_parameter_count(st), width);
@@ -547,7 +574,7 @@ static PyObject *insert(PyObject *self, PyObject *args)
         while (PyDict_Next(items, &pos, &key, &item)) {
             if (row_values(steps, width, own, key, item, item_type, refs, raws, states, state_type, values) < 0)
                 break;
-            if (step_row(db, st, values, (int)width) < 0) {
+            if (step_row(db, st, values, (int)width, bound) < 0) {
                 for (Py_ssize_t i = 0; i < width; i++)
                     Py_DECREF(values[i]);
                 break;
@@ -556,11 +583,12 @@ static PyObject *insert(PyObject *self, PyObject *args)
                 Py_DECREF(values[i]);
         }
         Py_DECREF(items);
-    } else if (values == NULL) {
+    } else if (values == NULL || bound == NULL) {
         PyErr_NoMemory();
     }
     if (st != NULL)
         sql_finalize(st);
+    unbind(bound, width);
     PyMem_Free(values);
     PyMem_Free(steps);
     if (PyErr_Occurred())
