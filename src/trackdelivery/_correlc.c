@@ -109,6 +109,34 @@ static int same_str(PyObject *a, PyObject *b)
     return a == b || (PyUnicode_Check(a) && PyUnicode_Compare(a, b) == 0);
 }
 
+/* raw in lines, for a message's log lines (a list of str): a line is a repeat only when it has the same
+ * length and text, so most are passed over on their length (list.__contains__ compares each in full
+ * generality). 1, 0, or -1 with an error set. */
+static int has_line(PyObject *lines, PyObject *raw)
+{
+    if (!PyList_CheckExact(lines) || !PyUnicode_CheckExact(raw) || PyUnicode_READY(raw) < 0)
+        return PySequence_Contains(lines, raw);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(raw);
+    int kind = PyUnicode_KIND(raw);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(lines); i++) {
+        PyObject *line = PyList_GET_ITEM(lines, i);
+        if (line == raw)
+            return 1;
+        if (!PyUnicode_CheckExact(line)) {
+            Py_INCREF(line);
+            int same = PyObject_RichCompareBool(line, raw, Py_EQ);
+            Py_DECREF(line);
+            if (same != 0)
+                return same;
+            continue;
+        }
+        if (PyUnicode_GET_LENGTH(line) == length && PyUnicode_KIND(line) == kind
+            && memcmp(PyUnicode_DATA(line), PyUnicode_DATA(raw), (size_t)(length * kind)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* counts[key] = counts.get(key, 0) + delta */
 static int count(PyObject *counts, PyObject *key, long delta)
 {
@@ -966,7 +994,7 @@ static PyObject *feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     what &= ~NEW;
     raws = get(state, state_at[S_RAW]);
-    repeated = raws == NULL ? -1 : what == ARRIVAL ? 0 : PySequence_Contains(raws, raw);
+    repeated = raws == NULL ? -1 : what == ARRIVAL ? 0 : has_line(raws, raw);
     if (repeated < 0)
         goto done;
     switch (what) {
@@ -1884,7 +1912,7 @@ static PyObject *feed_postfix(PyObject *module, PyObject *const *args, Py_ssize_
     }
     Feed c = {self, batch, counts, state, line, fields};
     PyObject *raws = get(state, state_at[S_RAW]);
-    int repeated = raws == NULL ? -1 : PySequence_Contains(raws, raw), rc = 0;
+    int repeated = raws == NULL ? -1 : has_line(raws, raw), rc = 0;
     if (repeated < 0)
         goto done;
     if (handler != NULL) {
