@@ -28,6 +28,7 @@ from .schema import (
     DELETE_UNUSED_ADDRESSES,
     EVENT_COLUMNS,
     MESSAGE_FIELDS,
+    DEFERRABLE_MESSAGE_INDEXES,
     MIGRATIONS,
     MSGID_INDEX,
     OWNER_COLUMNS,
@@ -280,7 +281,8 @@ class Store:
         with transaction(db):
             for name, _ in DEFERRABLE_INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
-            db.execute(f"DROP INDEX IF EXISTS {MSGID_INDEX[0]}")
+            for name, _ in DEFERRABLE_MESSAGE_INDEXES:
+                db.execute(f"DROP INDEX IF EXISTS {name}")
             db.execute(f"DROP TRIGGER IF EXISTS {ADDRESS_TRIGGER[0]}")
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, '1')", (DEFERRED_INDEXES,))
 
@@ -296,7 +298,8 @@ class Store:
         with transaction(db):
             for name, columns in DEFERRABLE_INDEXES:
                 db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events({columns})")
-            db.execute(MSGID_INDEX[1])
+            for _, statement in DEFERRABLE_MESSAGE_INDEXES:
+                db.execute(statement)
             for statement in REBUILD_ADDRESS_TRIGRAMS:
                 db.execute(statement)
             db.execute(ADDRESS_TRIGGER[1])
