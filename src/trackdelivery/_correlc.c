@@ -1146,8 +1146,9 @@ static PyObject *setup(PyObject *module, PyObject *args)
  *
  * feed_postfix(correlator, line, raw) takes connect and TLS lines, lines without a queue id, and the
  * lines of a message it finds the way PostfixCorrelator.feed does; it does what that method does, with
- * its handlers for client=, qmgr's from=, message-id=, removed and status=sent deliveries in C and
- * every other handler called in Python. A message's first line (or a completed or reused queue id)
+ * its handlers for client=, qmgr's from=, message-id=, removed and status=sent|deferred|SOFTBOUNCE|
+ * bounced deliveries (_delivered, with _link and _inherit_client for a content filter's "queued as") in
+ * C, the explanations by the correlator's _explain, and every other handler called in Python. A message's first line (or a completed or reused queue id)
  * goes through PostfixCorrelator._state_for. NOQUEUE rejections are PostfixCorrelator._refused's work
  * here (postfix_refused); the rejections of a queued message, discards and dnsblog lines go to
  * PostfixCorrelator.feed. Shared with the Exim path: event_for, add_event, drop_pending,

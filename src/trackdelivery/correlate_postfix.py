@@ -494,8 +494,9 @@ def _compiled_feed() -> Callable[[PostfixCorrelator, pp.PostfixLine, str], bool]
     """_correlc.feed_postfix, set up; None where it was not built or TRACKDELIVERY_PURE_PYTHON is set.
 
     It takes connect and TLS lines, NOQUEUE rejections, and the client=, from=, message-id=, removed and
-    status=sent lines of a message, doing what ``PostfixCorrelator.feed`` does with them (its other
-    handlers are called as they are); it hands the rejections of a queued message, discards and dnsblog
+    status=sent|deferred|SOFTBOUNCE|bounced lines of a message (with the content-filter hops they name),
+    doing what ``PostfixCorrelator.feed`` does with them (its other handlers are called as they are; the
+    explanations are ``_explain``'s); it hands the rejections of a queued message, discards and dnsblog
     lines to ``PostfixCorrelator.feed``.
     """
     if correlate.COMPILED_FEED is None:  # not built, or pure Python asked for; setup() done there
@@ -508,7 +509,8 @@ def _compiled_feed() -> Callable[[PostfixCorrelator, pp.PostfixLine, str], bool]
                      pp.DELIVERY, pp.REMOVED, pp.MESSAGE_ID)
     }  # fmt: skip
     texts = {
-        "completed": COMPLETED, "sent": "sent", "deferred": "deferred", "softbounce": "SOFTBOUNCE", "bounced": "bounced", "discard": "discard", "smtp": SMTP_PROTOCOL,
+        "completed": COMPLETED, "sent": "sent", "deferred": "deferred", "softbounce": "SOFTBOUNCE",
+        "bounced": "bounced", "discard": "discard", "smtp": SMTP_PROTOCOL,
         "unknown": UNKNOWN_CLIENT, "none": "none", "local": "local", "virtual": "virtual",
         "discarded": DISCARDED_MESSAGE, "discarded_prefix": DISCARDED_MESSAGE + ": ", "queued_as": "queued as ",
         "forwarded_as": "forwarded as ", "loopback4": "127.", "loopback6": "::1", "mapped4": "::ffff:127.",

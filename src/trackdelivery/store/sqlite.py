@@ -133,7 +133,7 @@ def head_hash(head: bytes) -> str:
 
 
 class _Checkpointer:
-    """Checkpoints the WAL from a thread and connection of its own after each batch, so that the writer does
+    """Checkpoints the WAL from a thread and connection of its own every few batches, so that the writer does
     not wait for the disk: a checkpoint syncs the WAL and the database file (fsync), 0.3 s of waiting in a
     million-line ingest when the writer checkpointed itself. SQLite releases the GIL meanwhile."""
 
@@ -217,8 +217,8 @@ class Store:
         if self._checkpointer is not None:  # already (nested)
             yield
             return
-        self.db.execute(f"PRAGMA wal_autocheckpoint = {4 * WAL_AUTOCHECKPOINT}")
         self._checkpointer = _Checkpointer(self.path)
+        self.db.execute(f"PRAGMA wal_autocheckpoint = {4 * WAL_AUTOCHECKPOINT}")
         try:
             yield
         finally:
