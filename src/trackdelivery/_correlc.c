@@ -462,6 +462,40 @@ static int delivery(Feed *c)
     return rc;
 }
 
+/* event.attempt = state.attempts.get(key, 0) + 1; state.attempts[key] = event.attempt (a deferral) */
+static int count_attempt(Feed *c, PyObject *e, PyObject *key)
+{
+    PyObject *attempts = get(c->state, state_at[S_ATTEMPTS]);
+    if (attempts == NULL)
+        return -1;
+    if (!PyDict_Check(attempts)) {
+        PyErr_SetString(PyExc_TypeError, "attempts must be a dict");
+        return -1;
+    }
+    PyObject *before = PyDict_GetItemWithError(attempts, key);
+    PyObject *attempt = before != NULL ? PyNumber_Add(before, one) : PyErr_Occurred() ? NULL : Py_NewRef(one);
+    int rc = attempt == NULL || put_borrowed(e, event_at[E_ATTEMPT], attempt) < 0
+             || PyDict_SetItem(attempts, key, attempt) < 0 ? -1 : 0;
+    Py_XDECREF(attempt);
+    return rc;
+}
+
+/* Correlator._set_text(entry, text): a waiting recipient's text, and its stored event's when it has one */
+static int set_text(Feed *c, PyObject *entry, PyObject *text)
+{
+    if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 3) {
+        PyErr_SetString(PyExc_TypeError, "a pending entry must be a list of 3");
+        return -1;
+    }
+    PyObject *event_id = PyList_GET_ITEM(entry, 1);
+    Py_INCREF(text);
+    PyList_SetItem(entry, 2, text);    /* steals the reference just taken */
+    if (event_id == Py_None)
+        return 0;
+    PyObject *texts = get(c->batch, batch_at[B_UPDATED_TEXT]);
+    return texts == NULL ? -1 : PyDict_SetItem(texts, event_id, text);
+}
+
 /* Correlator._problem(state, line, type_): a deferral or a failure. */
 static int problem(Feed *c, PyObject *type)
 {
@@ -476,15 +510,8 @@ static int problem(Feed *c, PyObject *type)
     Py_XDECREF(done);
     int rc = key == NULL ? -1 : 0;
     if (rc == 0 && type == t_defer) {
-        PyObject *attempts = get(c->state, state_at[S_ATTEMPTS]), *pending = get(c->state, state_at[S_PENDING]);
-        PyObject *before = attempts == NULL ? NULL : PyDict_GetItemWithError(attempts, key);
-        PyObject *attempt = NULL;
-        if (attempts != NULL && pending != NULL && (before != NULL || !PyErr_Occurred()))
-            attempt = before == NULL ? (Py_INCREF(one), one) : PyNumber_Add(before, one);
-        rc = attempt == NULL ? -1 : put_borrowed(e, event_at[E_ATTEMPT], attempt);
-        if (rc == 0)
-            rc = PyDict_SetItem(attempts, key, attempt);
-        Py_XDECREF(attempt);
+        PyObject *pending = get(c->state, state_at[S_PENDING]);
+        rc = pending == NULL ? -1 : count_attempt(c, e, key);
         PyObject *entry = rc < 0 ? NULL : PyDict_GetItemWithError(pending, key);
         if (entry == NULL && PyErr_Occurred())
             rc = -1;
@@ -494,19 +521,8 @@ static int problem(Feed *c, PyObject *type)
             if (reason == NULL || why == NULL || !truthy_str(reason) || same_str(reason, s_other))
                 why = text;
             PyObject *waiting = PyUnicode_FromFormat("%U (%S)", s_retry, why);
-            if (waiting == NULL || !PyList_Check(entry) || PyList_GET_SIZE(entry) < 3) {
-                if (waiting != NULL)
-                    PyErr_SetString(PyExc_TypeError, "a pending entry must be a list of 3");
-                Py_XDECREF(waiting);
-                rc = -1;
-            } else {
-                PyObject *event_id = PyList_GET_ITEM(entry, 1);
-                PyList_SetItem(entry, 2, waiting);    /* steals waiting; entry still holds it */
-                if (event_id != Py_None) {
-                    PyObject *texts = get(c->batch, batch_at[B_UPDATED_TEXT]);
-                    rc = texts == NULL ? -1 : PyDict_SetItem(texts, event_id, waiting);
-                }
-            }
+            rc = waiting == NULL ? -1 : set_text(c, entry, waiting);
+            Py_XDECREF(waiting);
         }
     }
     if (rc == 0)
@@ -1499,45 +1515,26 @@ static int postfix_problem(Feed *c, PyObject *e, PyObject *type, PyObject *recip
     if (type != t_defer)
         return add_event(c, e) < 0 ? -1 : close_recipient(c, recipient);
     PyObject *state = c->state, *key = PyObject_CallMethodNoArgs(recipient, m_lower);
-    PyObject *attempts = get(state, state_at[S_ATTEMPTS]), *pending = get(state, state_at[S_PENDING]);
-    PyObject *now = get(state, state_at[S_STATE]);
+    PyObject *pending = get(state, state_at[S_PENDING]), *now = get(state, state_at[S_STATE]);
     int rc = -1;
-    if (key == NULL || attempts == NULL || pending == NULL || now == NULL)
+    if (key == NULL || pending == NULL || now == NULL)
         goto done;
-    if (!PyDict_Check(attempts) || !PyDict_Check(pending)) {
-        PyErr_SetString(PyExc_TypeError, "attempts and pending must be dicts");
-        goto done;
-    }
-    /* event.attempt = state.attempts.get(key, 0) + 1; state.attempts[key] = event.attempt */
-    PyObject *before = PyDict_GetItemWithError(attempts, key);
-    PyObject *attempt = before != NULL ? PyNumber_Add(before, one) : PyErr_Occurred() ? NULL : Py_NewRef(one);
-    if (attempt == NULL || put_borrowed(e, event_at[E_ATTEMPT], attempt) < 0
-        || PyDict_SetItem(attempts, key, attempt) < 0) {
-        Py_XDECREF(attempt);
+    if (!PyDict_Check(pending)) {
+        PyErr_SetString(PyExc_TypeError, "pending must be a dict");
         goto done;
     }
-    Py_DECREF(attempt);
+    if (count_attempt(c, e, key) < 0)
+        goto done;
     PyObject *waiting = PyUnicode_FromFormat("%U (%S)", s_retry, text);    /* DEFERRED_PREFIX + text + ")" */
     PyObject *entry = waiting == NULL ? NULL : PyDict_GetItemWithError(pending, key);
     if (waiting == NULL || (entry == NULL && PyErr_Occurred())) {
         Py_XDECREF(waiting);
         goto done;
     }
-    if (entry != NULL) {    /* _set_text(entry, waiting) */
-        if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 3) {
-            PyErr_SetString(PyExc_TypeError, "a pending entry must be a list of 3");
+    if (entry != NULL) {
+        if (set_text(c, entry, waiting) < 0) {
             Py_DECREF(waiting);
             goto done;
-        }
-        PyObject *event_id = PyList_GET_ITEM(entry, 1);
-        Py_INCREF(waiting);
-        PyList_SetItem(entry, 2, waiting);    /* steals one reference */
-        if (event_id != Py_None) {
-            PyObject *texts = get(c->batch, batch_at[B_UPDATED_TEXT]);
-            if (texts == NULL || PyDict_SetItem(texts, event_id, waiting) < 0) {
-                Py_DECREF(waiting);
-                goto done;
-            }
         }
     } else if (!same_str(now, ps_completed)) {    /* a late line of a removed message leaves no one waiting */
         PyObject *fresh = PyList_New(3);
@@ -1764,13 +1761,6 @@ static int postfix_session(PyObject *self, PyObject *line, PyObject *kind)
     return rc;
 }
 
-/* fields.get(key, "") as a borrowed reference; NULL only with an exception set. */
-static PyObject *field_text(PyObject *fields, PyObject *key)
-{
-    PyObject *v = PyDict_GetItemWithError(fields, key);
-    return v != NULL ? v : PyErr_Occurred() ? NULL : s_empty;
-}
-
 /* PostfixCorrelator._refused(line, raw) for a rejection without a queue id (NOQUEUE): an event of its
  * own, with no message. */
 static int postfix_refused(PyObject *self, PyObject *line, PyObject *raw, PyObject *f)
@@ -1781,9 +1771,9 @@ static int postfix_refused(PyObject *self, PyObject *line, PyObject *raw, PyObje
         goto done;
     PyObject *host = get(line, pline_at[P_HOST]), *when = get(line, pline_at[P_TIME]);
     PyObject *service = get(line, pline_at[P_SERVICE]), *message = get(line, pline_at[P_MESSAGE]);
-    PyObject *from = field_text(f, pf_from), *to = field_text(f, pf_to), *ip = field_text(f, pf_client_ip);
-    PyObject *client = field_text(f, pf_client_host), *helo = field_text(f, pf_helo);
-    PyObject *proto = field_text(f, pf_proto);
+    PyObject *from = field_or_empty(f, pf_from), *to = field_or_empty(f, pf_to), *ip = field_or_empty(f, pf_client_ip);
+    PyObject *client = field_or_empty(f, pf_client_host), *helo = field_or_empty(f, pf_helo);
+    PyObject *proto = field_or_empty(f, pf_proto);
     if (host == NULL || when == NULL || service == NULL || message == NULL || from == NULL || to == NULL
         || ip == NULL || client == NULL || helo == NULL || proto == NULL || PyObject_SetAttr(self, pa_host, host) < 0)
         goto done;
