@@ -166,9 +166,21 @@ static sqlite3_stmt *prepare(sqlite3 *db, PyObject *sql)
  * so a value that is the very object bound for the row before (the same "", None, type, second, server,
  * dsn or domain: most of a row) is not bound again: binding is most of the time spent per row. Texts are
  * bound in place (SQLITE_STATIC): each stays alive, here, as long as SQLite may read it. */
+/* sqlite3_step of the row bound, then reset: 0, or -1 with SQLite's error raised. */
+static int step(sqlite3 *db, sqlite3_stmt *st)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = sql_step(st);
+    Py_END_ALLOW_THREADS
+    if (rc != SQLITE_DONE)
+        raise_sqlite(db, rc);
+    sql_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int step_row(sqlite3 *db, sqlite3_stmt *st, PyObject *const *values, int count, PyObject **bound)
 {
-    int rc = SQLITE_DONE;
     for (int p = 0; p < count; p++) {
         if (bound[p] == values[p])
             continue;
@@ -179,13 +191,7 @@ static int step_row(sqlite3 *db, sqlite3_stmt *st, PyObject *const *values, int 
         Py_INCREF(values[p]);
         Py_XSETREF(bound[p], values[p]);
     }
-    Py_BEGIN_ALLOW_THREADS
-    rc = sql_step(st);
-    Py_END_ALLOW_THREADS
-    if (rc != SQLITE_DONE)
-        raise_sqlite(db, rc);
-    sql_reset(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return step(db, st);
 }
 
 static void unbind(PyObject **bound, Py_ssize_t count)
@@ -677,12 +683,15 @@ static PyObject *insert_raw(PyObject *self, PyObject *args)
             if (text == NULL)
                 break;
             int rc = bind(db, st, 1, id), bound = rc == 0 ? sql_bind_text(st, 2, text, (int)size, NULL) : SQLITE_OK;
-            int stepped = rc == 0 && bound == SQLITE_OK ? sql_step(st) : SQLITE_DONE;    /* text: bound in place */
-            if (rc == 0 && (bound != SQLITE_OK || stepped != SQLITE_DONE)) {
-                raise_sqlite(db, bound != SQLITE_OK ? bound : stepped);
-                rc = -1;
+            if (rc == 0 && bound == SQLITE_OK) {
+                rc = step(db, st);    /* the text is bound in place: freed only after */
+            } else {
+                if (rc == 0) {
+                    raise_sqlite(db, bound);
+                    rc = -1;
+                }
+                sql_reset(st);
             }
-            sql_reset(st);
             PyMem_Free(text);
             if (rc < 0)
                 break;
