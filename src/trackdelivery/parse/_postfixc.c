@@ -160,6 +160,16 @@ static PyObject *key_of(const char *p, Py_ssize_t n)
     return known != NULL ? Py_NewRef(known) : str_of(p, n);
 }
 
+/* dict[key] = p[0:n] as a str, for a key made by the caller (taken over; NULL: an error is set). */
+static int put_key(PyObject *dict, PyObject *key, const char *p, Py_ssize_t n)
+{
+    if (key == NULL)
+        return -1;
+    int rc = put(dict, key, p, n);
+    Py_DECREF(key);
+    return rc;
+}
+
 /* A new empty fields dict for the line (the Python parser replaces out.fields in these places). */
 static PyObject *fresh_fields(PyObject *out)
 {
@@ -201,12 +211,7 @@ static PyObject *parse_delivery(PyObject *out, const char *b, Py_ssize_t n)
             Py_ssize_t vn = part_end - eq - 1;
             if (vn >= 2 && v[0] == '<' && v[vn - 1] == '>')
                 v++, vn -= 2;
-            PyObject *key = key_of(b + i, eq - i);
-            PyObject *value = recent_str(v, vn);
-            int rc = (key && value) ? PyDict_SetItem(f, key, value) : -1;
-            Py_XDECREF(key);
-            Py_XDECREF(value);
-            if (rc < 0)
+            if (put_key(f, key_of(b + i, eq - i), v, vn) < 0)
                 return NULL;
         }
         if (comma < 0)
@@ -258,13 +263,8 @@ static PyObject *parse_client(PyObject *out, const char *b, Py_ssize_t n)
                 rc = client_fields(f, v, vn, s_client_host, s_client_ip, s_client_port);
             else if (kn == 11 && memcmp(b + i, "orig_client", 11) == 0)
                 rc = client_fields(f, v, vn, s_orig_client_host, s_orig_client_ip, s_orig_client_port);
-            else {
-                PyObject *key = key_of(b + i, kn);
-                PyObject *value = recent_str(v, vn);
-                rc = (key && value) ? PyDict_SetItem(f, key, value) : -1;
-                Py_XDECREF(key);
-                Py_XDECREF(value);
-            }
+            else
+                rc = put_key(f, key_of(b + i, kn), v, vn);
             if (rc < 0)
                 return NULL;
         }
@@ -304,12 +304,7 @@ static PyObject *parse_pickup(PyObject *out, const char *b, Py_ssize_t n)
             while (v_end > v && (v_end[-1] == '<' || v_end[-1] == '>'))
                 v_end--;
             int sender = eq - i == 6 && memcmp(b + i, "sender", 6) == 0;
-            PyObject *key = sender ? Py_NewRef(s_from) : str_of(b + i, eq - i);
-            PyObject *value = str_of(v, v_end - v);
-            int rc = key != NULL && value != NULL ? PyDict_SetItem(f, key, value) : -1;
-            Py_XDECREF(key);
-            Py_XDECREF(value);
-            if (rc < 0)
+            if (put_key(f, sender ? Py_NewRef(s_from) : key_of(b + i, eq - i), v, v_end - v) < 0)
                 return NULL;
         }
         i = end + 1;
