@@ -85,6 +85,12 @@ static int set_kind(PyObject *o, PyObject *kind)
     return set_slot(o, F_KIND, kind);
 }
 
+/* Whether a str made by str_of (compact ASCII) holds the text p[0:n]. */
+static inline int holds(PyObject *text, const char *p, Py_ssize_t n)
+{
+    return PyUnicode_GET_LENGTH(text) == n && memcmp(PyUnicode_DATA(text), p, (size_t)n) == 0;
+}
+
 /* p[0:n] as a str; a short one that was made lately is made again from a small table of them (a queue
  * id, a pid, a status or dsn, a client's address: a message's lines repeat them), new reference. The
  * same text is the same value: nothing else can tell, and the str keeps its hash for the dicts it keys. */
@@ -100,7 +106,7 @@ static PyObject *recent_str(const char *p, Py_ssize_t n)
     for (Py_ssize_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * 16777619u;
     PyObject **slot = &recent[h % RECENT], *was = *slot;
-    if (was != NULL && PyUnicode_GET_LENGTH(was) == n && memcmp(PyUnicode_DATA(was), p, (size_t)n) == 0)
+    if (was != NULL && holds(was, p, n))
         return Py_NewRef(was);
     PyObject *text = str_of(p, n);
     if (text != NULL)
@@ -515,7 +521,7 @@ static int set_time(PyObject *out, PyObject *stamp)
 static PyObject *as_before(PyObject **last, const char *p, Py_ssize_t n)
 {
     PyObject *was = *last;
-    if (was != NULL && PyUnicode_GET_LENGTH(was) == n && memcmp(PyUnicode_DATA(was), p, (size_t)n) == 0)
+    if (was != NULL && holds(was, p, n))
         return Py_NewRef(was);
     PyObject *text = str_of(p, n);
     if (text != NULL && PyUnicode_IS_COMPACT_ASCII(text))
@@ -532,7 +538,7 @@ static int next_program;
 static int program_of(const char *p, Py_ssize_t n, PyObject **program, PyObject **service)
 {
     for (int k = 0; k < PROGRAMS && programs[k] != NULL; k++)
-        if (PyUnicode_GET_LENGTH(programs[k]) == n && memcmp(PyUnicode_DATA(programs[k]), p, (size_t)n) == 0) {
+        if (holds(programs[k], p, n)) {
             *program = Py_NewRef(programs[k]);
             *service = Py_NewRef(program_services[k]);
             return 0;
