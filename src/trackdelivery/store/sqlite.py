@@ -24,7 +24,6 @@ from .schema import (
     ADDRESS_COLUMNS,
     ADDRESS_TRIGGER,
     DEFERRABLE_INDEXES,
-    DEFERRABLE_MESSAGE_INDEXES,
     DEFERRED_INDEXES,
     DELETE_UNUSED_ADDRESSES,
     EVENT_COLUMNS,
@@ -281,8 +280,6 @@ class Store:
         with transaction(db):
             for name, _ in DEFERRABLE_INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
-            for name, _ in DEFERRABLE_MESSAGE_INDEXES:
-                db.execute(f"DROP INDEX IF EXISTS {name}")
             db.execute(f"DROP TRIGGER IF EXISTS {ADDRESS_TRIGGER[0]}")
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, '1')", (DEFERRED_INDEXES,))
 
@@ -296,9 +293,7 @@ class Store:
             return False
         db = self.db
         with transaction(db):
-            for name, columns in DEFERRABLE_INDEXES:
-                db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events({columns})")
-            for _, statement in DEFERRABLE_MESSAGE_INDEXES:
+            for _, statement in DEFERRABLE_INDEXES:
                 db.execute(statement)
             for statement in REBUILD_ADDRESS_TRIGRAMS:
                 db.execute(statement)
