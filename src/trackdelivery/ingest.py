@@ -198,7 +198,7 @@ class Ingestor:
         total = 0
         readline = f.readline
 
-        def warn(read: int, text: str) -> None:  # the first line not understood of a compiled stretch
+        def warn(read: int, text: str) -> None:  # a line not understood, ``read`` lines on from ``lines``
             self._warn_unparsed(checkpoint, checkpoint.lines + lines + read, text)
 
         while True:
@@ -253,13 +253,13 @@ class Ingestor:
                 if parse is None or feed is None:
                     unparsed += 1  # neither format: what the Exim parser always said of such lines
                     if unparsed == 1:
-                        self._warn_unparsed(checkpoint, checkpoint.lines + lines, text)
+                        warn(0, text)
                 else:
                     parsed = parse(text)
                     if parsed.kind == unknown:
                         unparsed += 1
                         if unparsed == 1:
-                            self._warn_unparsed(checkpoint, checkpoint.lines + lines, text)
+                            warn(0, text)
                     elif not feed(parsed, text):
                         duplicates += 1
             if pending >= BATCH_LINES:
