@@ -29,9 +29,10 @@ static const char *const INDEXES =          /* schema.DEFERRABLE_INDEXES */
     "CREATE INDEX events_type_time ON events(type, actionunixtime);"
     "CREATE INDEX events_recipient ON events(recipient, actionunixtime);"
     "CREATE INDEX events_email ON events(email, actionunixtime);"
-    "CREATE INDEX events_sender ON events(sender, actionunixtime);"
-    "CREATE INDEX events_deliveredto ON events(deliveredto, actionunixtime);"
-    "CREATE INDEX events_msgid ON events(msgid);"
+    "CREATE INDEX events_sender ON events(sender, actionunixtime) WHERE sender != '' AND sender != email;"
+    "CREATE INDEX events_deliveredto ON events(deliveredto, actionunixtime)"
+    " WHERE deliveredto != '' AND deliveredto != recipient;"
+    "CREATE INDEX events_msgid ON events(msgid) WHERE msgid != '' AND message_ref IS NULL;"
     "CREATE INDEX events_sender_domain ON events(sender_domain, actionunixtime);"
     "CREATE INDEX events_recipient_domain ON events(recipient_domain, actionunixtime);";
 

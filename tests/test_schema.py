@@ -15,7 +15,7 @@ from trackdelivery import ingest
 from trackdelivery.ingest import ingest_files
 from trackdelivery.record import EVENT_FIELDS
 from trackdelivery.search import SearchFilter, iter_rows
-from trackdelivery.store.schema import EVENT_COLUMNS, MIGRATIONS, SCHEMA_VERSION
+from trackdelivery.store.schema import EVENT_COLUMNS, EVENT_INDEXES_V1, MIGRATIONS, SCHEMA_VERSION
 from trackdelivery.store.sqlite import Store
 from trackdelivery.story import message_story
 
@@ -104,8 +104,8 @@ def test_a_schema_4_database_is_upgraded_with_every_record_unchanged(tmp_path: P
         addresses = [a for (a,) in store.db.execute("SELECT address FROM addresses ORDER BY address")]
         tables = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         found = [e.recipient for e in iter_rows_contains(store, "xample.or")]
-    assert version == SCHEMA_VERSION == 6
-    assert "Upgrading the database" in caplog.text and "to schema 6" in caplog.text
+    assert version == SCHEMA_VERSION == 7
+    assert "Upgrading the database" in caplog.text and "to schema 7" in caplog.text
     assert _records(old) == before and len(before) == 4
     assert raw_after == raw_before == LOG[:4]
     assert "raw" not in [c[1] for c in sqlite3.connect(old).execute("PRAGMA table_info(messages)")]
@@ -302,6 +302,61 @@ def test_a_schema_5_database_is_upgraded_and_an_open_message_goes_on(tmp_path: P
             ingest_files(store, [str(write_log(tmp_path / f"part{n}", SPREAD[n]))], server="mx1")
         first, added = _raw_tables(store)
         story = message_story(store.db, MSGID).raw_lines
-    assert version == 6 and "to schema 6" in caplog.text
+    assert version == 7 and "to schema 7" in caplog.text
     assert first == [(1, "\n".join(SPREAD[0]))] and len(added) == 2
     assert story == sum(SPREAD, [])
+
+
+def _index_sql(db: Path) -> dict[str, str]:
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'events_%'"))
+    finally:
+        conn.close()
+
+
+def test_a_schema_6_database_gets_the_partial_indexes_and_loses_events_of_purged_messages(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    with Store(db) as store:
+        ingest_files(store, [str(write_log(tmp_path / "mainlog", LOG))], server="mx1")
+    before = _records(db)
+    conn = sqlite3.connect(db, isolation_level=None)  # what schema 6 was: full indexes; an older purge's leftover
+    for name, columns in EVENT_INDEXES_V1:
+        conn.execute(f"DROP INDEX {name}")
+        conn.execute(f"CREATE INDEX {name} ON events({columns})")
+    conn.execute("INSERT INTO events (message_ref, type, msgid, recipient) VALUES (999, 'success', 'gone', 'x@y')")
+    conn.execute("PRAGMA user_version = 6")
+    conn.close()
+    assert "WHERE" not in str(_index_sql(db))
+    with Store(db) as store:
+        version = store.db.execute("PRAGMA user_version").fetchone()[0]
+        found = [e.type for e in iter_rows_with(store, sender="ALICE", recipient=None)]
+    indexes = _index_sql(db)
+    assert version == 7
+    assert indexes["events_sender"].endswith("WHERE sender != '' AND sender != email")
+    assert indexes["events_deliveredto"].endswith("WHERE deliveredto != '' AND deliveredto != recipient")
+    assert indexes["events_msgid"].endswith("WHERE msgid != '' AND message_ref IS NULL")
+    assert "WHERE" not in indexes["events_recipient"] + indexes["events_email"]
+    assert _records(db) == before  # the leftover event is gone, every other is as it was
+    assert found == ["success", "success"]  # through the partial index: "alice", the login name, is not her address
+
+
+def iter_rows_with(store: Store, **filters: object) -> list:
+    return [e for _, e in iter_rows(store.db, SearchFilter(limit=0, sort="actionunixtime", ascending=True,
+                                                           **filters))]  # fmt: skip
+
+
+def test_purge_deletes_every_event_of_a_message_it_deletes(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    with Store(db) as store:
+        ingest_files(store, [str(write_log(tmp_path / "mainlog", LOG))], server="mx1")
+        store.db.execute("UPDATE events SET actionunixtime = NULL WHERE recipient = 'carol@example.org'")
+        cutoff = store.db.execute("SELECT lastunixtime + 1 FROM messages WHERE msgid = ?", (MSGID_A,)).fetchone()[0]
+        store.db.execute("UPDATE messages SET lastunixtime = ? WHERE msgid != ?", (cutoff, MSGID_A))
+        events, messages = store.purge(cutoff)
+        left = [(e.msgid, e.type) for e in iter_rows_with(store)]
+    assert (events, messages) == (2, 1)  # bob's delivery, and carol's, which has no time
+    assert left == [("", "rejected"), ("1tA001-00000000002-BBBB", "inprogress")]
+
+
+MSGID_A = "1tA000-00000000001-AAAA"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import time
 from pathlib import Path
@@ -239,3 +240,80 @@ def test_purge_rebuilds_the_trigram_index(tmp_path: Path) -> None:
     assert addresses == ["a@example.net", "zebra@new-example.com"]  # the purged mail's address is gone
     assert found == ["zebra@new-example.com"]
     assert found_again == ["zebra@old-example.com"]
+
+
+# Addresses that differ only in case between the columns a partial index pairs (schema.PARTIAL_INDEXES):
+# a sender equal to its envelope sender, a delivered-to equal to its recipient, and ones that differ.
+CASES = [
+    "2026-11-16 12:00:00 1tCase-00000000001-AAAA <= Alice@Shop-Example.com H=mail.shop-example.com [192.0.2.1]"
+    " P=esmtpsa A=dovecot_login:alice@shop-example.com S=1000 for Bob@Example.org carol@example.org",
+    "2026-11-16 12:00:01 1tCase-00000000001-AAAA => bob@example.org <Bob@Example.org> R=dnslookup T=remote_smtp"
+    ' H=mx.example.org [203.0.113.1] C="250 OK"',
+    "2026-11-16 12:00:01 1tCase-00000000001-AAAA => carol-inbox@example.org <carol@example.org> R=alias"
+    " T=local_delivery",
+    "2026-11-16 12:00:02 1tCase-00000000001-AAAA Completed",
+    "2026-11-16 12:01:00 1tCase-00000000002-BBBB <= dave@example.net H=out.example.net [192.0.2.2]"
+    " P=esmtpsa A=dovecot_login:Boss@Example.net S=10 for Erin@example.com",
+    "2026-11-16 12:01:01 1tCase-00000000002-BBBB ** Erin@example.com R=dnslookup T=remote_smtp: 550 5.1.1 unknown",
+    "2026-11-16 12:01:02 1tCase-00000000002-BBBB Completed",
+]
+_FIELDS = {"address": ("recipient", "deliveredto", "email", "sender"), "recipient": ("recipient", "deliveredto"),
+           "sender": ("email", "sender"), "email": ("email",)}  # fmt: skip
+
+
+def _scanned(everything: list, field: str, value: str, match: str) -> list[tuple[str, str, str]]:
+    def hit(text: str) -> bool:
+        text, v = text.lower(), value.lower()
+        return text == v if match == "exact" else text.startswith(v) if match == "begins" else v in text
+
+    return sorted((e.msgid, e.recipient, e.type) for e in everything if any(hit(getattr(e, c)) for c in _FIELDS[field]))
+
+
+def test_partial_indexes_find_exactly_what_a_scan_finds(corpora: Path, tmp_path: Path) -> None:
+    """Schema 7 indexes sender, deliveredto and msgid only where no other index finds the row: every address and
+    message-id search still finds exactly what reading every record finds, and uses those indexes."""
+    from trackdelivery.ingest import ingest_files
+    from trackdelivery.search import Scope, SearchFilter, build_where, count, search
+    from trackdelivery.store.sqlite import Store
+
+    logs = [write_log(tmp_path / "cases", CASES), corpora / "exim" / "exim-testsuite" / "ALL-mainlog-concatenated.log",
+            corpora / "postfix" / "infohtreasure" / "maillog"]  # fmt: skip
+    with Store(tmp_path / "db.sqlite3") as store:
+        ingest_files(store, [str(p) for p in logs], server="t")
+        db = store.db
+        everything = search(db, SearchFilter(limit=0))
+        # Rows each index holds; rows it leaves to the partner's index (some equal to it only without case).
+        counts = db.execute(
+            "SELECT sum(sender != '' AND sender != email), sum(sender != '' AND sender = email),"
+            " sum(sender = email AND sender != email COLLATE BINARY), sum(deliveredto != '' AND deliveredto != recipient),"
+            " sum(deliveredto != '' AND deliveredto = recipient),"
+            " sum(deliveredto = recipient AND deliveredto != recipient COLLATE BINARY),"
+            " sum(msgid != '' AND message_ref IS NULL) FROM events").fetchone()
+        assert all(counts[:6]), counts
+        assert counts[6] == 0  # every event with a queue id has its message, so far
+        values = ["alice@shop-example.com", "BOB@example.org", "Carol-Inbox@Example.org", "boss@example.NET",
+                  "userx@test.ex", "CALLER@MYHOST.TEST.EX", "Alice", "carol", "example.org", "nosuch@x"]
+        checked = 0
+        for field, match in itertools.product(_FIELDS, ("exact", "begins", "contains")):
+            for value in values:
+                f = SearchFilter(**{field: value}, match=match, limit=0)
+                expected = _scanned(everything, field, value, match)
+                assert sorted((e.msgid, e.recipient, e.type) for e in search(db, f)) == expected, (field, match, value)
+                assert count(db, f) == len(expected)
+                checked += bool(expected)
+        assert checked > 40
+        # A tenant whose address is a sender equal to its envelope sender, in another case.
+        scoped = search(db, SearchFilter(limit=0, scope=Scope(addresses=("ALICE@shop-example.com",))))
+        assert {e.msgid for e in scoped} == {"1tCase-00000000001-AAAA"} and len(scoped) == 2
+        # Message ids: of a message (found through messages), of rejections that have none (events_msgid).
+        for msgid in {e.msgid for e in everything if e.msgid}:
+            expected = sorted(e.recipient + e.type for e in everything if e.msgid == msgid or e.parent_msgid == msgid)
+            assert sorted(e.recipient + e.type for e in search(db, SearchFilter(msgid=msgid, limit=0))) == expected
+        plans = ""
+        for f in (SearchFilter(address="bob@example.org"), SearchFilter(msgid="1tCase-00000000001-AAAA"),
+                  SearchFilter(scope=Scope(addresses=("alice@shop-example.com",)))):
+            where, params = build_where(f)
+            plans += str(db.execute("EXPLAIN QUERY PLAN SELECT id FROM events" + where, params).fetchall())  # noqa: S608 - build_where binds every value
+    for index in ("events_sender (", "events_deliveredto (", "events_msgid (", "messages_msgid (", "events_email ("):
+        assert index in plans  # a search (not a scan) on each
+    assert "SCAN events" not in plans

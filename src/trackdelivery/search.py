@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 
 from .record import EVENT_FIELDS, EVENT_TYPES, DeliveryEvent
 from .store.schema import ADDRESS_COLUMNS as _ADDRESS_COLUMNS
-from .store.schema import DEFERRED_INDEXES, EVENT_RECORDS, MESSAGE_COLUMNS, OVERRIDE_COLUMNS, OWNER_COLUMNS
+from .store.schema import (
+    DEFERRED_INDEXES,
+    EVENT_RECORDS,
+    MESSAGE_COLUMNS,
+    OVERRIDE_COLUMNS,
+    OWNER_COLUMNS,
+    PARTIAL_INDEXES,
+)
 
 MATCH_MODES = ("exact", "begins", "contains")
 SORTABLE = frozenset(EVENT_FIELDS)
@@ -93,6 +100,19 @@ def _trigram_query(value: str) -> str:
     return " AND ".join('"' + g.replace('"', '""') + '"' for g in sorted(grams))
 
 
+# A column with a partial index (schema.PARTIAL_INDEXES), and the column every search of it names too.
+_PARTNER = {"sender": "email", "deliveredto": "recipient"}
+
+
+def _term(column: str, clause: str, columns: tuple[str, ...]) -> str:
+    """``column clause``, one of an OR of ``columns``. For a column with a partial index whose partner is among
+    them, also the index's condition: the rows it leaves out are the partner's matches, and SQLite can then
+    use the index."""
+    if _PARTNER.get(column) in columns:
+        return f"({column} {clause} AND {PARTIAL_INDEXES[column]})"
+    return f"{column} {clause}"
+
+
 def _match(columns: tuple[str, ...], value: str, mode: str, params: list[object]) -> str:
     """One condition: any of ``columns`` matches ``value`` in ``mode`` (case-insensitive)."""
     if mode == "contains" and len(value) >= 3 and value.isascii() and ADDRESS_COLUMNS.issuperset(columns):
@@ -100,12 +120,12 @@ def _match(columns: tuple[str, ...], value: str, mode: str, params: list[object]
         grams, pattern = _trigram_query(value), "%" + _like_escape(value.lower()) + "%"
         parts = []
         for column in columns:
-            parts.append(f"{column} IN ({_ADDRESSES_CONTAINING})")
+            parts.append(_term(column, f"IN ({_ADDRESSES_CONTAINING})", columns))
             params.extend((grams, pattern, pattern))
         return "(" + " OR ".join(parts) + ")"
     clause, param = _operator(value, mode, nocase=False)  # the columns' own collation
     params.extend([param] * len(columns))
-    return "(" + " OR ".join(f"{column} {clause}" for column in columns) + ")"
+    return "(" + " OR ".join(_term(column, clause, columns) for column in columns) + ")"
 
 
 def _operator(value: str, mode: str, nocase: bool) -> tuple[str, str]:
@@ -133,9 +153,10 @@ def _client_match(column: str, client: str, value: str, mode: str, params: list[
     return f"({column} {clause} OR {client} {clause} OR ({client} = '' AND {_message_where(f'{client} {clause}')}))"
 
 
-def _in(column: str, values: tuple[str, ...], params: list[object]) -> str:
+def _in(column: str, values: tuple[str, ...], params: list[object], columns: tuple[str, ...] = ()) -> str:
+    """``column`` is one of ``values``; ``columns``: the others the condition's OR names (see _term)."""
     params.extend(values)
-    return f"{column} IN ({', '.join('?' * len(values))})"
+    return _term(column, f"IN ({', '.join('?' * len(values))})", columns)
 
 
 def _scope_clause(scope: Scope, params: list[object], narrowed: bool) -> str:
@@ -154,7 +175,7 @@ def _scope_clause(scope: Scope, params: list[object], narrowed: bool) -> str:
     if scope.addresses:
         addresses = tuple(a.lower() for a in scope.addresses)
         parts.append(_in(plus + "email", addresses, params))
-        parts.append(_in(plus + "sender", addresses, params))
+        parts.append(_in(plus + "sender", addresses, params, columns=("email",)))  # "+sender": no index anyway
         parts.append(_in(plus + "recipient", addresses, params))
     if not parts:
         return "0"
@@ -189,10 +210,12 @@ def build_where(f: SearchFilter) -> tuple[str, list[object]]:
         params.extend((d, d))
     if f.msgid:
         if f.match == "exact":
-            # The message's events and its bounces' (their messages name it as parent; partial index).
+            # The message's events (through messages' msgid index: events_msgid holds only the events without
+            # a message), the rest's, and its bounces' (their messages name it as parent; partial index).
+            own = _message_where("msgid = ?")
             bounces = _message_where("parent_msgid = ? AND parent_msgid != ''")
-            conditions.append(f"(msgid = ? OR {bounces})")
-            params.extend((f.msgid, f.msgid))
+            conditions.append(f"({own} OR (msgid = ? AND {PARTIAL_INDEXES['msgid']}) OR {bounces})")
+            params.extend((f.msgid, f.msgid, f.msgid))
         else:
             clause, param = _operator(f.msgid, f.match, nocase=False)
             conditions.append(f"(msgid {clause} OR {_message_where(f'parent_msgid {clause}')})")

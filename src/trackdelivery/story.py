@@ -10,7 +10,7 @@ from typing import Any
 from . import explain
 from .record import EVENT_TYPES, DeliveryEvent
 from .search import Scope, SearchFilter, build_where, iter_events, source
-from .store.schema import EVENT_RECORDS
+from .store.schema import EVENT_RECORDS, PARTIAL_INDEXES
 from .store.sqlite import message_lines
 
 
@@ -55,7 +55,8 @@ def message_story(db: sqlite3.Connection, msgid: str, scope: Scope | None = None
         raw.extend(message_lines(db, message_id))
     if not raw:
         raw = [line for (line,) in db.execute(
-            "SELECT raw FROM events WHERE msgid = ? AND raw IS NOT NULL ORDER BY id", (msgid,))]
+            f"SELECT raw FROM events WHERE msgid = ? AND {PARTIAL_INDEXES['msgid']} AND raw IS NOT NULL ORDER BY id",  # noqa: S608 - constants
+            (msgid,))]
     if scope is not None:
         linked = [m for m in linked if _visible(db, m, scope)]
         raw = _hide_other_recipients(db, msgid, events, raw)

@@ -495,6 +495,10 @@ class Store:
         db = self.db
         with transaction(db):
             events = db.execute("DELETE FROM events WHERE actionunixtime < ?", (older_than,)).rowcount
+            # and every event of a message that goes (one without a time, say): a search by message id finds
+            # a message's events through its row (schema.PARTIAL_INDEXES)
+            events += db.execute("DELETE FROM events WHERE message_ref IN (SELECT id FROM messages WHERE lastunixtime < ?)",
+                                 (older_than,)).rowcount
             for table, key in (("message_raw", "id"), ("message_raw_added", "message_ref")):
                 db.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM messages WHERE lastunixtime < ?)",  # noqa: S608 - constants
                            (older_than,))
