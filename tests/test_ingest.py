@@ -344,7 +344,7 @@ def test_searches_stay_right_while_indexes_are_deferred_and_the_next_writer_buil
     with Store(db_path) as store:
         ingest_files(store, [str(log)])
         store.defer_indexes()  # what a bulk ingest killed before its end leaves behind
-    assert [name for name, _ in _indexes(db_path)] == ["events_message"]  # which ingest itself reads by
+    assert _indexes(db_path) == []
     found = json.loads(cli("search", "--recipient", "r7@example.com", "--format", "json").output)
     assert [e["recipient"] for e in found] == ["r7@example.com"]
     assert "Search indexes: not built yet" in cli("status").output
@@ -358,20 +358,23 @@ def test_searches_stay_right_while_indexes_are_deferred_and_the_next_writer_buil
 
 
 def test_a_lookup_during_a_bulk_ingest_builds_the_msgid_index_first(tmp_path: Path, db_path: Path) -> None:
-    """Messages' indexes are set aside with the search indexes, but a message looked up by its queue id
-    must not read the whole messages table: the first lookup builds the msgid index, once."""
+    """Messages' indexes and events' message_ref index are set aside with the search indexes, but a message
+    looked up by its queue id must not read the whole messages table, nor its open events every event: the
+    first lookup builds those two indexes, once."""
     log = write_log(tmp_path / "exim_mainlog", message_lines(30))
+    lookups = ("EXPLAIN QUERY PLAN SELECT id FROM messages WHERE msgid = ?",
+               "EXPLAIN QUERY PLAN SELECT id FROM events WHERE message_ref = ?")
     with Store(db_path) as store:
         ingest_files(store, [str(log)], bulk=False)
         store.defer_indexes()
-        assert "messages_msgid" not in str(_indexes(db_path)) and "messages_parent" not in str(_indexes(db_path))
-        plan = store.db.execute("EXPLAIN QUERY PLAN SELECT id FROM messages WHERE msgid = ?", ("x",)).fetchall()
-        assert "messages_msgid" not in str(plan)  # what a lookup would do now: read every message
+        assert _indexes(db_path) == []
+        plans = [str(store.db.execute(sql, ("x",)).fetchall()) for sql in lookups]
+        assert "messages_msgid" not in plans[0] and "events_message" not in plans[1]  # now: read every row
         state = store.load_message("1tX007-00000000007-AbCd")
         assert state is not None and state.email == "s7@example.net" and len(state.raw) == 3
-        assert "messages_msgid" in str(_indexes(db_path)) and "messages_parent" not in str(_indexes(db_path))
-        plan = store.db.execute("EXPLAIN QUERY PLAN SELECT id FROM messages WHERE msgid = ?", ("x",)).fetchall()
-        assert "messages_msgid" in str(plan)
+        assert [name for name, _ in _indexes(db_path)] == ["events_message", "messages_msgid"]
+        plans = [str(store.db.execute(sql, ("x",)).fetchall()) for sql in lookups]
+        assert "messages_msgid" in plans[0] and "events_message" in plans[1]
         assert store.load_message("1tX999-00000000999-AbCd") is None
         assert store.indexes_deferred()  # the search indexes still wait for the end of the ingest
         store.build_indexes()

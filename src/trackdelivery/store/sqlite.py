@@ -27,9 +27,9 @@ from .schema import (
     DEFERRED_INDEXES,
     DELETE_UNUSED_ADDRESSES,
     EVENT_COLUMNS,
+    LOOKUP_INDEXES,
     MESSAGE_FIELDS,
     MIGRATIONS,
-    MSGID_INDEX,
     OWNER_COLUMNS,
     REBUILD_ADDRESS_TRIGRAMS,
     SCHEMA_VERSION,
@@ -184,7 +184,7 @@ class Store:
         self._owners_read = 0.0
         self._known_addresses: set[str] = set()  # lower case, already in the addresses table
         self._addresses_generation: str | None = None  # ADDRESSES_PURGED when _known_addresses was filled
-        self._msgid_indexed = False  # known to have messages' msgid index (load_message makes sure once)
+        self._lookups_indexed = False  # known to have LOOKUP_INDEXES (load_message makes sure once)
         self._checkpointer: _Checkpointer | None = None
         if readonly and not self.path.exists():
             raise StoreError(f"No database at {self.path}: run 'trackdelivery ingest LOGFILE' first.")
@@ -276,7 +276,7 @@ class Store:
         next ingest, follower or server completes (searches stay correct meanwhile, only slower).
         """
         db = self.db
-        self._msgid_indexed = False
+        self._lookups_indexed = False
         with transaction(db):
             for name, _ in DEFERRABLE_INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
@@ -318,8 +318,8 @@ class Store:
         return row[0]
 
     def load_message(self, msgid: str) -> MessageState | None:
-        if not self._msgid_indexed:
-            self._index_msgids()
+        if not self._lookups_indexed:
+            self._index_lookups()
         row = self.db.execute(
             f"SELECT {MESSAGE_FIELDS} FROM messages WHERE msgid = ? ORDER BY id DESC LIMIT 1", (msgid,)  # noqa: S608 - constant SQL text, values bound
         ).fetchone()
@@ -340,13 +340,15 @@ class Store:
                 state.attempts[key] = state.attempts.get(key, 0) + 1
         return state
 
-    def _index_msgids(self) -> None:
-        """Build messages' msgid index if a bulk ingest set it aside: a lookup by id would read every message."""
+    def _index_lookups(self) -> None:
+        """Build the indexes load_message reads by (messages' msgid, events' message_ref) if a bulk ingest set
+        them aside: a lookup would read every message, then every event."""
         try:
-            self.db.execute(MSGID_INDEX[1])  # nothing to do, and no write, where it exists
-        except sqlite3.OperationalError:  # read-only: look up without it
+            for _, statement in LOOKUP_INDEXES:
+                self.db.execute(statement)  # nothing to do, and no write, where it exists
+        except sqlite3.OperationalError:  # read-only: look up without them
             return
-        self._msgid_indexed = True
+        self._lookups_indexed = True
 
     def raw_lines(self, message_id: int) -> list[str]:
         return message_lines(self.db, message_id)
