@@ -23,7 +23,8 @@
 static const char *const TABLES[] = {"messages", "message_raw", "message_raw_added", "events"};  /* schema 6 */
 #define NTABLES (sizeof TABLES / sizeof TABLES[0])
 static const char *const STORE_PRAGMAS =    /* what trackdelivery's Store sets (store/sqlite.py) */
-    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=16384; PRAGMA cache_size=-16384;";
+    "PRAGMA page_size=8192; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=8192;"
+    " PRAGMA cache_size=-16384;";
 static const char *const INDEXES =          /* schema.DEFERRABLE_INDEXES */
     "CREATE INDEX events_time ON events(actionunixtime);"
     "CREATE INDEX events_type_time ON events(type, actionunixtime);"

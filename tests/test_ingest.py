@@ -409,8 +409,8 @@ def test_an_ingest_checkpoints_from_a_thread_of_its_own_and_stops_it(
     log = write_log(tmp_path / "exim_mainlog", message_lines(200))  # 600 lines: 20 batches
     with Store(db_path) as store:
         ingest_files(store, [str(log)])
-        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store_module.WAL_AUTOCHECKPOINT
-    assert len(bounds) == 20 and set(bounds) == {4 * store_module.WAL_AUTOCHECKPOINT}
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store.wal_pages
+    assert len(bounds) == 20 and set(bounds) == {4 * store.wal_pages}
     assert done and {name for name, _ in done} == {"trackdelivery-checkpoints"}
     assert any(copied > 0 for _, (_, _, copied) in done)  # it did move pages from the WAL into the database
     assert "trackdelivery-checkpoints" not in {t.name for t in threading.enumerate()}
@@ -422,7 +422,7 @@ def test_an_ingest_checkpoints_from_a_thread_of_its_own_and_stops_it(
     with Store(db_path) as store:
         with pytest.raises(sqlite3.OperationalError):
             ingest_files(store, [str(write_log(tmp_path / "other_mainlog", message_lines(20, start=500)))])
-        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store_module.WAL_AUTOCHECKPOINT
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store.wal_pages
         assert "trackdelivery-checkpoints" not in {t.name for t in threading.enumerate()}
 
 

@@ -360,3 +360,20 @@ def test_purge_deletes_every_event_of_a_message_it_deletes(tmp_path: Path) -> No
 
 
 MSGID_A = "1tA000-00000000001-AAAA"
+
+
+def test_a_new_database_has_8_kb_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    new, old = tmp_path / "new.sqlite3", tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(old)  # made with SQLite's default pages, as before
+    conn.execute("CREATE TABLE t (a)")
+    conn.execute("DROP TABLE t")
+    conn.commit()
+    conn.close()
+    sizes = {}
+    for db in (new, old):
+        with Store(db) as store:
+            ingest_files(store, [str(write_log(tmp_path / "mainlog", LOG))], server="mx1")
+            page_size = store.db.execute("PRAGMA page_size").fetchone()[0]
+            bound = store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            sizes[db.name] = (page_size, bound, store.wal_pages, len(_records(db)))
+    assert sizes == {"new.sqlite3": (8192, 8192, 8192, 4), "old.sqlite3": (4096, 16384, 16384, 4)}  # 64 MB of WAL

@@ -61,7 +61,10 @@ _INSERT_MESSAGE_RAW = "INSERT OR REPLACE INTO message_raw (id, raw) VALUES (?, ?
 _INSERT_MESSAGE_RAW_ADDED = "INSERT INTO message_raw_added (message_ref, raw) VALUES (?, ?)"
 _INSERT_EVENT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(map(_placeholder, EVENT_COLUMNS))})"  # noqa: S608 - constant SQL text, values bound
 _INSERT_ADDRESS = "INSERT OR IGNORE INTO addresses (address) VALUES (?)"
-WAL_AUTOCHECKPOINT = 16384  # pages (64 MB): the WAL is checkpointed when it grows past this
+# Bytes per page of a new database. Twice SQLite's default: half the pages to write, log in the WAL and
+# checkpoint; an ingest of a million lines took 5% (Postfix) and 9% (Exim) less time; 16 KB gained no more.
+PAGE_SIZE = 8192
+WAL_BOUND = 64 << 20  # bytes: the WAL is checkpointed when it grows past this (Store.wal_pages)
 CHECKPOINT_BATCHES = 8  # an ingest's checkpoint thread checkpoints every this many batches (~30 MB of WAL)
 _KNOWN_ADDRESSES_MAX = 200_000  # addresses remembered as stored; past it the set starts again (memory bound)
 
@@ -194,11 +197,14 @@ class Store:
             self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
+                # A new database only (an existing one keeps its pages; the pragma does nothing there).
+                self.db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
                 self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             # Fewer, larger checkpoints: each one waits for the disk (fsync).
-            self.db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
+            self.wal_pages = WAL_BOUND // int(self.db.execute("PRAGMA page_size").fetchone()[0])
+            self.db.execute(f"PRAGMA wal_autocheckpoint = {self.wal_pages}")
             self.db.execute("PRAGMA cache_size = -16384")
             self._migrate(readonly)
             self._bulk = self._checked_bulk()
@@ -217,7 +223,7 @@ class Store:
             yield
             return
         self._checkpointer = _Checkpointer(self.path)
-        self.db.execute(f"PRAGMA wal_autocheckpoint = {4 * WAL_AUTOCHECKPOINT}")
+        self.db.execute(f"PRAGMA wal_autocheckpoint = {4 * self.wal_pages}")
         try:
             yield
         finally:
@@ -227,7 +233,7 @@ class Store:
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
-            self.db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
+            self.db.execute(f"PRAGMA wal_autocheckpoint = {self.wal_pages}")
 
     def _checked_bulk(self) -> ModuleType | None:
         """The compiled executemany when it sees this very connection (it names the same file), else None."""
