@@ -15,6 +15,7 @@ import os
 import random
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -80,23 +81,42 @@ class Store:
         return None if saved is None else copied(saved)
 
 
+class EximSub(Correlator):
+    """A subclass (with an instance dict): the compiled feed reads its attributes through getattr."""
+
+
+class PostfixSub(PostfixCorrelator):
+    pass
+
+
 def run_both(
-    lines: list[str], cache_size: int = 20_000, batch_lines: int = 500, fmt: str = "exim", empty: bool = True
+    lines: list[str], cache_size: int = 20_000, batch_lines: int = 500, fmt: str = "exim", empty: bool = True,
+    subclass: bool = False,
 ) -> tuple[int, int]:
-    """Feed ``lines`` to both paths, comparing every batch; returns (lines, lines the compiled path took)."""
+    """Feed ``lines`` to both paths, comparing every batch; returns (lines, lines the compiled path took).
+
+    ``subclass``: the compiled feed gets an instance of a subclass of the correlator, whose attributes it
+    cannot read in place (they are read in place for the correlator's own class)."""
     stores = Store(), Store()
     if fmt == "exim":
         pure = Correlator(stores[0].load, 1, 1, server="mx", cache_size=cache_size, stored_until=None)
-        fast = Correlator(stores[1].load, 1, 1, server="mx", cache_size=cache_size, stored_until=None)
+        fast = (EximSub if subclass else Correlator)(
+            stores[1].load, 1, 1, server="mx", cache_size=cache_size, stored_until=None)
         parse = exim.parse_exim_line
         common = (exim.DELIVERY, exim.DEFER, exim.FAILURE, exim.COMPLETED)
     else:
         pure = PostfixCorrelator(stores[0].load, 1, 1, cache_size=cache_size, store_was_empty=empty)
-        fast = PostfixCorrelator(stores[1].load, 1, 1, cache_size=cache_size, store_was_empty=empty)
+        fast = (PostfixSub if subclass else PostfixCorrelator)(
+            stores[1].load, 1, 1, cache_size=cache_size, store_was_empty=empty)
         years = postfix.SyslogYear(1_790_000_000), postfix.SyslogYear(1_790_000_000)
         parsers = years[0].parse, years[1].parse
         common = (postfix.DELIVERY, postfix.QUEUED, postfix.REMOVED, postfix.MESSAGE_ID)
-    feed = fast.feeder()
+    if subclass:
+        compiled = correlate.COMPILED_FEED if fmt == "exim" else correlate_postfix.COMPILED_FEED
+        assert compiled is not None and fast.feeder() == fast.feed  # ingest would use the Python feed
+        feed = types.MethodType(compiled, fast)
+    else:
+        feed = fast.feeder()
     assert feed != fast.feed
     taken = 0
     for n, text in enumerate(lines, 1):
@@ -446,3 +466,31 @@ def test_postfix_corner_cases_give_the_same_batches(compiled):
         "550 5.7.1 Service unavailable (client listed by bl.example)",
         "550 5.7.1 Service unavailable; client [198.51.100.7] blocked using bl.example"]
     assert (rejected[3].senderhost, rejected[3].protocol, rejected[3].reason) == ("h.example", "esmtp", "relay_denied")
+
+
+@pytest.mark.parametrize("fmt", ["exim", "postfix"])
+def test_a_subclass_of_the_correlator_gives_the_same_batches_through_getattr(compiled, corpora: Path, fmt: str):
+    """The compiled feeds read and write the correlator's own attributes in its slots; for any other class
+    they go through getattr/setattr, and the batches are the same."""
+    paths = [p for p in sorted(corpora.rglob("*")) if p.is_file() and p.relative_to(corpora).parts[0] == fmt]
+    lines = [line for p in paths[:40] for line in corpus_lines(p)]
+    total, taken = run_both(lines, batch_lines=97, fmt=fmt, subclass=True)
+    assert total > 2000 and taken > 300, (total, taken)
+
+
+def test_the_compiled_feeds_read_no_slot_of_an_object_that_is_no_correlator(compiled):
+    line = postfix.SyslogYear(1_790_000_000).parse(
+        "Nov  1 00:00:01 mx postfix/qmgr[2]: 4AA091855DA0: from=<a@example.org>, size=1, nrcpt=1 (queue active)")
+    exim_line = exim.parse_exim_line("2026-11-16 10:00:01 1tA000-00000000001-AAAA Completed")
+
+    class Impostor:  # as many slots as the correlators have, at the same offsets, none of their names
+        __slots__ = tuple(f"s{i}" for i in range(20))
+
+        def __init__(self) -> None:
+            for name in self.__slots__:
+                setattr(self, name, 7)
+
+    for feed, parsed in ((correlate_postfix.COMPILED_FEED, line), (correlate.COMPILED_FEED, exim_line)):
+        assert feed is not None
+        with pytest.raises(AttributeError):  # getattr's answer, not whatever lies at a slot's offset
+            feed(Impostor(), parsed, "raw")

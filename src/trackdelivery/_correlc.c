@@ -102,6 +102,56 @@ static int put_borrowed(PyObject *o, Py_ssize_t offset, PyObject *v)
     return set_slot_at(o, offset, v);
 }
 
+static PyObject *pa_tls, *pa_host, *pa_state_for, *pa_follow_hop, *pa_forget, *pa_lookup_all, *pa_parents,
+    *pa_listed;    /* PostfixCorrelator's attributes and methods */
+
+/* The correlators' own attributes are slots (Correlator.__slots__, PostfixCorrelator.__slots__), read and
+ * written in place for an instance of exactly those classes (setup_self); anything else, getattr. */
+typedef struct {
+    PyObject **name;
+    PyTypeObject **type;
+    Py_ssize_t offset;
+} SelfSlot;
+static PyTypeObject *correlator_type, *postfix_correlator_type;
+static SelfSlot self_slots[] = {
+    {&a_cache, &correlator_type, 0}, {&a_batch, &correlator_type, 0}, {&a_next_event_id, &correlator_type, 0},
+    {&a_events_by_type, &correlator_type, 0}, {&a_evicted, &correlator_type, 0},
+    {&a_horizon, &correlator_type, 0}, {&a_next_message_id, &correlator_type, 0},
+    {&a_server, &correlator_type, 0}, {&a_cache_size, &correlator_type, 0},
+    {&pa_tls, &postfix_correlator_type, 0}, {&pa_host, &postfix_correlator_type, 0},
+    {&pa_lookup_all, &postfix_correlator_type, 0}, {&pa_parents, &postfix_correlator_type, 0},
+    {&pa_listed, &postfix_correlator_type, 0},
+};
+#define SELF_SLOTS ((int)(sizeof self_slots / sizeof self_slots[0]))
+
+static const SelfSlot *self_slot(PyObject *self, PyObject *name)
+{
+    PyTypeObject *t = Py_TYPE(self);
+    for (int i = 0; i < SELF_SLOTS; i++)
+        if (*self_slots[i].name == name) {
+            PyTypeObject *owner = *self_slots[i].type;
+            int mine = owner != NULL
+                       && (t == owner || (owner == correlator_type && t == postfix_correlator_type));
+            return mine ? &self_slots[i] : NULL;
+        }
+    return NULL;
+}
+
+/* getattr(self, name), new reference */
+static PyObject *self_get(PyObject *self, PyObject *name)
+{
+    const SelfSlot *at = self_slot(self, name);
+    PyObject *v = at == NULL ? NULL : SLOT(self, at->offset);
+    return v == NULL ? PyObject_GetAttr(self, name) : Py_NewRef(v);
+}
+
+/* setattr(self, name, v); v borrowed */
+static int self_set(PyObject *self, PyObject *name, PyObject *v)
+{
+    const SelfSlot *at = self_slot(self, name);
+    return at == NULL ? PyObject_SetAttr(self, name, v) : set_slot_at(self, at->offset, Py_NewRef(v));
+}
+
 static int truthy_str(PyObject *v) { return PyUnicode_Check(v) && PyUnicode_GET_LENGTH(v) > 0; }
 
 static int same_str(PyObject *a, PyObject *b)
@@ -329,9 +379,9 @@ fail:
 /* id = self.<counter>; self.<counter> += 1; the id (new reference) */
 static PyObject *take_id(PyObject *self, PyObject *counter)
 {
-    PyObject *id = PyObject_GetAttr(self, counter);
+    PyObject *id = self_get(self, counter);
     PyObject *next = id == NULL ? NULL : PyNumber_Add(id, one);
-    int rc = next == NULL ? -1 : PyObject_SetAttr(self, counter, next);
+    int rc = next == NULL ? -1 : self_set(self, counter, next);
     Py_XDECREF(next);
     if (rc < 0)
         Py_CLEAR(id);
@@ -690,7 +740,7 @@ static int spam_score(Feed *c)
  * longest-gone one and look up every id as old as it from now on. */
 static int forget(PyObject *self, PyObject *msgid)
 {
-    PyObject *evicted = PyObject_GetAttr(self, a_evicted);
+    PyObject *evicted = self_get(self, a_evicted);
     if (evicted == NULL)
         return -1;
     PyObject *popped = PyObject_CallMethodObjArgs(evicted, m_pop, msgid, Py_None, NULL);
@@ -699,13 +749,13 @@ static int forget(PyObject *self, PyObject *msgid)
     Py_ssize_t size = rc < 0 ? -1 : PyObject_Length(evicted);
     if (size > max_evicted) {
         PyObject *item = PyObject_CallMethodOneArg(evicted, m_popitem, Py_False);
-        PyObject *horizon = item == NULL ? NULL : PyObject_GetAttr(self, a_horizon);
+        PyObject *horizon = item == NULL ? NULL : self_get(self, a_horizon);
         rc = -1;
         if (horizon != NULL && PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2
             && PyUnicode_Check(PyTuple_GET_ITEM(item, 0))) {
             PyObject *oldest = PyLong_FromLongLong(id_time(PyTuple_GET_ITEM(item, 0)));
             int later = oldest == NULL ? -1 : PyObject_RichCompareBool(oldest, horizon, Py_GT);
-            rc = later < 0 ? -1 : later ? PyObject_SetAttr(self, a_horizon, oldest) : 0;
+            rc = later < 0 ? -1 : later ? self_set(self, a_horizon, oldest) : 0;
             Py_XDECREF(oldest);
         } else if (horizon != NULL) {
             PyErr_SetString(PyExc_TypeError, "the evicted ids must be str keys");
@@ -730,13 +780,13 @@ static PyObject *new_message(PyObject *self, PyObject *cache, PyObject *msgid, F
         return NULL;
     int rc = set_slot_at(state, state_at[S_ID], take_id(self, a_next_message_id));
     rc = rc < 0 ? rc : put_borrowed(state, state_at[S_MSGID], msgid);
-    rc = rc < 0 ? rc : set_slot_at(state, state_at[S_SERVER], PyObject_GetAttr(self, a_server));
+    rc = rc < 0 ? rc : set_slot_at(state, state_at[S_SERVER], self_get(self, a_server));
     rc = rc < 0 ? rc : set_slot_at(state, state_at[S_RAW], PyList_New(0));
     rc = rc < 0 ? rc : set_slot_at(state, state_at[S_PENDING], PyDict_New());
     rc = rc < 0 ? rc : set_slot_at(state, state_at[S_ATTEMPTS], PyDict_New());
     /* _remember: a new key goes to the cache's end */
     rc = rc < 0 ? rc : PyObject_SetItem(cache, msgid, state);
-    PyObject *limit = rc < 0 ? NULL : PyObject_GetAttr(self, a_cache_size);
+    PyObject *limit = rc < 0 ? NULL : self_get(self, a_cache_size);
     Py_ssize_t size = limit == NULL ? -1 : PyLong_AsSsize_t(limit);
     Py_XDECREF(limit);
     if (size == -1 && PyErr_Occurred())
@@ -800,7 +850,7 @@ static int seen_this_run(PyObject *self, PyObject *batch, PyObject *msgid)
 {
     PyObject *by_msgid = Py_IS_TYPE(batch, batch_type) ? SLOT(batch, batch_at[B_BY_MSGID]) : NULL;
     int seen = by_msgid != NULL && PyDict_Check(by_msgid) ? PyDict_Contains(by_msgid, msgid) : 1;
-    PyObject *evicted = seen == 0 ? PyObject_GetAttr(self, a_evicted) : NULL;
+    PyObject *evicted = seen == 0 ? self_get(self, a_evicted) : NULL;
     if (seen == 0)
         seen = evicted == NULL ? -1 : PyDict_Check(evicted) ? PyDict_Contains(evicted, msgid) : 1;
     Py_XDECREF(evicted);
@@ -811,13 +861,13 @@ static int seen_this_run(PyObject *self, PyObject *batch, PyObject *msgid)
  * this run, and newer than anything that may be in the store. -1: an error. */
 static int unknown_id(PyObject *self, PyObject *msgid)
 {
-    PyObject *batch = PyObject_GetAttr(self, a_batch);
+    PyObject *batch = self_get(self, a_batch);
     int seen = batch == NULL ? -1 : seen_this_run(self, batch, msgid);
     Py_XDECREF(batch);
     if (seen < 0)
         return -1;
     int unknown = !seen;
-    PyObject *horizon = unknown ? PyObject_GetAttr(self, a_horizon) : NULL;
+    PyObject *horizon = unknown ? self_get(self, a_horizon) : NULL;
     if (unknown) {
         int overflow = 0;
         long long h = horizon == NULL || !PyLong_Check(horizon) ? 0 : PyLong_AsLongLongAndOverflow(horizon, &overflow);
@@ -835,9 +885,9 @@ static int unknown_id(PyObject *self, PyObject *msgid)
  * of the wrong type. */
 static int rejection_context(PyObject *self, PyObject **batch, PyObject **counts, PyObject **server)
 {
-    *batch = PyObject_GetAttr(self, a_batch);
-    *counts = PyObject_GetAttr(self, a_events_by_type);
-    *server = PyObject_GetAttr(self, a_server);
+    *batch = self_get(self, a_batch);
+    *counts = self_get(self, a_events_by_type);
+    *server = self_get(self, a_server);
     if (*batch != NULL && *counts != NULL && *server != NULL && Py_IS_TYPE(*batch, batch_type) && PyDict_Check(*counts))
         return 0;
     if (!PyErr_Occurred())
@@ -981,7 +1031,7 @@ static PyObject *feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (kind == k_rejected && line_msgid != NULL && PyUnicode_CheckExact(line_msgid)
         && PyUnicode_GET_LENGTH(line_msgid) == 0 && line_fields != NULL && PyDict_CheckExact(line_fields))
         return exim_rejected(self, line, raw, line_fields) < 0 ? NULL : (Py_INCREF(Py_True), Py_True);
-    PyObject *cache = PyObject_GetAttr(self, a_cache);
+    PyObject *cache = self_get(self, a_cache);
     if (cache == NULL)
         return NULL;
     PyObject *state = NULL;
@@ -992,7 +1042,7 @@ static PyObject *feed(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         return what == TRUE ? (Py_INCREF(Py_True), Py_True) : PyObject_Vectorcall(python_feed, args, 3, NULL);
     }
-    PyObject *batch = PyObject_GetAttr(self, a_batch), *counts = PyObject_GetAttr(self, a_events_by_type);
+    PyObject *batch = self_get(self, a_batch), *counts = self_get(self, a_events_by_type);
     PyObject *msgid = SLOT(line, line_at[L_MSGID]);
     PyObject *result = NULL, *raws = NULL;
     Feed c = {self, batch, counts, state, line, SLOT(line, line_at[L_FIELDS])};
@@ -1183,10 +1233,9 @@ static PyObject *ps_deferred, *ps_softbounce, *ps_bounced;
 static PyObject *ps_completed, *ps_sent, *ps_discard, *ps_smtp, *ps_unknown, *ps_none, *ps_local, *ps_virtual,
     *ps_discarded, *ps_queued_as, *ps_forwarded_as, *ps_loopback4, *ps_loopback6, *ps_mapped4, *ps_slash,
     *ps_private, *ps_public, *ps_discarded_prefix, *ps_postscreen, *ps_blocked_using;
-static PyObject *pa_tls, *pa_host, *pa_state_for, *pa_follow_hop, *pa_forget, *pa_lookup_all, *pa_parents;
 static PyObject *pf_peer_ip, *pf_peer_port, *pf_tls, *pf_status, *pf_to, *pf_orig_to, *pf_relay, *pf_delay,
     *pf_dsn, *pf_from, *pf_size, *pf_message_id, *pf_client_host, *pf_client_ip, *pf_orig_client_ip,
-    *pf_orig_queue_id, *pf_sasl_username, *pf_sasl_method, *pf_proto, *pf_helo, *pa_listed;
+    *pf_orig_queue_id, *pf_sasl_username, *pf_sasl_method, *pf_proto, *pf_helo;
 static Py_ssize_t max_remembered;        /* correlate_postfix._MAX_REMEMBERED */
 
 static int starts_with(PyObject *text, PyObject *prefix)
@@ -1210,7 +1259,7 @@ static PyObject *process_key(PyObject *line)
 /* PostfixCorrelator._session_tls(line, peer_ip, peer_port) (borrowed; s_empty when none) */
 static PyObject *session_tls(PyObject *self, PyObject *line, PyObject *peer_ip, PyObject *peer_port)
 {
-    PyObject *sessions = PyObject_GetAttr(self, pa_tls), *key = process_key(line);
+    PyObject *sessions = self_get(self, pa_tls), *key = process_key(line);
     PyObject *session = sessions == NULL || key == NULL || !PyDict_Check(sessions)
                             ? NULL : PyDict_GetItemWithError(sessions, key);
     PyObject *tls = NULL;
@@ -1323,20 +1372,20 @@ static int postfix_forget(PyObject *self, PyObject *msgid)
  * bounce notice seen before). NULL without an error: not such an id, Python's _state_for decides. */
 static PyObject *postfix_new_state(PyObject *self, PyObject *cache, PyObject *batch, PyObject *qid)
 {
-    PyObject *everything = PyObject_GetAttr(self, pa_lookup_all);
+    PyObject *everything = self_get(self, pa_lookup_all);
     int lookup = everything == NULL ? -1 : PyObject_IsTrue(everything);
     Py_XDECREF(everything);
     if (lookup != 0 || seen_this_run(self, batch, qid) != 0)
         return NULL;    /* an error is left set where there was one */
     PyObject *state = new_message(self, cache, qid, postfix_forget);
-    PyObject *server = state == NULL ? NULL : PyObject_GetAttr(self, a_server);
+    PyObject *server = state == NULL ? NULL : self_get(self, a_server);
     int own = server == NULL ? -1 : PyObject_IsTrue(server);
     if (own == 0) {
         Py_DECREF(server);
-        server = PyObject_GetAttr(self, pa_host);
+        server = self_get(self, pa_host);
     }
     int rc = own < 0 || server == NULL ? -1 : set_slot_at(state, state_at[S_SERVER], server);
-    PyObject *parents = rc < 0 ? NULL : PyObject_GetAttr(self, pa_parents);
+    PyObject *parents = rc < 0 ? NULL : self_get(self, pa_parents);
     PyObject *parent = parents == NULL || !PyDict_Check(parents) ? NULL : dict_pop(parents, qid);
     if (parent != NULL) {
         rc = set_slot_at(state, state_at[S_PARENT_MSGID], parent);
@@ -1407,7 +1456,7 @@ static int link_hop(Feed *c, PyObject *cache, PyObject *child_id)
     if (child == NULL) {
         if (PyErr_Occurred())
             return -1;
-        PyObject *parents = PyObject_GetAttr(c->self, pa_parents);
+        PyObject *parents = self_get(c->self, pa_parents);
         int rc = parents == NULL ? -1 : 0;
         if (rc == 0 && !PyDict_Check(parents)) {
             PyErr_SetString(PyExc_TypeError, "_parents must be a dict");
@@ -1727,7 +1776,7 @@ static int postfix_removed(Feed *c) { return completed(c); }
 /* connect (forget the process's TLS session) and TLS (remember it): 1 when handled, 0 when not, -1 */
 static int postfix_session(PyObject *self, PyObject *line, PyObject *kind)
 {
-    PyObject *sessions = PyObject_GetAttr(self, pa_tls);
+    PyObject *sessions = self_get(self, pa_tls);
     if (sessions == NULL)
         return -1;
     PyObject *key = PyDict_CheckExact(sessions) ? process_key(line) : NULL;
@@ -1775,7 +1824,7 @@ static int postfix_refused(PyObject *self, PyObject *line, PyObject *raw, PyObje
     PyObject *client = field_or_empty(f, pf_client_host), *helo = field_or_empty(f, pf_helo);
     PyObject *proto = field_or_empty(f, pf_proto);
     if (host == NULL || when == NULL || service == NULL || message == NULL || from == NULL || to == NULL
-        || ip == NULL || client == NULL || helo == NULL || proto == NULL || PyObject_SetAttr(self, pa_host, host) < 0)
+        || ip == NULL || client == NULL || helo == NULL || proto == NULL || self_set(self, pa_host, host) < 0)
         goto done;
     if ((e = from_template(template_event, template_at, template_count)) == NULL)
         goto done;
@@ -1792,7 +1841,7 @@ static int postfix_refused(PyObject *self, PyObject *line, PyObject *raw, PyObje
     Py_INCREF(message);
     text = message;
     if (same_str(service, ps_postscreen)) {    /* the blocklist dnsblog saw the client on */
-        PyObject *listed_by = PyObject_GetAttr(self, pa_listed);
+        PyObject *listed_by = self_get(self, pa_listed);
         PyObject *listed = listed_by == NULL ? NULL : PyObject_GetItem(listed_by, ip);
         Py_XDECREF(listed_by);
         if (listed == NULL) {
@@ -1850,8 +1899,8 @@ static PyObject *feed_postfix(PyObject *module, PyObject *const *args, Py_ssize_
     PyObject *handler = PyDict_GetItemWithError(postfix_handlers, kind);    /* borrowed */
     if (handler == NULL && PyErr_Occurred())
         return NULL;
-    PyObject *cache = PyObject_GetAttr(self, a_cache), *batch = PyObject_GetAttr(self, a_batch);
-    PyObject *counts = PyObject_GetAttr(self, a_events_by_type);
+    PyObject *cache = self_get(self, a_cache), *batch = self_get(self, a_batch);
+    PyObject *counts = self_get(self, a_events_by_type);
     PyObject *state = NULL, *result = NULL;
     if (cache == NULL || batch == NULL || counts == NULL || !PyDict_Check(cache) || !Py_IS_TYPE(batch, batch_type)
         || !PyDict_Check(counts)) {
@@ -1881,7 +1930,7 @@ static PyObject *feed_postfix(PyObject *module, PyObject *const *args, Py_ssize_
             goto done;
         if (state == NULL || same_str(done_state, ps_completed) || kind == pk_client || kind == pk_pickup) {
             PyObject *host = get(line, pline_at[P_HOST]);
-            if (host == NULL || PyObject_SetAttr(self, pa_host, host) < 0)
+            if (host == NULL || self_set(self, pa_host, host) < 0)
                 goto done;
             PyObject *made = state == NULL ? postfix_new_state(self, cache, batch, qid) : NULL;
             if (made == NULL && PyErr_Occurred())
@@ -1991,8 +2040,34 @@ static PyObject *setup_postfix(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* setup_self(cls, postfix): the slot offsets of Correlator's own attributes (postfix false) or of
+ * PostfixCorrelator's (true), after setup() / setup_postfix(). */
+static PyObject *setup_self(PyObject *module, PyObject *args)
+{
+    PyObject *cls;
+    int postfix;
+    if (!PyArg_ParseTuple(args, "O!p:setup_self", &PyType_Type, &cls, &postfix))
+        return NULL;
+    PyTypeObject **owner = postfix ? &postfix_correlator_type : &correlator_type;
+    Py_ssize_t offsets[SELF_SLOTS];
+    for (int i = 0; i < SELF_SLOTS; i++) {
+        if (self_slots[i].type != owner)
+            continue;
+        const char *name = *self_slots[i].name == NULL ? NULL : PyUnicode_AsUTF8(*self_slots[i].name);
+        if (name == NULL || slot_offsets((PyTypeObject *)cls, &name, 1, &offsets[i]) < 0)
+            return NULL;
+    }
+    for (int i = 0; i < SELF_SLOTS; i++)
+        if (self_slots[i].type == owner)
+            self_slots[i].offset = offsets[i];
+    Py_INCREF(cls);
+    Py_XSETREF(*owner, (PyTypeObject *)cls);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "setup(...): see correlate._compiled_feed"},
+    {"setup_self", setup_self, METH_VARARGS, "setup_self(cls, postfix): see correlate._compiled_feed"},
     {"feed", (PyCFunction)(void (*)(void))feed, METH_FASTCALL,
      "feed(correlator, line, raw): Correlator.feed, compiled for the common lines"},
     {"setup_postfix", setup_postfix, METH_VARARGS, "setup_postfix(...): see correlate_postfix._compiled_feed"},

@@ -144,6 +144,10 @@ def _strip_angle(value: str) -> str:
 class Correlator:
     """Feeds parsed lines, collects a :class:`Batch` of changes for the store."""
 
+    # Slots, not an instance dict: the compiled feeds read these on every line (correlate.c).
+    __slots__ = ("_load", "_horizon", "_evicted", "_next_message_id", "_next_event_id", "server", "cache_size",
+                 "_cache", "batch", "events_by_type")  # fmt: skip
+
     def __init__(
         self,
         load_message: MessageLoader,
@@ -567,6 +571,7 @@ def _compiled_feed() -> Callable[[Correlator, px.EximLine, str], bool] | None:
         px.EximLine, Batch, Correlator.feed, _host_fields, parse_duration, px.unquote, explain_mod.extract_dsn,
         kinds, event_types, texts, _MAX_EVICTED,
     )  # fmt: skip
+    _correlc.setup_self(Correlator, False)  # its attributes read in place: they are slots
     feed: Callable[[Correlator, px.EximLine, str], bool] = _correlc.feed
     return feed
 

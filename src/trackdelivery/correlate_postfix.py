@@ -70,6 +70,8 @@ def _seconds(value: str | None) -> int | None:
 class PostfixCorrelator(Correlator):
     """Feeds parsed Postfix lines, collects a Batch of changes for the store (see Correlator)."""
 
+    __slots__ = ("_lookup_all", "_host", "_parents", "_listed", "_tls")
+
     def __init__(
         self,
         load_message: MessageLoader,
@@ -518,6 +520,7 @@ def _compiled_feed() -> Callable[[PostfixCorrelator, pp.PostfixLine, str], bool]
         "postscreen": "postscreen", "blocked_using": "blocked using",
     }  # fmt: skip
     _correlc.setup_postfix(pp.PostfixLine, PostfixCorrelator.feed, _HANDLERS, kinds, texts, _MAX_REMEMBERED)
+    _correlc.setup_self(PostfixCorrelator, True)
     feed: Callable[[PostfixCorrelator, pp.PostfixLine, str], bool] = _correlc.feed_postfix
     return feed
 
