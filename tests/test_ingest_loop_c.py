@@ -247,3 +247,46 @@ def test_every_corpus_is_stored_alike_by_both_loops(loop, caplog, corpora: Path,
         assert got["summary"].lines == data.count(b"\n"), path
         lines += got["summary"].lines
     assert lines > 1000
+
+
+class SlotKind:
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str | None) -> None:
+        if kind is not None:  # the slot itself, whatever a subclass makes of the name
+            SlotKind.__dict__["kind"].__set__(self, kind)
+
+
+class PropertyKind(SlotKind):
+    """A subclass whose kind is a property: the type's own lookup, not the base class's slot, decides."""
+
+    __slots__ = ()
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return "unknown"
+
+
+class LoudKind(SlotKind):
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> object:
+        return "unknown" if name == "kind" else object.__getattribute__(self, name)
+
+
+def test_read_lines_reads_a_lines_kind_as_getattr_does(loop) -> None:
+    """The loop reads a slot's kind in place, for a type that reads it the generic way, and asks getattr
+    for any other (a property, its own __getattribute__, a slot never set)."""
+    for make, fed_lines, bad in ((SlotKind, 3, 0), (PropertyKind, 0, 3), (LoudKind, 0, 3), (Kind, 3, 0)):
+        fed: list[str] = []
+
+        def feed(parsed: object, text: str) -> bool:
+            fed.append(text)
+            return True
+
+        lines = Lines(b"a\n", b"b\n", b"c\n")
+        result = loop.read_lines(lines.readline, lambda text: make("known"), feed, "unknown", 10, 64,
+                                 lambda n, t: None)  # fmt: skip
+        assert result == (3, 6, bad, 0, b"") and len(fed) == fed_lines, make
+    with pytest.raises(AttributeError):
+        loop.read_lines(Lines(b"a\n").readline, lambda text: SlotKind(None), feed, "unknown", 10, 64, print)

@@ -18,8 +18,37 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <structmember.h>
 
 static PyObject *s_kind, *s_nul, *s_replacement;
+
+/* The type of the last line parsed, and where its kind is: the offset of a slot the instance's getattr
+ * would read (a member descriptor found on the type, attributes looked up the generic way), 0 when
+ * getattr must answer. */
+static PyTypeObject *kind_type;
+static Py_ssize_t kind_offset;
+
+/* parsed.kind, a new reference */
+static PyObject *kind_of(PyObject *parsed)
+{
+    PyTypeObject *type = Py_TYPE(parsed);
+    if (type != kind_type) {
+        Py_ssize_t offset = 0;
+        PyObject *descr = type->tp_getattro == PyObject_GenericGetAttr
+                              ? PyObject_GetAttr((PyObject *)type, s_kind) : NULL;
+        if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)
+            && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX)
+            offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+        if (descr == NULL)
+            PyErr_Clear();    /* no such attribute on the type: getattr will say what it says */
+        Py_XDECREF(descr);
+        Py_INCREF(type);
+        Py_XSETREF(kind_type, type);
+        kind_offset = offset;
+    }
+    PyObject *kind = kind_offset > 0 ? *(PyObject **)((char *)parsed + kind_offset) : NULL;
+    return kind != NULL ? Py_NewRef(kind) : PyObject_GetAttr(parsed, s_kind);
+}
 
 /* The exception being raised, taken off (its traceback kept in it): a new reference. */
 static PyObject *take_exception(void)
@@ -45,7 +74,7 @@ static int take_line(const char *s, Py_ssize_t n, PyObject *parse, PyObject *fee
     if (text == NULL)
         return -1;
     PyObject *parsed = PyObject_CallOneArg(parse, text);
-    PyObject *kind = parsed == NULL ? NULL : PyObject_GetAttr(parsed, s_kind);
+    PyObject *kind = parsed == NULL ? NULL : kind_of(parsed);
     int rc = -1;
     if (kind != NULL) {
         int is_unknown = kind == unknown ? 1 : PyObject_RichCompareBool(kind, unknown, Py_EQ);
