@@ -277,15 +277,16 @@ class LoudKind(SlotKind):
 def test_read_lines_reads_a_lines_kind_as_getattr_does(loop) -> None:
     """The loop reads a slot's kind in place, for a type that reads it the generic way, and asks getattr
     for any other (a property, its own __getattribute__, a slot never set)."""
+    fed: list[str] = []
+
+    def feed(parsed: object, text: str) -> bool:
+        fed.append(text)
+        return True
+
     for make, fed_lines, bad in ((SlotKind, 3, 0), (PropertyKind, 0, 3), (LoudKind, 0, 3), (Kind, 3, 0)):
-        fed: list[str] = []
-
-        def feed(parsed: object, text: str) -> bool:
-            fed.append(text)
-            return True
-
+        fed.clear()
         lines = Lines(b"a\n", b"b\n", b"c\n")
-        result = loop.read_lines(lines.readline, lambda text: make("known"), feed, "unknown", 10, 64,
+        result = loop.read_lines(lines.readline, lambda text, make=make: make("known"), feed, "unknown", 10, 64,
                                  lambda n, t: None)  # fmt: skip
         assert result == (3, 6, bad, 0, b"") and len(fed) == fed_lines, make
     with pytest.raises(AttributeError):
