@@ -822,6 +822,12 @@ static int touch(Feed *c, PyObject *when)
     PyObject *id = get(state, state_at[S_ID]), *msgid = get(state, state_at[S_MSGID]);
     if (messages == NULL || by_msgid == NULL || id == NULL || msgid == NULL)
         return -1;
+    /* Most lines of a message come in the batch that already has it: two lookups, no stores. */
+    PyObject *had = PyDict_CheckExact(messages) ? PyDict_GetItemWithError(messages, id) : NULL;
+    if (had == state && PyDict_CheckExact(by_msgid) && PyDict_GetItemWithError(by_msgid, msgid) == state)
+        return 0;
+    if (PyErr_Occurred())
+        return -1;
     return PyDict_SetItem(messages, id, state) < 0 || PyDict_SetItem(by_msgid, msgid, state) < 0 ? -1 : 0;
 }
 
