@@ -287,9 +287,31 @@ static PyObject *from_template(PyObject *template, const Py_ssize_t *at, Py_ssiz
     return o;
 }
 
+/* The compiled helpers the Python ones try first (parse.exim._split_host_fast, explain._extract_dsn_fast),
+ * called here directly, without the Python frames of the functions that call them (setup_helpers); NULL:
+ * not built, the Python functions only. */
+static PyObject *split_host_c, *extract_dsn_c;
+
 /* o.<host>, o.<ip> = _host_fields(value) (an H= value or None): 0, or -1 with an exception set. */
 static int put_host_fields(PyObject *o, PyObject *value, Py_ssize_t host_at, Py_ssize_t ip_at)
 {
+    if (value == Py_None || (PyUnicode_CheckExact(value) && PyUnicode_GET_LENGTH(value) == 0))    /* not value */
+        return put_borrowed(o, host_at, s_empty) < 0 ? -1 : put_borrowed(o, ip_at, s_empty);
+    if (split_host_c != NULL && PyUnicode_CheckExact(value)) {
+        /* name, helo, ip, _port = split_host(value); name or helo, ip: where the compiled split answers */
+        PyObject *parts = PyObject_CallOneArg(split_host_c, value);
+        if (parts == NULL)
+            return -1;
+        if (PyTuple_CheckExact(parts) && PyTuple_GET_SIZE(parts) == 4) {
+            PyObject *name = PyTuple_GET_ITEM(parts, 0);
+            int named = PyObject_IsTrue(name);
+            int rc = named < 0 ? -1 : put_borrowed(o, host_at, named ? name : PyTuple_GET_ITEM(parts, 1));
+            rc = rc < 0 ? rc : put_borrowed(o, ip_at, PyTuple_GET_ITEM(parts, 2));
+            Py_DECREF(parts);
+            return rc;
+        }
+        Py_DECREF(parts);    /* None: a shape the compiled split leaves to Python */
+    }
     PyObject *pair = PyObject_CallOneArg(host_fields, value);
     if (pair == NULL)
         return -1;
@@ -300,6 +322,18 @@ static int put_host_fields(PyObject *o, PyObject *value, Py_ssize_t host_at, Py_
     rc = rc < 0 ? rc : put_borrowed(o, ip_at, PyTuple_GET_ITEM(pair, 1));
     Py_DECREF(pair);
     return rc;
+}
+
+/* explain.extract_dsn(text): the compiled answer where there is one (new reference) */
+static PyObject *dsn_of(PyObject *text)
+{
+    if (extract_dsn_c != NULL) {
+        PyObject *code = PyObject_CallOneArg(extract_dsn_c, text);
+        if (code != Py_None)
+            return code;    /* the code, or NULL with an error set */
+        Py_DECREF(code);    /* None: not ASCII, the regex decides */
+    }
+    return PyObject_CallOneArg(extract_dsn, text);
 }
 
 /* Correlator._event_for(state, type_, when, recipient): a new event (new reference). */
@@ -491,7 +525,7 @@ static int delivery(Feed *c)
         rc = -1;
     } else if (reply != NULL && PyObject_IsTrue(reply) == 1) {
         PyObject *text = unquoted(reply);
-        PyObject *dsn = text == NULL ? NULL : PyObject_CallOneArg(extract_dsn, text);
+        PyObject *dsn = text == NULL ? NULL : dsn_of(text);
         if (dsn == NULL) {
             Py_XDECREF(text);
             rc = -1;
@@ -2046,6 +2080,17 @@ static PyObject *setup_postfix(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* setup_helpers(split_host_fast, extract_dsn_fast): the compiled helpers, or None where not built. */
+static PyObject *setup_helpers(PyObject *module, PyObject *args)
+{
+    PyObject *split, *dsn;
+    if (!PyArg_ParseTuple(args, "OO:setup_helpers", &split, &dsn))
+        return NULL;
+    Py_XSETREF(split_host_c, split == Py_None ? NULL : Py_NewRef(split));
+    Py_XSETREF(extract_dsn_c, dsn == Py_None ? NULL : Py_NewRef(dsn));
+    Py_RETURN_NONE;
+}
+
 /* setup_self(cls, postfix): the slot offsets of Correlator's own attributes (postfix false) or of
  * PostfixCorrelator's (true), after setup() / setup_postfix(). */
 static PyObject *setup_self(PyObject *module, PyObject *args)
@@ -2074,6 +2119,8 @@ static PyObject *setup_self(PyObject *module, PyObject *args)
 static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "setup(...): see correlate._compiled_feed"},
     {"setup_self", setup_self, METH_VARARGS, "setup_self(cls, postfix): see correlate._compiled_feed"},
+    {"setup_helpers", setup_helpers, METH_VARARGS,
+     "setup_helpers(split_host_fast, extract_dsn_fast): see correlate._compiled_feed"},
     {"feed", (PyCFunction)(void (*)(void))feed, METH_FASTCALL,
      "feed(correlator, line, raw): Correlator.feed, compiled for the common lines"},
     {"setup_postfix", setup_postfix, METH_VARARGS, "setup_postfix(...): see correlate_postfix._compiled_feed"},

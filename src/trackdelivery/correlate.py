@@ -572,6 +572,8 @@ def _compiled_feed() -> Callable[[Correlator, px.EximLine, str], bool] | None:
         kinds, event_types, texts, _MAX_EVICTED,
     )  # fmt: skip
     _correlc.setup_self(Correlator, False)  # its attributes read in place: they are slots
+    # split_host's and extract_dsn's compiled helpers called directly (None: not built; the Python ones then)
+    _correlc.setup_helpers(px._split_host_fast, explain_mod._extract_dsn_fast)
     feed: Callable[[Correlator, px.EximLine, str], bool] = _correlc.feed
     return feed
 
