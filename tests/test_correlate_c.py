@@ -494,3 +494,61 @@ def test_the_compiled_feeds_read_no_slot_of_an_object_that_is_no_correlator(comp
         assert feed is not None
         with pytest.raises(AttributeError):  # getattr's answer, not whatever lies at a slot's offset
             feed(Impostor(), parsed, "raw")
+
+
+def test_without_the_compiled_helpers_the_feed_asks_their_python_wrappers(compiled, corpora: Path):
+    """split_host and extract_dsn: the compiled feed calls their compiled helpers directly, and the Python
+    functions where a helper was not built; both ways give the Python correlator's batches."""
+    from trackdelivery import (
+        _correlc,  # type: ignore[attr-defined]
+        explain,
+    )
+
+    paths = [p for p in sorted(corpora.rglob("*")) if p.is_file() and p.relative_to(corpora).parts[0] == "exim"]
+    lines = [line for p in paths[:30] for line in corpus_lines(p)]
+    host_fields, extract_dsn = correlate._host_fields, explain.extract_dsn
+    asked: dict[bool, list[str]] = {True: [], False: []}
+    try:
+        for helpers in (True, False):
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(correlate, "_host_fields", lambda v, h=helpers: (asked[h].append("host"), host_fields(v))[1])
+                mp.setattr(explain, "extract_dsn", lambda t, h=helpers: (asked[h].append("dsn"), extract_dsn(t))[1])
+                correlate._compiled_feed()  # set up again, with these Python functions
+                if not helpers:
+                    _correlc.setup_helpers(None, None)
+                total, taken = run_both(lines, batch_lines=97)  # the same batches as the Python correlator's
+                assert total > 2000 and taken > 300
+    finally:
+        correlate._compiled_feed()  # as imported
+    # Without the helpers the compiled feed asks the Python functions too (a thousand times more here).
+    for what in ("host", "dsn"):
+        with_helpers, without = asked[True].count(what), asked[False].count(what)
+        assert without > with_helpers + 500 and with_helpers > 100, (what, with_helpers, without)
+
+
+def test_replies_and_hosts_the_compiled_helpers_leave_to_python(compiled):
+    """Non-ASCII replies and host names: extract_dsn's and split_host's compiled helpers answer None, and
+    the feed then asks the Python functions; the batches are the Python correlator's."""
+    from trackdelivery import explain
+
+    reply = 'C="250 2.0.0 Ok: queued as Ünïcode-42"'
+    assert explain._extract_dsn_fast is not None and explain._extract_dsn_fast(reply) is None
+    assert exim._split_host_fast is not None and exim._split_host_fast("mx.exämple.org [192.0.2.7]") is None
+    lines = [
+        "2026-11-16 10:00:00 1tU000-00000000001-AAAA <= a@example.net H=mx.exämple.net (hélo) [192.0.2.1]"
+        " P=esmtp S=10 for b@example.org c@example.org",
+        "2026-11-16 10:00:01 1tU000-00000000001-AAAA => b@example.org R=dnslookup T=remote_smtp"
+        f" H=mx.exämple.org [192.0.2.7] {reply}",
+        "2026-11-16 10:00:01 1tU000-00000000001-AAAA == c@example.org R=dnslookup T=remote_smtp defer (-44)"
+        ' H=mx.example.org [192.0.2.8]: SMTP error from remote mail server after RCPT TO:<c@example.org>:'
+        " 451 4.7.1 Grëylisted, try later",
+        "2026-11-16 10:00:02 1tU000-00000000001-AAAA Completed",
+    ]
+    fast = Correlator(lambda msgid: None, 1, 1, server="mx")
+    for line in lines:
+        fast.feeder()(exim.parse_exim_line(line), line)
+    events = sorted(fast.take_batch().events.values(), key=lambda e: e.recipient)
+    assert [(e.recipient, e.type, e.dsn, e.host) for e in events] == [
+        ("b@example.org", "success", "2.0.0", "mx.exämple.org"), ("c@example.org", "defer", "4.7.1", "mx.example.org")]
+    assert events[0].message.endswith("Ünïcode-42")
+    run_both(lines, batch_lines=2)
