@@ -317,3 +317,30 @@ def test_partial_indexes_find_exactly_what_a_scan_finds(corpora: Path, tmp_path:
     for index in ("events_sender (", "events_deliveredto (", "events_msgid (", "messages_msgid (", "events_email ("):
         assert index in plans  # a search (not a scan) on each
     assert "SCAN events" not in plans
+
+
+def test_a_search_imports_no_parser_correlator_or_explanation_rules(tmp_path: Path) -> None:
+    """A command that only reads the database starts without the modules that read logs (0.02-0.03 s of
+    the 0.1 s a search takes as a whole process): their imports are where an ingest needs them."""
+    import subprocess
+    import sys
+
+    from trackdelivery.store.sqlite import Store
+
+    Store(tmp_path / "db.sqlite3").close()
+    script = (
+        "import sys\n"
+        "from trackdelivery.cli import main\n"
+        "for args in (['search', '--recipient', 'a@example.org'], ['stats'], ['status'], ['show', 'X']):\n"
+        "    try:\n"
+        f"        main(['--db', {str(tmp_path / 'db.sqlite3')!r}, *args], standalone_mode=False)\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('trackdelivery'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    loaded = set(out.strip().splitlines()[-1].split())
+    assert "trackdelivery.cli" in loaded and "trackdelivery.search" in loaded and "trackdelivery.story" in loaded
+    for heavy in ("trackdelivery.explain", "trackdelivery.correlate", "trackdelivery.correlate_postfix",
+                  "trackdelivery.parse.exim", "trackdelivery.parse.postfix", "trackdelivery.ingest"):
+        assert heavy not in loaded, heavy

@@ -14,7 +14,6 @@ import click
 from . import __version__
 from .config import Config, ConfigError, load_config
 from .export import EXPORT_FORMATS, iter_export
-from .ingest import ingest_files
 from .record import BLOCKED_TYPES, EVENT_TYPES, DeliveryEvent
 from .search import MATCH_MODES, SearchError, SearchFilter, iter_events
 from .source import SourceError
@@ -133,6 +132,8 @@ def ingest(obj: Context, files: tuple[str, ...], server: str | None, progress: b
     position is saved with its events, so a rotated or compressed copy continues where it stopped.
     """
     import os
+
+    from .ingest import ingest_files  # here: the parsers and correlators are for ingesting only
 
     missing = [f for f in files if not os.path.exists(f)]
     if missing:

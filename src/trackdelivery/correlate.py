@@ -12,7 +12,7 @@ import re
 import types
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 
 from . import explain as explain_mod
 from .parse import exim as px
@@ -27,6 +27,9 @@ from .record import (
     SUCCESS,
     DeliveryEvent,
 )
+from .state import Batch, MessageState
+
+__all__ = ["Batch", "Correlator", "MessageState"]  # Batch and MessageState live in state.py since they moved
 
 BYPASSED_TRANSPORT = "**bypassed**"
 BLACKHOLE = ":blackhole:"
@@ -40,56 +43,6 @@ _DURATION_RE = re.compile(r"([0-9]+)([wdhms])")
 MAX_STORED_INT = 2**53
 MAX_DIGITS = 15  # numbers of at most 15 digits are below it; longer ones are not even converted
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-@dataclass(slots=True)
-class MessageState:
-    """What we know of one message (one row of ``messages``) while it is open."""
-
-    id: int
-    msgid: str
-    server: str = ""
-    email: str = ""
-    sender: str = ""
-    senderhost: str = ""
-    senderip: str = ""
-    senderauth: str = ""
-    size: int | None = None
-    spamscore: float | None = None
-    sendunixtime: int | None = None
-    lastunixtime: int | None = None
-    subject: str = ""
-    message_id: str = ""
-    protocol: str = ""
-    tls: str = ""
-    parent_msgid: str = ""
-    recipients: str = ""
-    state: str = "open"
-    raw: list[str] = field(default_factory=list)  # this message's log lines
-    raw_stored: int = 0  # how many of them the store holds (Store.commit_batch writes only the others)
-    # Recipients still waiting: lower-case address → [address, id of its stored "inprogress" event or
-    # None while not yet stored, text]. The events are written only for recipients still waiting when
-    # a batch is taken, so the common arrive-deliver-complete message never writes one.
-    pending: dict[str, list] = field(default_factory=dict)  # type: ignore[type-arg]
-    # recipient (lower case) → number of defers so far
-    attempts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def arrived(self) -> bool:
-        return self.sendunixtime is not None
-
-
-@dataclass(slots=True)
-class Batch:
-    """Changes to write in one transaction, together with the checkpoint that covers them."""
-
-    messages: dict[int, MessageState] = field(default_factory=dict)
-    by_msgid: dict[str, MessageState] = field(default_factory=dict)  # the same states, by queue id
-    events: dict[int, DeliveryEvent] = field(default_factory=dict)
-    event_message: dict[int, int | None] = field(default_factory=dict)  # event id → message id
-    deleted_events: list[int] = field(default_factory=list)
-    updated_messages_text: dict[int, str] = field(default_factory=dict)  # event id → new message text
-    event_raw: dict[int, str] = field(default_factory=dict)  # event id → its line (events without a message)
 
 
 MessageLoader = Callable[[str], "MessageState | None"]

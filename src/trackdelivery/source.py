@@ -12,8 +12,6 @@ import zlib
 from collections.abc import Callable
 from typing import BinaryIO
 
-from .parse import exim, postfix
-
 MAX_LINE = 256 * 1024  # longer lines are cut here for parsing, counted, and never crash
 _GZIP_MAGIC = b"\x1f\x8b"
 _BZ2_MAGIC = b"BZh"
@@ -103,6 +101,8 @@ def finish_line(readline: Callable[[int], bytes], chunk: bytes, final: bool) -> 
 
 def first_time(path: str) -> int | None:
     """The time of the first dated line of an Exim or Postfix log (None when none in its first 200 lines)."""
+    from .parse import exim, postfix  # here: commands that only read the database do not need the parsers
+
     try:
         year = time.localtime(os.path.getmtime(path)).tm_year
         with open_log(path) as f:

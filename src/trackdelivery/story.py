@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import explain
 from .record import EVENT_TYPES, DeliveryEvent
 from .search import Scope, SearchFilter, build_where, iter_events, source
 from .store.schema import EVENT_RECORDS, PARTIAL_INDEXES
 from .store.sqlite import message_lines
+
+if TYPE_CHECKING:
+    from . import explain
 
 
 @dataclass(slots=True)
@@ -40,6 +42,8 @@ def message_story(db: sqlite3.Connection, msgid: str, scope: Scope | None = None
     events = [e for e in iter_events(db, f) if e.msgid == msgid]
     if not events:
         return None
+    from . import explain  # here: a search or a page of results has no need of its rules
+
     explanations = {
         i: explain.explain(e.message) for i, e in enumerate(events) if e.type in ("defer", "failure", "rejected")
     }

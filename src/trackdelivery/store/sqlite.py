@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from ..correlate import Batch, MessageState
 from ..record import REMOTE_OWNER, DeliveryEvent
+from ..state import Batch, MessageState
 from .schema import (
     ADDRESS_COLUMNS,
     ADDRESS_TRIGGER,
