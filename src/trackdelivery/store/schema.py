@@ -244,7 +244,7 @@ EVENT_INDEXES_V1: list[tuple[str, str]] = [
 #   folds the same ASCII letters) is found through email's index anyway, and likewise deliveredto's through
 #   recipient's;
 # - an event of a message has its message's id, and is found through messages' msgid index.
-# A search names the condition with its column (search._partial), so SQLite can use these indexes.
+# A search names the condition with its column (search._term), so SQLite can use these indexes.
 # Building them takes a fifth of the time: 0.28 s less for a million Postfix lines (docs/speed.md).
 PARTIAL_INDEXES: dict[str, str] = {
     "sender": "sender != '' AND sender != email",
