@@ -22,7 +22,8 @@ setup(
     + [
         Extension("trackdelivery._correlc", ["src/trackdelivery/_correlc.c"], depends=["src/trackdelivery/_slots.h"],
                   optional=True, extra_compile_args=["-O2"]),
-        Extension("trackdelivery._ingestc", ["src/trackdelivery/_ingestc.c"], optional=True, extra_compile_args=["-O2"]),
+        Extension("trackdelivery._ingestc", ["src/trackdelivery/_ingestc.c"], depends=["src/trackdelivery/_slots.h"],
+                  optional=True, extra_compile_args=["-O2"]),
         # No SQLite header or library: it finds SQLite's functions in the library Python's sqlite3 uses.
         Extension("trackdelivery.store._bulkc", ["src/trackdelivery/store/_bulkc.c"],
                   depends=["src/trackdelivery/_slots.h"], optional=True, extra_compile_args=["-O2"], libraries=["dl"]),

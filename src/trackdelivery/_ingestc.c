@@ -15,10 +15,9 @@
  *
  * An exception of parse, feed or warn is raised at once, as the Python loop would. */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_slots.h"    /* Python.h first, then slot_offsets and SLOT_AT */
+
 #include <string.h>
-#include <structmember.h>
 
 static PyObject *s_kind, *s_nul, *s_replacement;
 
@@ -33,20 +32,17 @@ static PyObject *kind_of(PyObject *parsed)
 {
     PyTypeObject *type = Py_TYPE(parsed);
     if (type != kind_type) {
+        static const char *const names[1] = {"kind"};
         Py_ssize_t offset = 0;
-        PyObject *descr = type->tp_getattro == PyObject_GenericGetAttr
-                              ? PyObject_GetAttr((PyObject *)type, s_kind) : NULL;
-        if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)
-            && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX)
-            offset = ((PyMemberDescrObject *)descr)->d_member->offset;
-        if (descr == NULL)
-            PyErr_Clear();    /* no such attribute on the type: getattr will say what it says */
-        Py_XDECREF(descr);
+        if (type->tp_getattro != PyObject_GenericGetAttr || slot_offsets(type, names, 1, &offset) < 0) {
+            PyErr_Clear();    /* not a slot read the generic way: getattr will say what it says */
+            offset = 0;
+        }
         Py_INCREF(type);
         Py_XSETREF(kind_type, type);
         kind_offset = offset;
     }
-    PyObject *kind = kind_offset > 0 ? *(PyObject **)((char *)parsed + kind_offset) : NULL;
+    PyObject *kind = kind_offset > 0 ? SLOT_AT(parsed, kind_offset) : NULL;
     return kind != NULL ? Py_NewRef(kind) : PyObject_GetAttr(parsed, s_kind);
 }
 
