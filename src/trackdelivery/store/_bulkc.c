@@ -1,4 +1,4 @@
-/* executemany() for the store's bulk INSERTs, without the per-value cost of Python's sqlite3 module.
+/* The store's bulk INSERTs, without the per-value cost of Python's sqlite3 module.
  *
  * Python's Connection.executemany binds each value through its adapter machinery and lets SQLite copy
  * every string (SQLITE_TRANSIENT). Here the values of a row are bound as they are: a str's UTF-8 in
@@ -8,8 +8,10 @@
  * rows() makes those rows from the correlator's objects by a recipe (EVENT_ROWS and MESSAGE_ROWS in
  * store/sqlite.py), reading their slots directly: 0.5 s instead of 1.2 s for the same benchmark's
  * events. The Python functions beside each recipe (event_rows, message_rows) are the reference it is
- * tested against. insert() binds the same rows as it makes them, with no tuple or list in between:
- * what the store uses (0.4 s less on that benchmark).
+ * tested against. insert() binds the same rows as it makes them, with no tuple or list in between, and
+ * insert_raw() writes a batch's log lines: what the store uses (Store.commit_batch). executemany() and
+ * rows() bind and make through the same code as insert(); the store no longer calls them, the tests do
+ * (tests/test_store_bulk.py compares them with Python's executemany and the reference rows).
  *
  * It runs on the very connection the store's Python code uses (same transaction, same locks):
  *  - the sqlite3 handle is the first field of Python's Connection object (CPython's _sqlite module,
